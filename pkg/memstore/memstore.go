@@ -1,0 +1,152 @@
+// Package memstore is the embedded token.Store: everything in memory, safe for concurrent use,
+// with the same semantics as the DynamoDB store. It backs `apitokens serve` and fast unit tests.
+package memstore
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apitokens/apitokens/pkg/token"
+)
+
+var _ token.Store = (*Store)(nil)
+
+// Store keeps tokens in maps guarded by one RWMutex.
+type Store struct {
+	now func() time.Time
+
+	mu      sync.RWMutex
+	tokens  map[string]*token.Token
+	byOwner map[string][]string // sort keys of each owner's tokens, ascending
+	clients map[string]string   // owner + "\x00" + clientId -> id of the token holding it
+}
+
+// New returns an empty Store whose reads treat tokens as gone by the clock now (nil: time.Now).
+func New(now func() time.Time) *Store {
+	if now == nil {
+		now = time.Now
+	}
+	return &Store{
+		now:     now,
+		tokens:  make(map[string]*token.Token),
+		byOwner: make(map[string][]string),
+		clients: make(map[string]string),
+	}
+}
+
+// CreateToken implements token.Store.
+func (s *Store) CreateToken(_ context.Context, t *token.Token) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.tokens[t.ID]; ok {
+		return token.Errorf(token.ECONFLICT, "Token id already exists.")
+	}
+	if err := s.claimClient(t); err != nil {
+		return err
+	}
+	s.tokens[t.ID] = t.Clone()
+	keys := s.byOwner[t.Owner]
+	k := t.SortKey()
+	i, _ := slices.BinarySearch(keys, k)
+	s.byOwner[t.Owner] = slices.Insert(keys, i, k)
+	return nil
+}
+
+// FindToken implements token.Store.
+func (s *Store) FindToken(_ context.Context, id string) (*token.Token, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	t, ok := s.tokens[id]
+	if !ok || t.Gone(s.now()) {
+		return nil, token.NotFound()
+	}
+	return t.Clone(), nil
+}
+
+// ListTokens implements token.Store.
+func (s *Store) ListTokens(_ context.Context, q token.ListQuery) (token.TokenPage, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	now := s.now()
+	keys := s.byOwner[q.Owner]
+	end := len(keys)
+	if q.After != "" {
+		end, _ = slices.BinarySearch(keys, q.After)
+	}
+	var page token.TokenPage
+	for i := end - 1; i >= 0; i-- {
+		_, id, _ := strings.Cut(keys[i], "#")
+		t := s.tokens[id]
+		if t.Gone(now) || !q.Status.Matches(t, now) {
+			continue
+		}
+		if len(page.Tokens) == q.Limit {
+			page.Next = page.Tokens[q.Limit-1].SortKey()
+			break
+		}
+		page.Tokens = append(page.Tokens, t.Clone())
+	}
+	return page, nil
+}
+
+// UpdateToken implements token.Store.
+func (s *Store) UpdateToken(_ context.Context, t *token.Token) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, ok := s.tokens[t.ID]
+	if !ok || old.Owner != t.Owner || old.Gone(s.now()) {
+		return token.NotFound()
+	}
+	if old.Version != t.Version {
+		return token.Errorf(token.ECONFLICT, "Token was changed concurrently; read it again and retry.")
+	}
+	if t.ClientID != "" {
+		if t.RevokedAt.IsZero() {
+			if err := s.claimClient(t); err != nil {
+				return err
+			}
+		} else if key := clientKey(t); s.clients[key] == t.ID {
+			delete(s.clients, key)
+		}
+	}
+	n := t.Clone()
+	n.Version++
+	n.CreatedAt, n.Env, n.Hint, n.ClientID = old.CreatedAt, old.Env, old.Hint, old.ClientID
+	n.LastUsedAt, n.UsageCount = old.LastUsedAt, old.UsageCount
+	s.tokens[t.ID] = n
+	t.Version = n.Version
+	return nil
+}
+
+// RecordUse implements token.Store.
+func (s *Store) RecordUse(_ context.Context, id string, at time.Time, n int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.tokens[id]
+	if !ok {
+		return token.NotFound()
+	}
+	if at.After(t.LastUsedAt) {
+		t.LastUsedAt = at
+	}
+	t.UsageCount += n
+	return nil
+}
+
+// claimClient records that t holds its clientId, unless another live token holds it.
+func (s *Store) claimClient(t *token.Token) error {
+	if t.ClientID == "" {
+		return nil
+	}
+	key := clientKey(t)
+	if holder, ok := s.tokens[s.clients[key]]; ok && holder.ID != t.ID && holder.Live(s.now()) {
+		return token.Errorf(token.ECONFLICT, "A live token for clientId %q already exists.", t.ClientID)
+	}
+	s.clients[key] = t.ID
+	return nil
+}
+
+func clientKey(t *token.Token) string { return t.Owner + "\x00" + t.ClientID }

@@ -1,0 +1,517 @@
+package token
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Limits of the management API.
+const (
+	MaxNameLen        = 100
+	MaxPermissions    = 50
+	MaxExpiryDays     = 3650
+	MaxMetaBytes      = 4096
+	MaxGracePeriod    = 7 * 24 * time.Hour
+	DefaultListLimit  = 20
+	MaxListLimit      = 100
+	Day               = 24 * time.Hour
+	defaultLifetime   = 365 * Day
+	defaultRetention  = 30 * Day
+	defaultPermission = "read"
+)
+
+var (
+	permissionPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9:._*-]{0,63}$`)
+	ownerPattern      = regexp.MustCompile(`^[A-Za-z0-9._@:+-]{1,128}$`)
+	clientIDPattern   = regexp.MustCompile(`^[A-Za-z0-9._:/+-]{1,128}$`)
+)
+
+// Config holds a deployment's settings. The zero value of every field means its default.
+type Config struct {
+	// Prefix is the deployment prefix of every token (default "tok").
+	Prefix string
+	// DefaultLifetime applies when a create names no expiry (default 365 days); a negative value
+	// means such tokens never expire.
+	DefaultLifetime time.Duration
+	// MaxLifetime, when positive, rejects expiries further than this from now, and "never".
+	MaxLifetime time.Duration
+	// AllowedPermissions, when non-empty, is the only set of permissions a token may carry
+	// (manage and admin are always allowed).
+	AllowedPermissions []string
+	// DefaultPermissions apply when a create names none (default ["read"]).
+	DefaultPermissions []string
+	// RevokedRetention is how long a revoked token stays readable before it is purged
+	// (default 30 days).
+	RevokedRetention time.Duration
+	// Now is the clock (default time.Now); tests inject their own.
+	Now func() time.Time
+}
+
+// Service implements the token lifecycle on top of a Store.
+type Service struct {
+	store Store
+	cfg   Config
+}
+
+// NewService returns a Service on store. Returns EINVALID if cfg breaks a rule.
+func NewService(store Store, cfg Config) (*Service, error) {
+	if cfg.Prefix == "" {
+		cfg.Prefix = DefaultPrefix
+	}
+	if !ValidPrefix(cfg.Prefix) {
+		return nil, Errorf(EINVALID, "prefix %q: must be a lowercase letter and up to 15 lowercase letters or digits", cfg.Prefix)
+	}
+	if cfg.DefaultLifetime == 0 {
+		cfg.DefaultLifetime = defaultLifetime
+	}
+	if cfg.MaxLifetime > 0 && (cfg.DefaultLifetime < 0 || cfg.DefaultLifetime > cfg.MaxLifetime) {
+		return nil, Errorf(EINVALID, "default lifetime must not exceed the maximum lifetime")
+	}
+	for _, p := range append(slices.Clone(cfg.AllowedPermissions), cfg.DefaultPermissions...) {
+		if !permissionPattern.MatchString(p) {
+			return nil, Errorf(EINVALID, "permission %q: must match %s", p, permissionPattern)
+		}
+	}
+	if len(cfg.DefaultPermissions) == 0 {
+		cfg.DefaultPermissions = []string{defaultPermission}
+	}
+	if cfg.RevokedRetention <= 0 {
+		cfg.RevokedRetention = defaultRetention
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Service{store: store, cfg: cfg}, nil
+}
+
+// Prefix returns the deployment prefix.
+func (s *Service) Prefix() string { return s.cfg.Prefix }
+
+// Now returns the service clock's current time.
+func (s *Service) Now() time.Time { return s.cfg.Now() }
+
+// Lifetime says when a new or updated token expires: at most one of At, Days and Never. With none
+// set, a create applies the configured default.
+type Lifetime struct {
+	At    *time.Time // expiresAt
+	Days  *int       // expiresIn, whole days from now
+	Never bool       // expiresAt: null
+}
+
+// CreateInput is the request to create a token.
+type CreateInput struct {
+	Owner       string   // "" for the caller's owner; another owner needs admin
+	Name        string   // 1-100 characters
+	Permissions []string // nil for the configured default
+	Env         string   // environment label in the token's prefix, e.g. "live"; "" for none
+	Lifetime    Lifetime
+	AutoDelete  bool
+	Enabled     *bool // nil for true
+	ClientID    string
+	Meta        json.RawMessage
+}
+
+// Create makes a token for the caller (or, for an admin, for in.Owner) and returns it with its
+// plaintext, which is never available again. Returns EFORBIDDEN if the caller may not manage the
+// owner or grant a permission, EINVALID for a broken rule, ECONFLICT if the clientId is taken.
+func (s *Service) Create(ctx context.Context, caller Principal, in CreateInput) (*Token, string, error) {
+	owner := in.Owner
+	if owner == "" {
+		owner = caller.Owner
+	}
+	if !ownerPattern.MatchString(owner) {
+		return nil, "", Errorf(EINVALID, "owner: must be 1-128 letters, digits or ._@:+-")
+	}
+	if !caller.CanManage(owner) {
+		return nil, "", forbidden(caller, owner)
+	}
+	now := s.cfg.Now().UTC()
+	name, err := validName(in.Name)
+	if err != nil {
+		return nil, "", err
+	}
+	perms := in.Permissions
+	if perms == nil {
+		perms = s.cfg.DefaultPermissions
+	}
+	if perms, err = s.validPermissions(caller, perms); err != nil {
+		return nil, "", err
+	}
+	if in.Env != "" && !ValidEnv(in.Env) {
+		return nil, "", Errorf(EINVALID, "environment: must be 1-16 lowercase letters or digits")
+	}
+	expiresAt, err := s.expiry(in.Lifetime, now, true)
+	if err != nil {
+		return nil, "", err
+	}
+	if in.ClientID != "" && !clientIDPattern.MatchString(in.ClientID) {
+		return nil, "", Errorf(EINVALID, "clientId: must be 1-128 letters, digits or ._:/+-")
+	}
+	meta, err := validMeta(in.Meta)
+	if err != nil {
+		return nil, "", err
+	}
+
+	id, secret := NewID(), NewSecret()
+	t := &Token{
+		ID:          id,
+		Owner:       owner,
+		Name:        name,
+		Env:         in.Env,
+		Hint:        Hint(s.cfg.Prefix, in.Env, id),
+		Permissions: perms,
+		SecretHash:  HashSecret(secret),
+		CreatedAt:   now,
+		UpdatedAt:   now,
+		ExpiresAt:   expiresAt,
+		AutoDelete:  in.AutoDelete,
+		Enabled:     in.Enabled == nil || *in.Enabled,
+		ClientID:    in.ClientID,
+		Meta:        meta,
+		Version:     1,
+	}
+	t.PurgeAt = s.purgeAt(t)
+	if err := s.store.CreateToken(ctx, t); err != nil {
+		return nil, "", err
+	}
+	return t, Format(s.cfg.Prefix, in.Env, id, secret), nil
+}
+
+// ListInput selects a page of tokens.
+type ListInput struct {
+	Owner  string // "" for the caller's owner; another owner needs admin
+	Status string // "active" (default), "expired", "revoked", "disabled" or "all"
+	Limit  int    // 1-100; 0 for 20
+	Cursor string // NextCursor of the previous page
+}
+
+// ListPage is a page of tokens, newest first.
+type ListPage struct {
+	Tokens     []*Token
+	NextCursor string // "" on the last page
+}
+
+// List returns a page of an owner's tokens. Returns EFORBIDDEN if the caller may not manage the
+// owner, EINVALID for a bad status, limit or cursor (a cursor of another owner or query is bad).
+func (s *Service) List(ctx context.Context, caller Principal, in ListInput) (ListPage, error) {
+	owner := in.Owner
+	if owner == "" {
+		owner = caller.Owner
+	}
+	if !caller.CanManage(owner) {
+		return ListPage{}, forbidden(caller, owner)
+	}
+	q := ListQuery{Owner: owner, Limit: in.Limit}
+	switch in.Status {
+	case "", string(StatusActive):
+		q.Status = StatusActive
+	case string(StatusExpired), string(StatusRevoked), string(StatusDisabled):
+		q.Status = Status(in.Status)
+	case "all":
+	default:
+		return ListPage{}, Errorf(EINVALID, "status: must be one of active, expired, revoked, disabled, all")
+	}
+	if q.Limit == 0 {
+		q.Limit = DefaultListLimit
+	}
+	if q.Limit < 1 || q.Limit > MaxListLimit {
+		return ListPage{}, Errorf(EINVALID, "limit: must be 1-%d", MaxListLimit)
+	}
+	if in.Cursor != "" {
+		after, ok := decodeCursor(in.Cursor, owner, string(q.Status))
+		if !ok {
+			return ListPage{}, Errorf(EINVALID, "cursor: not a cursor of this list")
+		}
+		q.After = after
+	}
+	page, err := s.store.ListTokens(ctx, q)
+	if err != nil {
+		return ListPage{}, err
+	}
+	out := ListPage{Tokens: page.Tokens}
+	if page.Next != "" {
+		out.NextCursor = encodeCursor(page.Next, owner, string(q.Status))
+	}
+	return out, nil
+}
+
+// Get returns one token. Returns ENOTFOUND if it does not exist, is gone, or belongs to an owner
+// the caller may not manage; EFORBIDDEN if the caller manages no tokens at all.
+func (s *Service) Get(ctx context.Context, caller Principal, id string) (*Token, error) {
+	if !caller.CanManage(caller.Owner) {
+		return nil, forbidden(caller, caller.Owner)
+	}
+	return s.find(ctx, caller, id)
+}
+
+// Self returns the token the caller presented. Returns ENOTFOUND if it is gone.
+func (s *Service) Self(ctx context.Context, caller Principal) (*Token, error) {
+	return s.store.FindToken(ctx, caller.TokenID)
+}
+
+// UpdateInput changes a token; nil fields stay as they are.
+type UpdateInput struct {
+	Name        *string
+	Permissions *[]string
+	Lifetime    *Lifetime
+	AutoDelete  *bool
+	Enabled     *bool
+	Meta        *json.RawMessage // pointer to nil clears the metadata
+}
+
+// Update changes a token's settings. Returns EINVALID for a broken rule or an empty update,
+// ENOTFOUND as Get, ECONFLICT if the token is revoked or changed concurrently.
+func (s *Service) Update(ctx context.Context, caller Principal, id string, in UpdateInput) (*Token, error) {
+	if in == (UpdateInput{}) {
+		return nil, Errorf(EINVALID, "nothing to update: give at least one of name, permissions, expiresAt, expiresIn, autoDelete, enabled, meta")
+	}
+	if !caller.CanManage(caller.Owner) {
+		return nil, forbidden(caller, caller.Owner)
+	}
+	now := s.cfg.Now().UTC()
+	var err error
+	var name string
+	if in.Name != nil {
+		if name, err = validName(*in.Name); err != nil {
+			return nil, err
+		}
+	}
+	var perms []string
+	if in.Permissions != nil {
+		if perms, err = s.validPermissions(caller, *in.Permissions); err != nil {
+			return nil, err
+		}
+	}
+	var expiresAt time.Time
+	if in.Lifetime != nil {
+		if expiresAt, err = s.expiry(*in.Lifetime, now, false); err != nil {
+			return nil, err
+		}
+	}
+	var meta json.RawMessage
+	if in.Meta != nil {
+		if meta, err = validMeta(*in.Meta); err != nil {
+			return nil, err
+		}
+	}
+
+	t, err := s.find(ctx, caller, id)
+	if err != nil {
+		return nil, err
+	}
+	if !t.RevokedAt.IsZero() {
+		return nil, Errorf(ECONFLICT, "Token is revoked and cannot be changed.")
+	}
+	if in.Name != nil {
+		t.Name = name
+	}
+	if in.Permissions != nil {
+		t.Permissions = perms
+	}
+	if in.Lifetime != nil {
+		t.ExpiresAt = expiresAt
+	}
+	if in.AutoDelete != nil {
+		t.AutoDelete = *in.AutoDelete
+	}
+	if in.Enabled != nil {
+		t.Enabled = *in.Enabled
+	}
+	if in.Meta != nil {
+		t.Meta = meta
+	}
+	return t, s.save(ctx, t, now)
+}
+
+// Revoke revokes a token for good; revoking a revoked token changes nothing and succeeds.
+// Returns ENOTFOUND as Get, ECONFLICT if the token changed concurrently.
+func (s *Service) Revoke(ctx context.Context, caller Principal, id string) (*Token, error) {
+	if !caller.CanManage(caller.Owner) {
+		return nil, forbidden(caller, caller.Owner)
+	}
+	t, err := s.find(ctx, caller, id)
+	if err != nil || !t.RevokedAt.IsZero() {
+		return t, err
+	}
+	now := s.cfg.Now().UTC()
+	t.RevokedAt = now
+	t.PrevSecretHash, t.PrevSecretUntil = nil, time.Time{}
+	return t, s.save(ctx, t, now)
+}
+
+// Rotate gives a token a new secret, keeping its id and settings, and returns the new plaintext.
+// The old secret keeps working for grace (0 to 7 days), then never again. Returns EINVALID for a
+// bad grace period, ENOTFOUND as Get, ECONFLICT if the token is revoked or expired, or changed
+// concurrently.
+func (s *Service) Rotate(ctx context.Context, caller Principal, id string, grace time.Duration) (*Token, string, error) {
+	if grace < 0 || grace > MaxGracePeriod {
+		return nil, "", Errorf(EINVALID, "gracePeriodSeconds: must be 0-%d", int(MaxGracePeriod/time.Second))
+	}
+	if !caller.CanManage(caller.Owner) {
+		return nil, "", forbidden(caller, caller.Owner)
+	}
+	t, err := s.find(ctx, caller, id)
+	if err != nil {
+		return nil, "", err
+	}
+	now := s.cfg.Now().UTC()
+	switch t.Status(now) {
+	case StatusRevoked:
+		return nil, "", Errorf(ECONFLICT, "Token is revoked and cannot be rotated.")
+	case StatusExpired:
+		return nil, "", Errorf(ECONFLICT, "Token is expired and cannot be rotated; extend its expiry first.")
+	}
+	secret := NewSecret()
+	t.PrevSecretHash, t.PrevSecretUntil = nil, time.Time{}
+	if grace > 0 {
+		t.PrevSecretHash, t.PrevSecretUntil = t.SecretHash, now.Add(grace)
+	}
+	t.SecretHash = HashSecret(secret)
+	if err := s.save(ctx, t, now); err != nil {
+		return nil, "", err
+	}
+	return t, Format(s.cfg.Prefix, t.Env, t.ID, secret), nil
+}
+
+// find loads a token the caller may manage; another owner's token answers ENOTFOUND, so ids of
+// other owners cannot be probed.
+func (s *Service) find(ctx context.Context, caller Principal, id string) (*Token, error) {
+	if !ValidID(id) {
+		return nil, errNotFound
+	}
+	t, err := s.store.FindToken(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !caller.CanManage(t.Owner) {
+		return nil, errNotFound
+	}
+	return t, nil
+}
+
+func (s *Service) save(ctx context.Context, t *Token, now time.Time) error {
+	t.UpdatedAt = now
+	t.PurgeAt = s.purgeAt(t)
+	return s.store.UpdateToken(ctx, t)
+}
+
+// purgeAt is when t should vanish: at expiry with autoDelete, or after the retention period of a
+// revoked token, whichever comes first.
+func (s *Service) purgeAt(t *Token) time.Time {
+	var at time.Time
+	if t.AutoDelete && !t.ExpiresAt.IsZero() {
+		at = t.ExpiresAt
+	}
+	if !t.RevokedAt.IsZero() {
+		if r := t.RevokedAt.Add(s.cfg.RevokedRetention); at.IsZero() || r.Before(at) {
+			at = r
+		}
+	}
+	return at
+}
+
+func (s *Service) expiry(l Lifetime, now time.Time, create bool) (time.Time, error) {
+	given := 0
+	for _, set := range []bool{l.At != nil, l.Days != nil, l.Never} {
+		if set {
+			given++
+		}
+	}
+	if given > 1 {
+		return time.Time{}, Errorf(EINVALID, "expiresAt and expiresIn: give at most one")
+	}
+	var at time.Time
+	switch {
+	case l.At != nil:
+		if !l.At.After(now) {
+			return time.Time{}, Errorf(EINVALID, "expiresAt: must be in the future")
+		}
+		at = l.At.UTC()
+	case l.Days != nil:
+		if *l.Days < 1 || *l.Days > MaxExpiryDays {
+			return time.Time{}, Errorf(EINVALID, "expiresIn: must be a whole number of days from 1 to %d", MaxExpiryDays)
+		}
+		at = now.Add(time.Duration(*l.Days) * Day)
+	case l.Never:
+	case create && s.cfg.DefaultLifetime > 0:
+		at = now.Add(s.cfg.DefaultLifetime)
+	}
+	if max := s.cfg.MaxLifetime; max > 0 && (at.IsZero() || at.Sub(now) > max) {
+		return time.Time{}, Errorf(EINVALID, "expiresAt: must be at most %d days from now", int(max/Day))
+	}
+	return at, nil
+}
+
+func (s *Service) validPermissions(caller Principal, perms []string) ([]string, error) {
+	if len(perms) == 0 || len(perms) > MaxPermissions {
+		return nil, Errorf(EINVALID, "permissions: must list 1-%d permissions", MaxPermissions)
+	}
+	out := make([]string, 0, len(perms))
+	for _, p := range perms {
+		if !permissionPattern.MatchString(p) {
+			return nil, Errorf(EINVALID, "permissions: %q must match %s", truncate(p, 70), permissionPattern)
+		}
+		if allowed := s.cfg.AllowedPermissions; len(allowed) > 0 && p != PermManage && p != PermAdmin && !slices.Contains(allowed, p) {
+			return nil, Errorf(EINVALID, "permissions: %q is not allowed in this deployment", p)
+		}
+		if p == PermAdmin && !caller.IsAdmin() {
+			return nil, Errorf(EFORBIDDEN, "Only an admin token may grant the admin permission.")
+		}
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+func validName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	if n := utf8.RuneCountInString(name); n < 1 || n > MaxNameLen || !utf8.ValidString(name) {
+		return "", Errorf(EINVALID, "name: must be 1-%d characters", MaxNameLen)
+	}
+	if strings.IndexFunc(name, unicode.IsControl) >= 0 {
+		return "", Errorf(EINVALID, "name: must not contain control characters")
+	}
+	return name, nil
+}
+
+func validMeta(meta json.RawMessage) (json.RawMessage, error) {
+	if meta == nil || string(meta) == "null" {
+		return nil, nil
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, meta); err != nil || buf.Len() == 0 || buf.Bytes()[0] != '{' {
+		return nil, Errorf(EINVALID, "meta: must be a JSON object")
+	}
+	if buf.Len() > MaxMetaBytes {
+		return nil, Errorf(EINVALID, "meta: must be at most %d bytes of JSON", MaxMetaBytes)
+	}
+	return buf.Bytes(), nil
+}
+
+func forbidden(caller Principal, owner string) error {
+	if owner != caller.Owner && !caller.IsAdmin() && slices.Contains(caller.Permissions, PermManage) {
+		return Errorf(EFORBIDDEN, "Only an admin token may manage another owner's tokens.")
+	}
+	return Errorf(EFORBIDDEN, "This token lacks the %s permission.", PermManage)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return fmt.Sprintf("%s...", s[:n])
+}
+
+var errNotFound = Errorf(ENOTFOUND, "Token not found.")
+
+// NotFound returns the error stores answer for an absent or gone token.
+func NotFound() error { return errNotFound }

@@ -1,0 +1,57 @@
+package token
+
+import (
+	"context"
+	"time"
+)
+
+// Store persists tokens. Implementations: pkg/memstore (embedded) and pkg/dynamo (DynamoDB).
+// Every implementation passes the contract suite in pkg/token/storetest: same cases, same answers.
+//
+// A store treats a token whose PurgeAt has passed (Token.Gone) as absent on every read, whether
+// or not it has deleted it yet, and so needs a clock; Service keeps PurgeAt up to date.
+type Store interface {
+	// CreateToken stores t. Returns ECONFLICT if a token with t.ID exists, or if t.ClientID is set
+	// and another live token (Token.Live) of t.Owner holds the same ClientID.
+	CreateToken(ctx context.Context, t *Token) error
+
+	// FindToken returns the token with the given id. Returns ENOTFOUND if there is none or it is
+	// gone. The read is strongly consistent: a revoke is seen by the next FindToken.
+	FindToken(ctx context.Context, id string) (*Token, error)
+
+	// ListTokens returns up to q.Limit tokens of q.Owner matching q.Status, newest first, starting
+	// after the sort key q.After, and the sort key to continue from ("" when the list is done).
+	// Gone tokens are never returned.
+	ListTokens(ctx context.Context, q ListQuery) (TokenPage, error)
+
+	// UpdateToken writes the mutable fields of t (name, permissions, env-independent settings,
+	// secrets, expiry, enabled, revokedAt, purgeAt, meta, updatedAt) if the stored token has
+	// t.Owner and t.Version, and then increments t.Version. Usage fields are left as stored.
+	// When t is revoked, its clientId is released in the same atomic write. Returns ENOTFOUND if
+	// the token is absent or gone, ECONFLICT if the version differs or the clientId is held by
+	// another live token.
+	UpdateToken(ctx context.Context, t *Token) error
+
+	// RecordUse sets lastUsedAt to at and adds n to usageCount in one atomic write, without
+	// changing the version. Returns ENOTFOUND if the token is absent.
+	RecordUse(ctx context.Context, id string, at time.Time, n int64) error
+}
+
+// ListQuery selects a page of one owner's tokens.
+type ListQuery struct {
+	Owner  string
+	Status Status // "" for every status
+	Limit  int    // 1-100
+	After  string // sort key of the last token of the previous page; "" for the first page
+}
+
+// TokenPage is one page of a list.
+type TokenPage struct {
+	Tokens []*Token
+	Next   string // sort key to pass as ListQuery.After for the next page; "" at the end
+}
+
+// Matches reports whether t belongs in a list filtered by status s ("" matches every status).
+func (s Status) Matches(t *Token, now time.Time) bool {
+	return s == "" || t.Status(now) == s
+}

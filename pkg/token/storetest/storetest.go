@@ -1,0 +1,454 @@
+// Package storetest is the contract every token.Store must meet: one suite, run against the
+// memory store and against DynamoDB Local, with the same cases and the same answers.
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/apitokens/apitokens/pkg/token"
+)
+
+// NewStore returns an empty store whose reads use the clock now.
+type NewStore func(t *testing.T, now func() time.Time) token.Store
+
+// Clock is a settable clock for tests.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock returns a clock at a fixed, whole-second UTC instant.
+func NewClock() *Clock {
+	return &Clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+}
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// NewToken returns a fresh active token of owner created at now, as the Service would build it.
+func NewToken(owner string, now time.Time) *token.Token {
+	secret := token.NewSecret()
+	id := token.NewID()
+	return &token.Token{
+		ID:          id,
+		Owner:       owner,
+		Name:        "token " + id[:4],
+		Env:         "live",
+		Hint:        token.Hint("tok", "live", id),
+		Permissions: []string{"read", "files:write"},
+		SecretHash:  token.HashSecret(secret),
+		CreatedAt:   now,
+		UpdatedAt:   now,
+		ExpiresAt:   now.Add(30 * token.Day),
+		Enabled:     true,
+		Meta:        []byte(`{"team":"a"}`),
+		Version:     1,
+	}
+}
+
+// Run runs the contract suite.
+func Run(t *testing.T, newStore NewStore) {
+	ctx := context.Background()
+
+	t.Run("CreateFindRoundTrip", func(t *testing.T) {
+		clock := NewClock()
+		s := newStore(t, clock.Now)
+		tok := NewToken("alice", clock.Now())
+		tok.ClientID = "client-1"
+		tok.PrevSecretHash = token.HashSecret("old")
+		tok.PrevSecretUntil = clock.Now().Add(time.Hour)
+		MustCreate(t, s, tok)
+		got := MustFind(t, s, tok.ID)
+		AssertEqualTokens(t, got, tok)
+	})
+
+	t.Run("CreateFindMinimal", func(t *testing.T) {
+		clock := NewClock()
+		s := newStore(t, clock.Now)
+		tok := NewToken("alice", clock.Now())
+		tok.Env, tok.Meta, tok.ExpiresAt = "", nil, time.Time{}
+		tok.Hint = token.Hint("tok", "", tok.ID)
+		MustCreate(t, s, tok)
+		AssertEqualTokens(t, MustFind(t, s, tok.ID), tok)
+	})
+
+	t.Run("CreateDuplicateID", func(t *testing.T) {
+		clock := NewClock()
+		s := newStore(t, clock.Now)
+		tok := NewToken("alice", clock.Now())
+		MustCreate(t, s, tok)
+		dup := NewToken("bob", clock.Now())
+		dup.ID = tok.ID
+		AssertCode(t, s.CreateToken(ctx, dup), token.ECONFLICT)
+		if got := MustFind(t, s, tok.ID); got.Owner != "alice" {
+			t.Fatalf("duplicate create overwrote the token: owner %q", got.Owner)
+		}
+	})
+
+	t.Run("FindUnknown", func(t *testing.T) {
+		s := newStore(t, NewClock().Now)
+		_, err := s.FindToken(ctx, token.NewID())
+		AssertCode(t, err, token.ENOTFOUND)
+	})
+
+	t.Run("GoneIsAbsentEverywhere", func(t *testing.T) {
+		clock := NewClock()
+		s := newStore(t, clock.Now)
+		tok := NewToken("alice", clock.Now())
+		tok.AutoDelete = true
+		tok.ExpiresAt = clock.Now().Add(time.Hour)
+		tok.PurgeAt = tok.ExpiresAt
+		MustCreate(t, s, tok)
+		MustFind(t, s, tok.ID)
+		clock.Advance(time.Hour)
+		_, err := s.FindToken(ctx, tok.ID)
+		AssertCode(t, err, token.ENOTFOUND)
+		page, err := s.ListTokens(ctx, token.ListQuery{Owner: "alice", Limit: 10})
+		if err != nil || len(page.Tokens) != 0 {
+			t.Fatalf("list after purge time: %d tokens, err %v; want none", len(page.Tokens), err)
+		}
+		tok.Name = "changed"
+		AssertCode(t, s.UpdateToken(ctx, tok), token.ENOTFOUND)
+	})
+
+	t.Run("ClientIDUniqueness", func(t *testing.T) {
+		clock := NewClock()
+		s := newStore(t, clock.Now)
+		first := NewToken("alice", clock.Now())
+		first.ClientID = "oauth-app"
+		first.ExpiresAt = clock.Now().Add(time.Hour)
+		MustCreate(t, s, first)
+
+		second := NewToken("alice", clock.Now())
+		second.ClientID = "oauth-app"
+		AssertCode(t, s.CreateToken(ctx, second), token.ECONFLICT)
+		if _, err := s.FindToken(ctx, second.ID); token.ErrorCode(err) != token.ENOTFOUND {
+			t.Fatalf("rejected create left a token behind: err %v", err)
+		}
+
+		other := NewToken("bob", clock.Now())
+		other.ClientID = "oauth-app"
+		MustCreate(t, s, other) // the same clientId under another owner is a different slot
+
+		clock.Advance(time.Hour) // first expires: the slot is free again
+		third := NewToken("alice", clock.Now())
+		third.ClientID = "oauth-app"
+		MustCreate(t, s, third)
+
+		// Reviving the expired first token would give alice two live tokens for one client.
+		first.ExpiresAt = clock.Now().Add(24 * time.Hour)
+		AssertCode(t, s.UpdateToken(ctx, first), token.ECONFLICT)
+
+		// Revoking releases the slot.
+		third.RevokedAt = clock.Now()
+		MustUpdate(t, s, third)
+		fourth := NewToken("alice", clock.Now())
+		fourth.ClientID = "oauth-app"
+		MustCreate(t, s, fourth)
+	})
+
+	t.Run("UpdateWritesMutableFieldsOnly", func(t *testing.T) {
+		clock := NewClock()
+		s := newStore(t, clock.Now)
+		tok := NewToken("alice", clock.Now())
+		MustCreate(t, s, tok)
+		MustRecordUse(t, s, tok.ID, clock.Now(), 3)
+
+		clock.Advance(time.Minute)
+		want := MustFind(t, s, tok.ID)
+		want.Name = "renamed"
+		want.Permissions = []string{"admin"}
+		want.ExpiresAt = time.Time{}
+		want.AutoDelete = true
+		want.Enabled = false
+		want.Meta = nil
+		want.SecretHash = token.HashSecret("new")
+		want.PrevSecretHash = tok.SecretHash
+		want.PrevSecretUntil = clock.Now().Add(time.Hour)
+		want.UpdatedAt = clock.Now()
+		want.PurgeAt = clock.Now().Add(90 * token.Day)
+		sent := want.Clone()
+		// Fields outside the update's reach: a store must keep what it has.
+		sent.UsageCount, sent.LastUsedAt = 0, time.Time{}
+		MustUpdate(t, s, sent)
+		if sent.Version != want.Version+1 {
+			t.Fatalf("UpdateToken left version %d; want %d", sent.Version, want.Version+1)
+		}
+		want.Version++
+		AssertEqualTokens(t, MustFind(t, s, tok.ID), want)
+	})
+
+	t.Run("UpdateVersionAndOwnerChecks", func(t *testing.T) {
+		clock := NewClock()
+		s := newStore(t, clock.Now)
+		tok := NewToken("alice", clock.Now())
+		MustCreate(t, s, tok)
+		stale := tok.Clone()
+		tok.Name = "first"
+		MustUpdate(t, s, tok)
+		stale.Name = "second"
+		AssertCode(t, s.UpdateToken(ctx, stale), token.ECONFLICT)
+		foreign := tok.Clone()
+		foreign.Owner = "mallory"
+		AssertCode(t, s.UpdateToken(ctx, foreign), token.ENOTFOUND)
+		missing := NewToken("alice", clock.Now())
+		AssertCode(t, s.UpdateToken(ctx, missing), token.ENOTFOUND)
+		if got := MustFind(t, s, tok.ID); got.Name != "first" || got.Owner != "alice" {
+			t.Fatalf("rejected updates changed the token: name %q owner %q", got.Name, got.Owner)
+		}
+	})
+
+	t.Run("RecordUse", func(t *testing.T) {
+		clock := NewClock()
+		s := newStore(t, clock.Now)
+		tok := NewToken("alice", clock.Now())
+		MustCreate(t, s, tok)
+		MustRecordUse(t, s, tok.ID, clock.Now().Add(time.Second), 1)
+		MustRecordUse(t, s, tok.ID, clock.Now().Add(2*time.Second), 41)
+		got := MustFind(t, s, tok.ID)
+		if got.UsageCount != 42 || !got.LastUsedAt.Equal(clock.Now().Add(2*time.Second)) {
+			t.Fatalf("usage = %d at %v; want 42 at %v", got.UsageCount, got.LastUsedAt, clock.Now().Add(2*time.Second))
+		}
+		if got.Version != tok.Version {
+			t.Fatalf("RecordUse changed the version to %d; want %d", got.Version, tok.Version)
+		}
+		AssertCode(t, s.RecordUse(ctx, token.NewID(), clock.Now(), 1), token.ENOTFOUND)
+	})
+
+	t.Run("ListNewestFirstWithStatusAndPages", func(t *testing.T) {
+		clock := NewClock()
+		s := newStore(t, clock.Now)
+		statuses := []token.Status{token.StatusActive, token.StatusExpired, token.StatusRevoked, token.StatusDisabled}
+		var all []*token.Token
+		for i := range 23 {
+			clock.Advance(time.Second)
+			tok := NewToken("alice", clock.Now())
+			switch statuses[i%4] {
+			case token.StatusExpired:
+				tok.ExpiresAt = clock.Now().Add(time.Minute)
+			case token.StatusRevoked:
+				tok.RevokedAt = clock.Now()
+			case token.StatusDisabled:
+				tok.Enabled = false
+			}
+			MustCreate(t, s, tok)
+			all = append(all, tok)
+		}
+		MustCreate(t, s, NewToken("bob", clock.Now()))
+		clock.Advance(time.Hour) // the "expired" ones now are
+		slices.Reverse(all)
+
+		for _, status := range append(statuses, "") {
+			var want []string
+			for _, tok := range all {
+				if status.Matches(tok, clock.Now()) {
+					want = append(want, tok.ID)
+				}
+			}
+			for _, limit := range []int{1, 2, 5, 100} {
+				got := ListAll(t, s, token.ListQuery{Owner: "alice", Status: status, Limit: limit})
+				if !slices.Equal(got, want) {
+					t.Fatalf("status %q limit %d: listed %v; want %v", status, limit, got, want)
+				}
+			}
+		}
+		page, err := s.ListTokens(ctx, token.ListQuery{Owner: "carol", Limit: 10})
+		if err != nil || len(page.Tokens) != 0 || page.Next != "" {
+			t.Fatalf("unknown owner: %+v, %v; want an empty last page", page, err)
+		}
+	})
+
+	t.Run("ConcurrentUpdatesOneWins", func(t *testing.T) {
+		clock := NewClock()
+		s := newStore(t, clock.Now)
+		tok := NewToken("alice", clock.Now())
+		MustCreate(t, s, tok)
+		var ok, conflict atomic.Int32
+		parallel(50, func(i int) {
+			c := tok.Clone()
+			c.Name = fmt.Sprintf("writer %d", i)
+			switch err := s.UpdateToken(ctx, c); token.ErrorCode(err) {
+			case "":
+				ok.Add(1)
+			case token.ECONFLICT:
+				conflict.Add(1)
+			default:
+				t.Errorf("update %d: %v", i, err)
+			}
+		})
+		if ok.Load() != 1 || conflict.Load() != 49 {
+			t.Fatalf("50 updates at one version: %d succeeded, %d conflicted; want 1 and 49", ok.Load(), conflict.Load())
+		}
+	})
+
+	t.Run("ConcurrentCreatesOneClient", func(t *testing.T) {
+		clock := NewClock()
+		s := newStore(t, clock.Now)
+		var ok atomic.Int32
+		parallel(50, func(i int) {
+			tok := NewToken("alice", clock.Now())
+			tok.ClientID = "shared-client"
+			switch err := s.CreateToken(ctx, tok); token.ErrorCode(err) {
+			case "":
+				ok.Add(1)
+			case token.ECONFLICT:
+			default:
+				t.Errorf("create %d: %v", i, err)
+			}
+		})
+		listed := ListAll(t, s, token.ListQuery{Owner: "alice", Limit: 100})
+		if ok.Load() != 1 || len(listed) != 1 {
+			t.Fatalf("50 creates with one clientId: %d succeeded, %d listed; want 1 and 1", ok.Load(), len(listed))
+		}
+	})
+
+	t.Run("ConcurrentRecordUseIsExact", func(t *testing.T) {
+		clock := NewClock()
+		s := newStore(t, clock.Now)
+		tok := NewToken("alice", clock.Now())
+		MustCreate(t, s, tok)
+		parallel(200, func(i int) {
+			if err := s.RecordUse(ctx, tok.ID, clock.Now(), 1); err != nil {
+				t.Errorf("record use %d: %v", i, err)
+			}
+		})
+		if got := MustFind(t, s, tok.ID).UsageCount; got != 200 {
+			t.Fatalf("usageCount after 200 concurrent uses = %d; want 200", got)
+		}
+	})
+}
+
+// ListAll follows a list to its end and returns the ids in order.
+func ListAll(tb testing.TB, s token.Store, q token.ListQuery) []string {
+	tb.Helper()
+	var ids []string
+	for pages := 0; ; pages++ {
+		page, err := s.ListTokens(context.Background(), q)
+		if err != nil {
+			tb.Fatalf("ListTokens(%+v): %v", q, err)
+		}
+		if len(page.Tokens) > q.Limit || page.Next != "" && len(page.Tokens) != q.Limit {
+			tb.Fatalf("ListTokens(%+v): %d tokens with next %q", q, len(page.Tokens), page.Next)
+		}
+		for _, tok := range page.Tokens {
+			ids = append(ids, tok.ID)
+		}
+		if page.Next == "" {
+			return ids
+		}
+		if pages > 10000 {
+			tb.Fatalf("ListTokens(%+v) does not end", q)
+		}
+		q.After = page.Next
+	}
+}
+
+// MustCreate stores tok or fails the test.
+func MustCreate(tb testing.TB, s token.Store, tok *token.Token) {
+	tb.Helper()
+	if err := s.CreateToken(context.Background(), tok); err != nil {
+		tb.Fatalf("CreateToken: %v", err)
+	}
+}
+
+// MustFind loads a token or fails the test.
+func MustFind(tb testing.TB, s token.Store, id string) *token.Token {
+	tb.Helper()
+	tok, err := s.FindToken(context.Background(), id)
+	if err != nil {
+		tb.Fatalf("FindToken(%s): %v", id, err)
+	}
+	return tok
+}
+
+// MustUpdate updates a token or fails the test.
+func MustUpdate(tb testing.TB, s token.Store, tok *token.Token) {
+	tb.Helper()
+	if err := s.UpdateToken(context.Background(), tok); err != nil {
+		tb.Fatalf("UpdateToken: %v", err)
+	}
+}
+
+// MustRecordUse records use or fails the test.
+func MustRecordUse(tb testing.TB, s token.Store, id string, at time.Time, n int64) {
+	tb.Helper()
+	if err := s.RecordUse(context.Background(), id, at, n); err != nil {
+		tb.Fatalf("RecordUse: %v", err)
+	}
+}
+
+// AssertCode fails the test unless err carries the code want.
+func AssertCode(tb testing.TB, err error, want string) {
+	tb.Helper()
+	if got := token.ErrorCode(err); got != want {
+		tb.Fatalf("error code %q (%v); want %q", got, err, want)
+	}
+}
+
+// AssertEqualTokens compares every field of two tokens, times by instant.
+func AssertEqualTokens(tb testing.TB, got, want *token.Token) {
+	tb.Helper()
+	type field struct {
+		name      string
+		got, want any
+	}
+	fields := []field{
+		{"ID", got.ID, want.ID}, {"Owner", got.Owner, want.Owner}, {"Name", got.Name, want.Name},
+		{"Env", got.Env, want.Env}, {"Hint", got.Hint, want.Hint},
+		{"Permissions", fmt.Sprint(got.Permissions), fmt.Sprint(want.Permissions)},
+		{"AutoDelete", got.AutoDelete, want.AutoDelete}, {"Enabled", got.Enabled, want.Enabled},
+		{"UsageCount", got.UsageCount, want.UsageCount}, {"ClientID", got.ClientID, want.ClientID},
+		{"Meta", string(got.Meta), string(want.Meta)}, {"Version", got.Version, want.Version},
+		{"SecretHash", bytes.Equal(got.SecretHash, want.SecretHash), true},
+		{"PrevSecretHash", bytes.Equal(got.PrevSecretHash, want.PrevSecretHash), true},
+	}
+	times := []field{
+		{"PrevSecretUntil", got.PrevSecretUntil, want.PrevSecretUntil},
+		{"CreatedAt", got.CreatedAt, want.CreatedAt}, {"UpdatedAt", got.UpdatedAt, want.UpdatedAt},
+		{"ExpiresAt", got.ExpiresAt, want.ExpiresAt}, {"RevokedAt", got.RevokedAt, want.RevokedAt},
+		{"PurgeAt", got.PurgeAt, want.PurgeAt}, {"LastUsedAt", got.LastUsedAt, want.LastUsedAt},
+	}
+	for _, f := range fields {
+		if f.got != f.want {
+			tb.Errorf("%s = %v; want %v", f.name, f.got, f.want)
+		}
+	}
+	for _, f := range times {
+		if g, w := f.got.(time.Time), f.want.(time.Time); !g.Equal(w) {
+			tb.Errorf("%s = %v; want %v", f.name, g, w)
+		}
+	}
+}
+
+func parallel(n int, f func(i int)) {
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			f(i)
+		}()
+	}
+	close(start)
+	wg.Wait()
+}
