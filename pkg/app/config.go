@@ -1,0 +1,67 @@
+// Package app assembles apitokens from its environment: the one place that reads configuration
+// variables and picks a store, shared by the CLI and every Lambda function.
+package app
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/apitokens/apitokens/pkg/token"
+)
+
+// Environment variables read by ServiceConfig. Unset means the default.
+const (
+	EnvPrefix             = "TOKEN_PREFIX"           // deployment prefix, default "tok"
+	EnvDefaultExpiryDays  = "DEFAULT_EXPIRY_DAYS"    // lifetime when a create names none; 0 = never; default 365
+	EnvMaxExpiryDays      = "MAX_EXPIRY_DAYS"        // longest allowed lifetime; 0 or unset = no maximum
+	EnvAllowedPermissions = "ALLOWED_PERMISSIONS"    // comma-separated; unset = any permission
+	EnvDefaultPermissions = "DEFAULT_PERMISSIONS"    // comma-separated; default "read"
+	EnvRevokedRetention   = "REVOKED_RETENTION_DAYS" // how long revoked tokens stay listed; default 30
+)
+
+// ServiceConfig reads the token service's settings from getenv. Returns an error naming the
+// variable when a value is malformed.
+func ServiceConfig(getenv func(string) string) (token.Config, error) {
+	cfg := token.Config{
+		Prefix:             getenv(EnvPrefix),
+		AllowedPermissions: splitList(getenv(EnvAllowedPermissions)),
+		DefaultPermissions: splitList(getenv(EnvDefaultPermissions)),
+	}
+	days := func(name string, dst *time.Duration, zero time.Duration) error {
+		s := getenv(name)
+		if s == "" {
+			return nil
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 || n > token.MaxExpiryDays {
+			return fmt.Errorf("%s=%q: must be a whole number of days from 0 to %d", name, s, token.MaxExpiryDays)
+		}
+		*dst = time.Duration(n) * token.Day
+		if n == 0 {
+			*dst = zero
+		}
+		return nil
+	}
+	if err := days(EnvDefaultExpiryDays, &cfg.DefaultLifetime, -1); err != nil {
+		return cfg, err
+	}
+	if err := days(EnvMaxExpiryDays, &cfg.MaxLifetime, 0); err != nil {
+		return cfg, err
+	}
+	if err := days(EnvRevokedRetention, &cfg.RevokedRetention, 0); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
