@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/apitokens/apitokens/pkg/app"
+	"github.com/apitokens/apitokens/pkg/authorizer"
 	"github.com/apitokens/apitokens/pkg/httpapi"
 	"github.com/apitokens/apitokens/pkg/token"
 )
@@ -71,16 +72,17 @@ func (f *storeFlags) register(fs *flag.FlagSet, getenv func(string) string, defa
 	fs.StringVar(&f.table, "table", getenv(app.EnvTableName), "DynamoDB table name (env "+app.EnvTableName+")")
 }
 
-func (f *storeFlags) open(ctx context.Context, getenv func(string) string) (*token.Service, error) {
+func (f *storeFlags) open(ctx context.Context, getenv func(string) string) (token.Store, *token.Service, error) {
 	cfg, err := app.ServiceConfig(getenv)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	store, err := app.OpenStore(ctx, f.store, f.table, nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return token.NewService(store, cfg)
+	svc, err := token.NewService(store, cfg)
+	return store, svc, err
 }
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -94,11 +96,20 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
-	svc, err := sf.open(ctx, getenv)
+	store, svc, err := sf.open(ctx, getenv)
 	if err != nil {
 		return err
 	}
-	api := &httpapi.API{Service: svc, Authenticate: httpapi.ServiceAuthenticator(svc), Logger: logger}
+	// Management calls are authenticated by the Lambda authorizer's own code, so what works here
+	// is what runs in AWS: same cache, same throttled usage writes. Its route map, meant for the
+	// APIs it protects, does not apply: each management operation checks manage/admin itself.
+	authCfg, err := authorizer.ConfigFromEnv(getenv)
+	if err != nil {
+		return err
+	}
+	authCfg.Prefix, authCfg.Routes, authCfg.Logger = svc.Prefix(), nil, logger
+	authz := authorizer.New(store, authCfg)
+	api := &httpapi.API{Service: svc, Authenticate: authz.AuthenticateRequest, Logger: logger}
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -152,7 +163,7 @@ func create(ctx context.Context, args []string, getenv func(string) string, stdo
 	if *owner == "" || *name == "" || *perms == "" {
 		return errors.New("create needs --owner, --name and --permissions")
 	}
-	svc, err := sf.open(ctx, getenv)
+	_, svc, err := sf.open(ctx, getenv)
 	if err != nil {
 		return err
 	}

@@ -129,22 +129,11 @@ func (a *API) authenticated(next http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// BearerToken returns the token of an "Authorization: Bearer <token>" header (scheme in any
-// case, surrounding spaces ignored) and false when there is none.
-func BearerToken(header string) (string, bool) {
-	scheme, rest, ok := strings.Cut(strings.TrimSpace(header), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", false
-	}
-	tok := strings.TrimSpace(rest)
-	return tok, tok != ""
-}
-
 // ServiceAuthenticator authenticates management calls with the service itself: the bearer token
 // must be valid; permissions are checked by each operation.
 func ServiceAuthenticator(svc *token.Service) Authenticator {
 	return func(r *http.Request) (token.Principal, error) {
-		presented, ok := BearerToken(r.Header.Get("Authorization"))
+		presented, ok := token.BearerToken(r.Header.Get("Authorization"))
 		if !ok {
 			return token.Principal{}, token.Errorf(token.EUNAUTHORIZED, "Missing bearer token: send Authorization: Bearer <token>.")
 		}

@@ -1,0 +1,205 @@
+// Package authorizer is the API Gateway Lambda authorizer of apitokens: REST API TOKEN and
+// REQUEST authorizers (IAM policies) and HTTP API payload 2.0 (simple or IAM responses), and the
+// same decision for the local server's management calls. It fails closed: a store error or a
+// timeout never allows. A bounded cache of token records and throttled usage writes keep the hot
+// path at one GetItem per cache miss and about zero writes.
+package authorizer
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/apitokens/apitokens/pkg/token"
+)
+
+// Defaults of Config, applied by ConfigFromEnv.
+const (
+	DefaultCacheTTL      = 10 * time.Second
+	DefaultCacheSize     = 10000
+	DefaultUsageInterval = 60 * time.Second
+	DefaultLookupTimeout = 2 * time.Second
+)
+
+// Config tunes an Authorizer. Zero values mean "off", not "default": a zero CacheTTL caches
+// nothing and a zero UsageInterval writes every use.
+type Config struct {
+	Prefix        string        // deployment token prefix ("" for token.DefaultPrefix)
+	Routes        *RouteMap     // nil: every valid token may call every route
+	CacheTTL      time.Duration // how long a looked-up record (or its absence) is reused
+	CacheSize     int           // most records cached at once
+	UsageInterval time.Duration // at most one usage write per token per interval
+	LookupTimeout time.Duration // bound on a store read; 0 for none beyond the caller's context
+	APIKeyHeader  string        // optional header carrying the bare token, e.g. x-api-key
+	HTTPIAMPolicy bool          // HTTP API: answer an IAM policy instead of a simple response
+	Now           func() time.Time
+	Logger        *slog.Logger
+}
+
+// Authorizer decides whether a presented token may call a route.
+type Authorizer struct {
+	store token.Store
+	cfg   Config
+
+	mu    sync.Mutex
+	cache map[string]cacheEntry
+	usage map[string]*usage
+}
+
+type cacheEntry struct {
+	tok     *token.Token // nil: the id is unknown (a negative entry)
+	expires time.Time
+}
+
+type usage struct {
+	pending   int64     // uses not yet written
+	lastWrite time.Time // zero: never written by this instance
+}
+
+// New returns an Authorizer reading tokens from store.
+func New(store token.Store, cfg Config) *Authorizer {
+	if cfg.Prefix == "" {
+		cfg.Prefix = token.DefaultPrefix
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.CacheSize <= 0 {
+		cfg.CacheSize = DefaultCacheSize
+	}
+	return &Authorizer{store: store, cfg: cfg, cache: make(map[string]cacheEntry), usage: make(map[string]*usage)}
+}
+
+// Outcome of a decision.
+type Outcome int
+
+const (
+	Unauthorized Outcome = iota // no usable token: 401
+	Forbidden                   // a valid token lacking the route's permissions: 403
+	Allowed
+)
+
+// Decision is the outcome of one authorization.
+type Decision struct {
+	Outcome Outcome
+	Code    string       // the token.Verdict code: VALID, MALFORMED, EXPIRED, ...
+	Token   *token.Token // the token when its secret matched; shared: never modify it
+}
+
+// Authorize decides whether presented may call method and path. A malformed token costs no store
+// call. The error is non-nil only when the store failed or timed out; callers must then deny.
+func (a *Authorizer) Authorize(ctx context.Context, presented, method, path string) (Decision, error) {
+	p, ok := token.Parse(a.cfg.Prefix, presented)
+	if !ok {
+		return Decision{Outcome: Unauthorized, Code: token.CodeMalformed}, nil
+	}
+	now := a.cfg.Now()
+	t, err := a.lookup(ctx, p.ID, now)
+	if err != nil {
+		return Decision{}, err
+	}
+	if t == nil {
+		return Decision{Outcome: Unauthorized, Code: token.CodeNotFound}, nil
+	}
+	v := token.Judge(t, p.Secret, now)
+	if !v.Valid() {
+		return Decision{Outcome: Unauthorized, Code: v.Code, Token: v.Token}, nil
+	}
+	d := Decision{Outcome: Allowed, Code: token.CodeValid, Token: t}
+	if a.cfg.Routes != nil && !a.cfg.Routes.allows(t.HasPermission, method, path) {
+		d.Outcome, d.Code = Forbidden, token.CodeInsufficientPermissions
+	}
+	a.recordUse(ctx, t.ID, now)
+	return d, nil
+}
+
+// lookup returns the token with id from the cache or the store; nil when there is none.
+func (a *Authorizer) lookup(ctx context.Context, id string, now time.Time) (*token.Token, error) {
+	a.mu.Lock()
+	e, ok := a.cache[id]
+	a.mu.Unlock()
+	if ok && now.Before(e.expires) {
+		return e.tok, nil
+	}
+	if a.cfg.LookupTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, a.cfg.LookupTimeout)
+		defer cancel()
+	}
+	t, err := a.store.FindToken(ctx, id)
+	if err != nil && token.ErrorCode(err) != token.ENOTFOUND {
+		return nil, err
+	}
+	if err == nil && ctx.Err() != nil {
+		// The store answered after the deadline: deny rather than trust a late answer.
+		return nil, ctx.Err()
+	}
+	if a.cfg.CacheTTL > 0 {
+		a.mu.Lock()
+		if len(a.cache) >= a.cfg.CacheSize {
+			a.evict(now)
+		}
+		a.cache[id] = cacheEntry{tok: t, expires: now.Add(a.cfg.CacheTTL)}
+		a.mu.Unlock()
+	}
+	return t, nil
+}
+
+// evict makes room in a full cache: expired entries go first, then an arbitrary one (Go's map
+// order is random, which is good enough for a 10-second cache).
+func (a *Authorizer) evict(now time.Time) {
+	for id, e := range a.cache {
+		if !now.Before(e.expires) {
+			delete(a.cache, id)
+		}
+	}
+	for id := range a.cache {
+		if len(a.cache) < a.cfg.CacheSize {
+			return
+		}
+		delete(a.cache, id)
+	}
+}
+
+// recordUse counts a use and writes the uses counted so far at most once per interval per token,
+// in one UpdateItem. A failed write is logged and its uses kept for the next one: usage
+// bookkeeping never turns an authorization into a denial.
+func (a *Authorizer) recordUse(ctx context.Context, id string, now time.Time) {
+	a.mu.Lock()
+	u, ok := a.usage[id]
+	if !ok {
+		if len(a.usage) >= a.cfg.CacheSize {
+			a.pruneUsage(now)
+		}
+		u = &usage{}
+		a.usage[id] = u
+	}
+	u.pending++
+	if !u.lastWrite.IsZero() && now.Sub(u.lastWrite) < a.cfg.UsageInterval {
+		a.mu.Unlock()
+		return
+	}
+	n := u.pending
+	u.pending, u.lastWrite = 0, now
+	a.mu.Unlock()
+
+	if err := a.store.RecordUse(ctx, id, now, n); err != nil {
+		a.cfg.Logger.WarnContext(ctx, "usage write failed; retrying with the next use", "tokenId", id, "uses", n, "error", err)
+		a.mu.Lock()
+		u.pending += n
+		a.mu.Unlock()
+	}
+}
+
+// pruneUsage forgets tokens with nothing pending whose interval has passed.
+func (a *Authorizer) pruneUsage(now time.Time) {
+	for id, u := range a.usage {
+		if u.pending == 0 && now.Sub(u.lastWrite) >= a.cfg.UsageInterval {
+			delete(a.usage, id)
+		}
+	}
+}

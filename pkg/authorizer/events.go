@@ -1,0 +1,248 @@
+package authorizer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/apitokens/apitokens/pkg/token"
+)
+
+// ErrUnauthorized is the exact error API Gateway turns into 401 for a REST API authorizer.
+var ErrUnauthorized = errors.New("Unauthorized")
+
+// errDenied is answered when the store fails: an error other than "Unauthorized", which API
+// Gateway turns into 500. Its text says nothing about the failure, which is logged instead.
+var errDenied = errors.New("authorizer error")
+
+// Handle is the Lambda handler. It tells the event kind from the payload: HTTP API payload 2.0
+// ("version": "2.0"), REST API TOKEN ("type": "TOKEN") or REST API REQUEST ("type": "REQUEST").
+func (a *Authorizer) Handle(ctx context.Context, payload json.RawMessage) (any, error) {
+	var probe struct {
+		Version string `json:"version"`
+		Type    string `json:"type"`
+	}
+	if err := json.Unmarshal(payload, &probe); err != nil {
+		a.cfg.Logger.ErrorContext(ctx, "authorizer event is not JSON", "error", err)
+		return nil, errDenied
+	}
+	switch {
+	case probe.Version == "2.0":
+		var e events.APIGatewayV2CustomAuthorizerV2Request
+		if err := json.Unmarshal(payload, &e); err != nil {
+			return nil, a.badEvent(ctx, err)
+		}
+		return a.HandleHTTP(ctx, e)
+	case probe.Type == "TOKEN":
+		var e events.APIGatewayCustomAuthorizerRequest
+		if err := json.Unmarshal(payload, &e); err != nil {
+			return nil, a.badEvent(ctx, err)
+		}
+		return a.HandleToken(ctx, e)
+	case probe.Type == "REQUEST":
+		var e events.APIGatewayCustomAuthorizerRequestTypeRequest
+		if err := json.Unmarshal(payload, &e); err != nil {
+			return nil, a.badEvent(ctx, err)
+		}
+		return a.HandleRequest(ctx, e)
+	}
+	a.cfg.Logger.ErrorContext(ctx, "unknown authorizer event", "version", probe.Version, "type", probe.Type)
+	return nil, errDenied
+}
+
+func (a *Authorizer) badEvent(ctx context.Context, err error) error {
+	a.cfg.Logger.ErrorContext(ctx, "malformed authorizer event", "error", err)
+	return errDenied
+}
+
+// HandleToken answers a REST API TOKEN authorizer event. The token carries no source IP and no
+// headers, only authorizationToken ("Bearer <token>").
+func (a *Authorizer) HandleToken(ctx context.Context, e events.APIGatewayCustomAuthorizerRequest) (events.APIGatewayCustomAuthorizerResponse, error) {
+	presented, _ := token.BearerToken(e.AuthorizationToken)
+	return a.restResponse(ctx, presented, e.MethodArn)
+}
+
+// HandleRequest answers a REST API REQUEST authorizer event.
+func (a *Authorizer) HandleRequest(ctx context.Context, e events.APIGatewayCustomAuthorizerRequestTypeRequest) (events.APIGatewayCustomAuthorizerResponse, error) {
+	return a.restResponse(ctx, a.credentials(headerGetter(e.Headers)), e.MethodArn)
+}
+
+func (a *Authorizer) restResponse(ctx context.Context, presented, methodArn string) (events.APIGatewayCustomAuthorizerResponse, error) {
+	base, method, path, ok := splitARN(methodArn)
+	if !ok {
+		a.cfg.Logger.ErrorContext(ctx, "authorizer event has a malformed methodArn", "methodArn", methodArn)
+		return events.APIGatewayCustomAuthorizerResponse{}, errDenied
+	}
+	d, err := a.Authorize(ctx, presented, method, path)
+	if err != nil {
+		a.logFailure(ctx, err)
+		return events.APIGatewayCustomAuthorizerResponse{}, errDenied
+	}
+	if d.Outcome == Unauthorized {
+		return events.APIGatewayCustomAuthorizerResponse{}, ErrUnauthorized
+	}
+	return events.APIGatewayCustomAuthorizerResponse{
+		PrincipalID:    d.Token.Owner,
+		PolicyDocument: a.policy(base, d),
+		Context:        a.context(d),
+	}, nil
+}
+
+// HandleHTTP answers an HTTP API payload 2.0 authorizer event with a simple response, or with an
+// IAM policy when so configured. Both 401 and 403 cases answer isAuthorized false (HTTP API
+// answers 403); a store failure answers an error (500).
+func (a *Authorizer) HandleHTTP(ctx context.Context, e events.APIGatewayV2CustomAuthorizerV2Request) (any, error) {
+	method, path := e.RequestContext.HTTP.Method, e.RawPath
+	if method == "" {
+		method, path, _ = strings.Cut(e.RouteKey, " ")
+	}
+	if path == "" {
+		path = e.RequestContext.HTTP.Path
+	}
+	d, err := a.Authorize(ctx, a.credentials(headerGetter(e.Headers)), method, path)
+	if err != nil {
+		a.logFailure(ctx, err)
+		return nil, errDenied
+	}
+	if !a.cfg.HTTPIAMPolicy {
+		resp := events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: d.Outcome == Allowed}
+		if d.Outcome != Unauthorized {
+			resp.Context = a.context(d)
+		}
+		return resp, nil
+	}
+	base, _, _, ok := splitARN(e.RouteArn)
+	if !ok {
+		a.cfg.Logger.ErrorContext(ctx, "authorizer event has a malformed routeArn", "routeArn", e.RouteArn)
+		return nil, errDenied
+	}
+	if d.Outcome == Unauthorized {
+		return events.APIGatewayV2CustomAuthorizerIAMPolicyResponse{
+			PrincipalID:    "unauthorized",
+			PolicyDocument: denyAll(base),
+		}, nil
+	}
+	return events.APIGatewayV2CustomAuthorizerIAMPolicyResponse{
+		PrincipalID:    d.Token.Owner,
+		PolicyDocument: a.policy(base, d),
+		Context:        a.context(d),
+	}, nil
+}
+
+// policy lists every method-ARN pattern the token may call (the whole API without a route map)
+// and denies the routes it may not, so a policy cached by API Gateway and reused for another
+// route decides that route exactly as Authorize would.
+func (a *Authorizer) policy(base string, d Decision) events.APIGatewayCustomAuthorizerPolicy {
+	if a.cfg.Routes == nil {
+		return document(statement("Allow", base+"/*"))
+	}
+	allow, deny := a.cfg.Routes.resources(base, d.Token.HasPermission)
+	var doc events.APIGatewayCustomAuthorizerPolicy
+	if len(allow) > 0 {
+		doc = document(statement("Allow", allow...))
+	}
+	if len(deny) > 0 {
+		doc.Statement = append(doc.Statement, statement("Deny", deny...))
+	}
+	if len(doc.Statement) == 0 {
+		return denyAll(base)
+	}
+	doc.Version = "2012-10-17"
+	return doc
+}
+
+func denyAll(base string) events.APIGatewayCustomAuthorizerPolicy {
+	return document(statement("Deny", base+"/*"))
+}
+
+func document(s ...events.IAMPolicyStatement) events.APIGatewayCustomAuthorizerPolicy {
+	return events.APIGatewayCustomAuthorizerPolicy{Version: "2012-10-17", Statement: s}
+}
+
+func statement(effect string, resources ...string) events.IAMPolicyStatement {
+	return events.IAMPolicyStatement{Action: []string{"execute-api:Invoke"}, Effect: effect, Resource: resources}
+}
+
+// context is what the protected API receives: strings only (REST accepts only string, number
+// and boolean values). A denial adds the code and message for gateway responses to show.
+func (a *Authorizer) context(d Decision) map[string]any {
+	t := d.Token
+	expiresAt := ""
+	if !t.ExpiresAt.IsZero() {
+		expiresAt = t.ExpiresAt.UTC().Format(time.RFC3339)
+	}
+	c := map[string]any{
+		"tokenId":     t.ID,
+		"owner":       t.Owner,
+		"name":        t.Name,
+		"permissions": strings.Join(t.Permissions, " "),
+		"expiresAt":   expiresAt,
+	}
+	if d.Outcome != Allowed {
+		c["code"] = d.Code
+		c["error"] = token.Verdict{Code: d.Code}.Message()
+	}
+	return c
+}
+
+func (a *Authorizer) logFailure(ctx context.Context, err error) {
+	a.cfg.Logger.ErrorContext(ctx, "token lookup failed; denying", "error", err)
+}
+
+// credentials returns the token presented in the Authorization header (Bearer, scheme in any
+// case) or, when configured, in the API-key header; "" when there is none.
+func (a *Authorizer) credentials(get func(string) string) string {
+	if tok, ok := token.BearerToken(get("Authorization")); ok {
+		return tok
+	}
+	if a.cfg.APIKeyHeader != "" {
+		return strings.TrimSpace(get(a.cfg.APIKeyHeader))
+	}
+	return ""
+}
+
+// headerGetter looks headers up case-insensitively, as HTTP requires (HTTP APIs lower-case them;
+// REST APIs keep the client's case).
+func headerGetter(h map[string]string) func(string) string {
+	return func(name string) string {
+		if v, ok := h[name]; ok {
+			return v
+		}
+		if v, ok := h[strings.ToLower(name)]; ok {
+			return v
+		}
+		for k, v := range h {
+			if strings.EqualFold(k, name) {
+				return v
+			}
+		}
+		return ""
+	}
+}
+
+// AuthenticateRequest authenticates a management call of the local server with the same decision
+// the Lambda authorizer makes; it has the type of an httpapi.Authenticator. Returns EUNAUTHORIZED
+// for a missing or unusable token, EFORBIDDEN when a route map refuses the route, and the store's
+// error when the lookup failed.
+func (a *Authorizer) AuthenticateRequest(r *http.Request) (token.Principal, error) {
+	d, err := a.Authorize(r.Context(), a.credentials(r.Header.Get), r.Method, r.URL.Path)
+	if err != nil {
+		return token.Principal{}, err
+	}
+	switch d.Outcome {
+	case Unauthorized:
+		msg := token.Verdict{Code: d.Code}.Message()
+		if d.Code == token.CodeMalformed && a.credentials(r.Header.Get) == "" {
+			msg = "Missing bearer token: send Authorization: Bearer <token>"
+		}
+		return token.Principal{}, token.Errorf(token.EUNAUTHORIZED, "%s.", msg)
+	case Forbidden:
+		return token.Principal{}, token.Errorf(token.EFORBIDDEN, "Token lacks a permission this route requires.")
+	}
+	return token.Principal{TokenID: d.Token.ID, Owner: d.Token.Owner, Permissions: d.Token.Permissions}, nil
+}

@@ -1,0 +1,165 @@
+package authorizer
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// RouteMap maps routes to the permissions they require, e.g.
+//
+//	{"POST /upload": ["upload"], "DELETE /files/*": ["delete"], "GET /*": ["list"]}
+//
+// A route is "METHOD /path"; METHOD may be ANY; in the path, "*" and "{param}" match any run of
+// characters, slashes included. That is exactly how API Gateway matches the method-ARN patterns
+// of an IAM policy, so the policy a token gets (Allow for the routes it satisfies, Deny for the
+// others) decides every request the same way this map does, even when API Gateway reuses a cached
+// policy for another route. A request needs every permission of every route it matches; a request
+// that matches no route is refused.
+type RouteMap struct {
+	routes []route
+}
+
+type route struct {
+	key      string // as configured
+	method   string // upper case, or "*" for ANY
+	path     string // glob: "{param}" replaced by "*"
+	requires []string
+}
+
+// ParseRouteMap parses the JSON form of a RouteMap. An empty string is no map: any valid token
+// may call every route. Returns an error naming the bad entry.
+func ParseRouteMap(s string) (*RouteMap, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	var raw map[string][]string
+	if err := json.Unmarshal([]byte(s), &raw); err != nil {
+		return nil, fmt.Errorf("route permissions: want a JSON object of \"METHOD /path\": [permissions]: %v", err)
+	}
+	if len(raw) == 0 {
+		return nil, fmt.Errorf("route permissions: the map is empty; leave it unset to allow every route")
+	}
+	m := &RouteMap{}
+	for key, perms := range raw {
+		method, path, ok := strings.Cut(key, " ")
+		if !ok || !validMethod(method) || !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " ?#") {
+			return nil, fmt.Errorf("route permissions: %q: want \"METHOD /path\" with METHOD one of GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS, ANY", key)
+		}
+		for _, p := range perms {
+			if p == "" || strings.ContainsAny(p, " \t") {
+				return nil, fmt.Errorf("route permissions: %q: bad permission %q", key, p)
+			}
+		}
+		if method == "ANY" {
+			method = "*"
+		}
+		m.routes = append(m.routes, route{key: key, method: method, path: globPath(path), requires: perms})
+	}
+	slices.SortFunc(m.routes, func(a, b route) int { return strings.Compare(a.key, b.key) })
+	return m, nil
+}
+
+func validMethod(m string) bool {
+	switch m {
+	case "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY":
+		return true
+	}
+	return false
+}
+
+// globPath turns "{param}" segments into "*", as API Gateway's resource ARNs express them.
+func globPath(path string) string {
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(path, '{')
+		j := strings.IndexByte(path, '}')
+		if i < 0 || j < i {
+			b.WriteString(path)
+			return b.String()
+		}
+		b.WriteString(path[:i])
+		b.WriteByte('*')
+		path = path[j+1:]
+	}
+}
+
+// allows reports whether a token with the permissions granted may call method and path.
+func (m *RouteMap) allows(granted func(string) bool, method, path string) bool {
+	matched := false
+	for _, r := range m.routes {
+		if !glob(r.method, method) || !glob(r.path, path) {
+			continue
+		}
+		matched = true
+		for _, p := range r.requires {
+			if !granted(p) {
+				return false
+			}
+		}
+	}
+	return matched
+}
+
+// resources splits the routes into the method-ARN patterns a token may call and those it may not.
+func (m *RouteMap) resources(base string, granted func(string) bool) (allow, deny []string) {
+	for _, r := range m.routes {
+		arn := base + "/" + r.method + r.path
+		ok := true
+		for _, p := range r.requires {
+			ok = ok && granted(p)
+		}
+		if ok {
+			allow = append(allow, arn)
+		} else {
+			deny = append(deny, arn)
+		}
+	}
+	return allow, deny
+}
+
+// glob matches s against a pattern in which "*" matches any run of characters, as IAM does.
+func glob(pattern, s string) bool {
+	px, sx := 0, 0
+	starPx, starSx := -1, 0
+	for sx < len(s) {
+		switch {
+		case px < len(pattern) && pattern[px] == '*':
+			starPx, starSx = px, sx
+			px++
+		case px < len(pattern) && pattern[px] == s[sx]:
+			px++
+			sx++
+		case starPx >= 0:
+			starSx++
+			px, sx = starPx+1, starSx
+		default:
+			return false
+		}
+	}
+	for px < len(pattern) && pattern[px] == '*' {
+		px++
+	}
+	return px == len(pattern)
+}
+
+// splitARN takes an execute-api ARN apart:
+// arn:aws:execute-api:REGION:ACCOUNT:API/STAGE/METHOD/PATH -> base "arn:...:API/STAGE", method,
+// path "/PATH". ok is false for anything else.
+func splitARN(arn string) (base, method, path string, ok bool) {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "execute-api" {
+		return "", "", "", false
+	}
+	res := strings.SplitN(parts[5], "/", 4)
+	if len(res) < 3 || res[0] == "" || res[1] == "" || res[2] == "" {
+		return "", "", "", false
+	}
+	base = strings.Join(parts[:5], ":") + ":" + res[0] + "/" + res[1]
+	path = "/"
+	if len(res) == 4 {
+		path += res[3]
+	}
+	return base, res[2], path, true
+}
