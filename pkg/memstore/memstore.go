@@ -70,6 +70,9 @@ func (s *Store) FindToken(_ context.Context, id string) (*token.Token, error) {
 func (s *Store) ListTokens(_ context.Context, q token.ListQuery) (token.TokenPage, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	if q.Limit < 1 {
+		return token.TokenPage{}, token.Errorf(token.EINVALID, "limit: must be at least 1")
+	}
 	now := s.now()
 	keys := s.byOwner[q.Owner]
 	end := len(keys)
@@ -129,9 +132,7 @@ func (s *Store) RecordUse(_ context.Context, id string, at time.Time, n int64) e
 	if !ok {
 		return token.NotFound()
 	}
-	if at.After(t.LastUsedAt) {
-		t.LastUsedAt = at
-	}
+	t.LastUsedAt = at
 	t.UsageCount += n
 	return nil
 }

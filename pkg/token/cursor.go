@@ -20,7 +20,7 @@ func encodeCursor(sortKey, owner, status string) string {
 }
 
 func decodeCursor(cursor, owner, status string) (string, bool) {
-	b, err := base64.RawURLEncoding.DecodeString(cursor)
+	b, err := base64.RawURLEncoding.Strict().DecodeString(cursor)
 	if err != nil || len(b) < 4 {
 		return "", false
 	}

@@ -167,6 +167,8 @@ func ValidID(id string) bool {
 	return true
 }
 
+// checksum is CRC32 (IEEE) computed over the string in place: crc32.ChecksumIEEE would need a
+// []byte, and that copy escapes to the heap on every Parse.
 func checksum(s string) uint32 {
 	crc := ^uint32(0)
 	for i := 0; i < len(s); i++ {

@@ -71,6 +71,9 @@ func NewService(store Store, cfg Config) (*Service, error) {
 	}
 	if cfg.DefaultLifetime == 0 {
 		cfg.DefaultLifetime = defaultLifetime
+		if cfg.MaxLifetime > 0 && cfg.MaxLifetime < defaultLifetime {
+			cfg.DefaultLifetime = cfg.MaxLifetime
+		}
 	}
 	if cfg.MaxLifetime > 0 && (cfg.DefaultLifetime < 0 || cfg.DefaultLifetime > cfg.MaxLifetime) {
 		return nil, Errorf(EINVALID, "default lifetime must not exceed the maximum lifetime")
@@ -270,11 +273,11 @@ type UpdateInput struct {
 // Update changes a token's settings. Returns EINVALID for a broken rule or an empty update,
 // ENOTFOUND as Get, ECONFLICT if the token is revoked or changed concurrently.
 func (s *Service) Update(ctx context.Context, caller Principal, id string, in UpdateInput) (*Token, error) {
-	if in == (UpdateInput{}) {
-		return nil, Errorf(EINVALID, "nothing to update: give at least one of name, permissions, expiresAt, expiresIn, autoDelete, enabled, meta")
-	}
 	if !caller.CanManage(caller.Owner) {
 		return nil, forbidden(caller, caller.Owner)
+	}
+	if in == (UpdateInput{}) {
+		return nil, Errorf(EINVALID, "nothing to update: give at least one of name, permissions, expiresAt, expiresIn, autoDelete, enabled, meta")
 	}
 	now := s.cfg.Now().UTC()
 	var err error
@@ -303,7 +306,7 @@ func (s *Service) Update(ctx context.Context, caller Principal, id string, in Up
 		}
 	}
 
-	t, err := s.find(ctx, caller, id)
+	t, err := s.findMutable(ctx, caller, id)
 	if err != nil {
 		return nil, err
 	}
@@ -337,7 +340,7 @@ func (s *Service) Revoke(ctx context.Context, caller Principal, id string) (*Tok
 	if !caller.CanManage(caller.Owner) {
 		return nil, forbidden(caller, caller.Owner)
 	}
-	t, err := s.find(ctx, caller, id)
+	t, err := s.findMutable(ctx, caller, id)
 	if err != nil || !t.RevokedAt.IsZero() {
 		return t, err
 	}
@@ -349,16 +352,16 @@ func (s *Service) Revoke(ctx context.Context, caller Principal, id string) (*Tok
 
 // Rotate gives a token a new secret, keeping its id and settings, and returns the new plaintext.
 // The old secret keeps working for grace (0 to 7 days), then never again. Returns EINVALID for a
-// bad grace period, ENOTFOUND as Get, ECONFLICT if the token is revoked or expired, or changed
-// concurrently.
+// bad grace period, ENOTFOUND as Get, EFORBIDDEN if the token has the admin permission and the
+// caller has not, ECONFLICT if the token is revoked or expired, or changed concurrently.
 func (s *Service) Rotate(ctx context.Context, caller Principal, id string, grace time.Duration) (*Token, string, error) {
-	if grace < 0 || grace > MaxGracePeriod {
-		return nil, "", Errorf(EINVALID, "gracePeriodSeconds: must be 0-%d", int(MaxGracePeriod/time.Second))
-	}
 	if !caller.CanManage(caller.Owner) {
 		return nil, "", forbidden(caller, caller.Owner)
 	}
-	t, err := s.find(ctx, caller, id)
+	if grace < 0 || grace > MaxGracePeriod {
+		return nil, "", Errorf(EINVALID, "gracePeriodSeconds: must be 0-%d", int(MaxGracePeriod/time.Second))
+	}
+	t, err := s.findMutable(ctx, caller, id)
 	if err != nil {
 		return nil, "", err
 	}
@@ -395,6 +398,16 @@ func (s *Service) find(ctx context.Context, caller Principal, id string) (*Token
 		return nil, errNotFound
 	}
 	return t, nil
+}
+
+// findMutable is find for a change: a token that carries admin may be changed, rotated or revoked
+// only by an admin, or a manage token could rotate its way to admin or lock the admin out.
+func (s *Service) findMutable(ctx context.Context, caller Principal, id string) (*Token, error) {
+	t, err := s.find(ctx, caller, id)
+	if err == nil && slices.Contains(t.Permissions, PermAdmin) && !caller.IsAdmin() {
+		return nil, Errorf(EFORBIDDEN, "Only an admin token may change a token with the admin permission.")
+	}
+	return t, err
 }
 
 func (s *Service) save(ctx context.Context, t *Token, now time.Time) error {

@@ -33,7 +33,9 @@ type Store interface {
 	UpdateToken(ctx context.Context, t *Token) error
 
 	// RecordUse sets lastUsedAt to at and adds n to usageCount in one atomic write, without
-	// changing the version. Returns ENOTFOUND if the token is absent.
+	// changing the version. Concurrent writers race for lastUsedAt (the last write wins, so it may
+	// step back by the skew between them); the count is exact. Returns ENOTFOUND if the token is
+	// absent.
 	RecordUse(ctx context.Context, id string, at time.Time, n int64) error
 }
 

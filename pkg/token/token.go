@@ -88,7 +88,7 @@ func (t *Token) Live(now time.Time) bool {
 }
 
 // HasPermission reports whether the token grants perm: an equal permission, or a granted one
-// ending in "*" whose stem starts perm ("files:*" grants "files:read"; "*" grants everything).
+// ending in "*" whose stem starts perm ("files:*" grants "files:read").
 func (t *Token) HasPermission(perm string) bool {
 	return grants(t.Permissions, perm)
 }

@@ -2,6 +2,7 @@ package token
 
 import (
 	"context"
+	"crypto/subtle"
 	"time"
 )
 
@@ -59,8 +60,9 @@ func Check(ctx context.Context, store Store, prefix, presented string, now time.
 // Judge compares a parsed secret with a stored token at now. Both the current and the previous
 // secret are compared on every call, in constant time, so timing reveals neither.
 func Judge(t *Token, secret string, now time.Time) Verdict {
-	current := SecretMatches(secret, t.SecretHash)
-	previous := SecretMatches(secret, t.PrevSecretHash) && now.Before(t.PrevSecretUntil)
+	sum := sumSecret(secret)
+	current := subtle.ConstantTimeCompare(sum[:], t.SecretHash) == 1
+	previous := subtle.ConstantTimeCompare(sum[:], t.PrevSecretHash) == 1 && now.Before(t.PrevSecretUntil)
 	if !current && !previous || t.Gone(now) {
 		return Verdict{Code: CodeNotFound}
 	}
@@ -88,7 +90,9 @@ func (s *Service) Verify(ctx context.Context, presented string, required ...stri
 			return Verdict{Code: CodeInsufficientPermissions, Token: v.Token}, nil
 		}
 	}
-	if err := s.store.RecordUse(ctx, v.Token.ID, now, 1); err != nil {
+	if err := s.store.RecordUse(ctx, v.Token.ID, now, 1); ErrorCode(err) == ENOTFOUND {
+		return Verdict{Code: CodeNotFound}, nil // purged between the read and the write
+	} else if err != nil {
 		return Verdict{}, err
 	}
 	v.Token.LastUsedAt = now

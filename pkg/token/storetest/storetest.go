@@ -230,6 +230,11 @@ func Run(t *testing.T, newStore NewStore) {
 		if got.Version != tok.Version {
 			t.Fatalf("RecordUse changed the version to %d; want %d", got.Version, tok.Version)
 		}
+		// A use recorded late still counts; lastUsedAt is the last write's (one write, no read).
+		MustRecordUse(t, s, tok.ID, clock.Now().Add(time.Second), 8)
+		if got := MustFind(t, s, tok.ID); got.UsageCount != 50 || !got.LastUsedAt.Equal(clock.Now().Add(time.Second)) {
+			t.Fatalf("after a late use: %d at %v; want 50 at %v", got.UsageCount, got.LastUsedAt, clock.Now().Add(time.Second))
+		}
 		AssertCode(t, s.RecordUse(ctx, token.NewID(), clock.Now(), 1), token.ENOTFOUND)
 	})
 

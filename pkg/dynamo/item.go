@@ -1,0 +1,229 @@
+package dynamo
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/apitokens/apitokens/pkg/token"
+)
+
+// Key prefixes of the single table's partition key `pk`. Every item kind has its own prefix, so
+// kinds never collide and a key says what it holds. Owners and clientIds cannot contain '#'.
+const (
+	tokenPrefix  = "TOKEN#"  // TOKEN#<id>: a token record
+	clientPrefix = "CLIENT#" // CLIENT#<owner>#<clientId>: the token holding a clientId
+)
+
+// Attribute and index names used in expressions; item structs carry the same names in tags.
+const (
+	attrPK        = "pk"
+	attrOwner     = "owner"
+	attrSK        = "sk"
+	attrVersion   = "version"
+	attrPurgeAt   = "purgeAt"
+	attrLastUsed  = "lastUsedAt"
+	attrUsage     = "usageCount"
+	attrTTL       = "ttl"
+	attrTokenID   = "tokenId"
+	attrExpiresAt = "expiresAt"
+
+	// ownerIndex is the GSI listing an owner's tokens by sk (token.Token.SortKey), which sorts
+	// by creation time; queried in reverse for newest first. Only token items carry owner and
+	// sk, so the index holds nothing else.
+	ownerIndex = "owner"
+)
+
+// mutableAttrs are the token attributes UpdateToken writes: everything but the key, the index
+// attributes (owner, sk), the immutable settings (id, env, hint, clientId, createdAt), the usage
+// fields RecordUse owns (lastUsedAt, usageCount) and version, which UpdateToken increments.
+var mutableAttrs = []string{
+	"name", "permissions", "secretHash", "prevSecretHash", "prevSecretUntil", "updatedAt",
+	attrExpiresAt, "autoDelete", "enabled", "revokedAt", attrPurgeAt, attrTTL, "meta",
+}
+
+// timeLayout stores instants as fixed-width UTC strings with nanoseconds: they round-trip
+// exactly, and compare as strings in time order, so condition expressions can compare them
+// (purgeAt > :now). RFC3339Nano would not: it trims trailing zeros.
+const timeLayout = "2006-01-02T15:04:05.000000000Z"
+
+// tokenItem is a token.Token as stored. Optional attributes are absent when zero, so the TTL
+// attribute exists exactly when the token has a PurgeAt.
+type tokenItem struct {
+	PK          string   `dynamodbav:"pk"`
+	Owner       string   `dynamodbav:"owner"`
+	SK          string   `dynamodbav:"sk"`
+	ID          string   `dynamodbav:"id"`
+	Name        string   `dynamodbav:"name"`
+	Env         string   `dynamodbav:"env,omitempty"`
+	Hint        string   `dynamodbav:"hint"`
+	Permissions []string `dynamodbav:"permissions"`
+
+	SecretHash      []byte `dynamodbav:"secretHash"`
+	PrevSecretHash  []byte `dynamodbav:"prevSecretHash,omitempty"`
+	PrevSecretUntil string `dynamodbav:"prevSecretUntil,omitempty"`
+
+	CreatedAt  string `dynamodbav:"createdAt"`
+	UpdatedAt  string `dynamodbav:"updatedAt,omitempty"`
+	ExpiresAt  string `dynamodbav:"expiresAt,omitempty"`
+	AutoDelete bool   `dynamodbav:"autoDelete"`
+	Enabled    bool   `dynamodbav:"enabled"`
+	RevokedAt  string `dynamodbav:"revokedAt,omitempty"`
+	PurgeAt    string `dynamodbav:"purgeAt,omitempty"`
+	TTL        int64  `dynamodbav:"ttl,omitempty"` // PurgeAt in epoch seconds, for DynamoDB's TTL
+
+	LastUsedAt string `dynamodbav:"lastUsedAt,omitempty"`
+	UsageCount int64  `dynamodbav:"usageCount"`
+
+	ClientID string `dynamodbav:"clientId,omitempty"`
+	Meta     string `dynamodbav:"meta,omitempty"` // compact JSON object
+	Version  int64  `dynamodbav:"version"`
+}
+
+// clientItem records which token holds a clientId of an owner. It is written in the same
+// transaction as the token, and a condition on it keeps one live token per owner and clientId.
+type clientItem struct {
+	PK      string `dynamodbav:"pk"`
+	TokenID string `dynamodbav:"tokenId"`
+	// ExpiresAt is when the holder stops being live unless revoked first (see liveUntil), in
+	// epoch nanoseconds so that it compares exactly like token.Token.Expired; 0 for never.
+	ExpiresAt int64 `dynamodbav:"expiresAt"`
+	TTL       int64 `dynamodbav:"ttl,omitempty"`
+}
+
+func tokenKey(id string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{attrPK: &types.AttributeValueMemberS{Value: tokenPrefix + id}}
+}
+
+func clientKey(owner, clientID string) string {
+	return clientPrefix + owner + "#" + clientID
+}
+
+func toItem(t *token.Token) tokenItem {
+	return tokenItem{
+		PK:              tokenPrefix + t.ID,
+		Owner:           t.Owner,
+		SK:              t.SortKey(),
+		ID:              t.ID,
+		Name:            t.Name,
+		Env:             t.Env,
+		Hint:            t.Hint,
+		Permissions:     t.Permissions,
+		SecretHash:      t.SecretHash,
+		PrevSecretHash:  t.PrevSecretHash,
+		PrevSecretUntil: formatTime(t.PrevSecretUntil),
+		CreatedAt:       formatTime(t.CreatedAt),
+		UpdatedAt:       formatTime(t.UpdatedAt),
+		ExpiresAt:       formatTime(t.ExpiresAt),
+		AutoDelete:      t.AutoDelete,
+		Enabled:         t.Enabled,
+		RevokedAt:       formatTime(t.RevokedAt),
+		PurgeAt:         formatTime(t.PurgeAt),
+		TTL:             ttlSeconds(t.PurgeAt),
+		LastUsedAt:      formatTime(t.LastUsedAt),
+		UsageCount:      t.UsageCount,
+		ClientID:        t.ClientID,
+		Meta:            string(t.Meta),
+		Version:         t.Version,
+	}
+}
+
+func fromItem(it tokenItem) (*token.Token, error) {
+	t := &token.Token{
+		ID:             it.ID,
+		Owner:          it.Owner,
+		Name:           it.Name,
+		Env:            it.Env,
+		Hint:           it.Hint,
+		Permissions:    it.Permissions,
+		SecretHash:     it.SecretHash,
+		PrevSecretHash: it.PrevSecretHash,
+		AutoDelete:     it.AutoDelete,
+		Enabled:        it.Enabled,
+		UsageCount:     it.UsageCount,
+		ClientID:       it.ClientID,
+		Version:        it.Version,
+	}
+	if it.Meta != "" {
+		t.Meta = json.RawMessage(it.Meta)
+	}
+	for _, f := range []struct {
+		name string
+		s    string
+		dst  *time.Time
+	}{
+		{"prevSecretUntil", it.PrevSecretUntil, &t.PrevSecretUntil},
+		{"createdAt", it.CreatedAt, &t.CreatedAt},
+		{"updatedAt", it.UpdatedAt, &t.UpdatedAt},
+		{"expiresAt", it.ExpiresAt, &t.ExpiresAt},
+		{"revokedAt", it.RevokedAt, &t.RevokedAt},
+		{"purgeAt", it.PurgeAt, &t.PurgeAt},
+		{"lastUsedAt", it.LastUsedAt, &t.LastUsedAt},
+	} {
+		if f.s == "" {
+			continue
+		}
+		at, err := time.Parse(timeLayout, f.s)
+		if err != nil {
+			return nil, fmt.Errorf("token %s: %s: %w", it.ID, f.name, err)
+		}
+		*f.dst = at
+	}
+	return t, nil
+}
+
+// decodeToken converts a raw token item into a token.Token.
+func decodeToken(av map[string]types.AttributeValue) (*token.Token, error) {
+	var it tokenItem
+	if err := attributevalue.UnmarshalMap(av, &it); err != nil {
+		return nil, fmt.Errorf("decode token item: %w", err)
+	}
+	if it.ID == "" || it.PK != tokenPrefix+it.ID {
+		return nil, fmt.Errorf("decode token item: %q is not a token item", it.PK)
+	}
+	return fromItem(it)
+}
+
+// clientMarker returns the marker saying that t holds its clientId.
+func clientMarker(t *token.Token) clientItem {
+	until := liveUntil(t)
+	m := clientItem{PK: clientKey(t.Owner, t.ClientID), TokenID: t.ID, TTL: ttlSeconds(until)}
+	if !until.IsZero() {
+		m.ExpiresAt = until.UnixNano()
+	}
+	return m
+}
+
+// liveUntil is when an unrevoked t stops being token.Token.Live: the earlier of its expiry and
+// its purge time; zero for never. The marker of t is dead from then on, and DynamoDB's TTL may
+// delete it, since it can no longer block anyone.
+func liveUntil(t *token.Token) time.Time {
+	at := t.ExpiresAt
+	if !t.PurgeAt.IsZero() && (at.IsZero() || t.PurgeAt.Before(at)) {
+		at = t.PurgeAt
+	}
+	return at
+}
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(timeLayout)
+}
+
+// ttlSeconds converts an instant to DynamoDB's TTL (epoch seconds), rounding up: TTL must never
+// delete an item before the instant reads start to treat it as gone. Zero stays zero (no TTL).
+func ttlSeconds(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	s := t.Unix()
+	if t.Nanosecond() > 0 {
+		s++
+	}
+	return s
+}

@@ -1,0 +1,432 @@
+// Package dynamo is the DynamoDB token.Store: one table keyed by the string `pk`, a GSI listing
+// an owner's tokens newest first, and DynamoDB's native TTL on the `ttl` attribute (see
+// DESIGN.md, "Data model"). Every write is conditional, so a lost race is an ECONFLICT and never a
+// silent overwrite; every read also filters by time itself, because TTL deletes lazily. No code
+// path uses Scan.
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/apitokens/apitokens/pkg/token"
+)
+
+var _ token.Store = (*Store)(nil)
+
+// Options configure a Store. The zero value is ready to use.
+type Options struct {
+	// Now is the clock by which reads and conditions treat tokens as gone or expired
+	// (default time.Now); tests inject their own.
+	Now func() time.Time
+}
+
+// Store keeps tokens in one DynamoDB table made by CreateTable. It is safe for concurrent use.
+type Store struct {
+	client *dynamodb.Client
+	table  string
+	now    func() time.Time
+}
+
+// New returns a Store on the given table.
+func New(client *dynamodb.Client, table string, opts Options) *Store {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Store{client: client, table: table, now: opts.Now}
+}
+
+// Cancellation reason codes of TransactWriteItems.
+const (
+	reasonConditionFailed = "ConditionalCheckFailed"
+	reasonConflict        = "TransactionConflict"
+)
+
+const (
+	// maxTransactAttempts bounds the retries of a transaction cancelled by a TransactionConflict.
+	maxTransactAttempts = 4
+	// maxQueryLimit caps the items one Query of a thinned list page evaluates.
+	maxQueryLimit = 1000
+)
+
+var (
+	errIDTaken    = token.Errorf(token.ECONFLICT, "Token id already exists.")
+	errConcurrent = token.Errorf(token.ECONFLICT, "Token was changed concurrently; read it again and retry.")
+)
+
+func errClientTaken(clientID string) error {
+	return token.Errorf(token.ECONFLICT, "A live token for clientId %q already exists.", clientID)
+}
+
+// CreateToken implements token.Store: one PutItem, or, when t holds a clientId, one
+// TransactWriteItems putting the token and its clientId marker together.
+func (s *Store) CreateToken(ctx context.Context, t *token.Token) error {
+	item, err := attributevalue.MarshalMap(toItem(t))
+	if err != nil {
+		return fmt.Errorf("dynamo: create token: %w", err)
+	}
+	put := types.Put{
+		TableName:                aws.String(s.table),
+		Item:                     item,
+		ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
+		ExpressionAttributeNames: map[string]string{"#pk": attrPK},
+	}
+	if t.ClientID == "" {
+		_, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName:                put.TableName,
+			Item:                     put.Item,
+			ConditionExpression:      put.ConditionExpression,
+			ExpressionAttributeNames: put.ExpressionAttributeNames,
+		})
+		var ccf *types.ConditionalCheckFailedException
+		if errors.As(err, &ccf) {
+			return errIDTaken
+		} else if err != nil {
+			return fmt.Errorf("dynamo: create token: %w", err)
+		}
+		return nil
+	}
+
+	claim, err := s.claimClient(t, s.now())
+	if err != nil {
+		return fmt.Errorf("dynamo: create token: %w", err)
+	}
+	reasons, err := s.transactWrite(ctx, []types.TransactWriteItem{{Put: &put}, claim})
+	if err != nil {
+		return fmt.Errorf("dynamo: create token: %w", err)
+	}
+	switch {
+	case reasons == nil:
+		return nil
+	case reasonCode(reasons, 0) == reasonConditionFailed:
+		return errIDTaken
+	default:
+		return errClientTaken(t.ClientID)
+	}
+}
+
+// FindToken implements token.Store with one GetItem. The read is strongly consistent: this is the
+// lookup that authorizes every request, and a revoke, disable or rotation must take effect on
+// the very next request, not whenever an eventually consistent replica catches up.
+func (s *Store) FindToken(ctx context.Context, id string) (*token.Token, error) {
+	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      aws.String(s.table),
+		Key:            tokenKey(id),
+		ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dynamo: find token: %w", err)
+	}
+	if len(out.Item) == 0 {
+		return nil, token.NotFound()
+	}
+	t, err := decodeToken(out.Item)
+	if err != nil {
+		return nil, fmt.Errorf("dynamo: find token: %w", err)
+	}
+	if t.Gone(s.now()) {
+		return nil, token.NotFound()
+	}
+	return t, nil
+}
+
+// ListTokens implements token.Store with a Query on the owner index, newest first. The first
+// Query asks for one item more than the page, which tells whether a next page exists; when the
+// status filter or gone tokens thin the page, it keeps querying with a growing Limit until the
+// page and that one extra match are found or the index ends. The index is eventually
+// consistent: a token created a moment ago may be missing from a list.
+func (s *Store) ListTokens(ctx context.Context, q token.ListQuery) (token.TokenPage, error) {
+	if q.Limit < 1 {
+		return token.TokenPage{}, token.Errorf(token.EINVALID, "limit: must be at least 1")
+	}
+	if q.Owner == "" {
+		return token.TokenPage{}, nil // no token has an empty owner, and DynamoDB refuses empty keys
+	}
+	in := &dynamodb.QueryInput{
+		TableName:                 aws.String(s.table),
+		IndexName:                 aws.String(ownerIndex),
+		KeyConditionExpression:    aws.String("#owner = :owner"),
+		ExpressionAttributeNames:  map[string]string{"#owner": attrOwner},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":owner": &types.AttributeValueMemberS{Value: q.Owner}},
+		ScanIndexForward:          aws.Bool(false),
+	}
+	if q.After != "" {
+		in.KeyConditionExpression = aws.String("#owner = :owner AND #sk < :after")
+		in.ExpressionAttributeNames["#sk"] = attrSK
+		in.ExpressionAttributeValues[":after"] = &types.AttributeValueMemberS{Value: q.After}
+	}
+	limit := q.Limit + 1
+	now := s.now()
+	var page token.TokenPage
+	for {
+		in.Limit = aws.Int32(int32(limit))
+		out, err := s.client.Query(ctx, in)
+		if err != nil {
+			return token.TokenPage{}, fmt.Errorf("dynamo: list tokens: %w", err)
+		}
+		for _, item := range out.Items {
+			t, err := decodeToken(item)
+			if err != nil {
+				return token.TokenPage{}, fmt.Errorf("dynamo: list tokens: %w", err)
+			}
+			if t.Gone(now) || !q.Status.Matches(t, now) {
+				continue
+			}
+			if len(page.Tokens) == q.Limit {
+				page.Next = page.Tokens[q.Limit-1].SortKey()
+				return page, nil
+			}
+			page.Tokens = append(page.Tokens, t)
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return page, nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+		limit = min(2*limit, maxQueryLimit)
+	}
+}
+
+// UpdateToken implements token.Store: one UpdateItem, or, when t holds a clientId, one
+// TransactWriteItems updating the token and claiming (or, for a revoke, releasing) the marker.
+// The condition requires the token to exist, not be gone, and have t's owner and version; when
+// it fails, the old item DynamoDB returns tells ENOTFOUND from ECONFLICT without another read.
+func (s *Store) UpdateToken(ctx context.Context, t *token.Token) error {
+	now := s.now()
+	update, err := s.tokenUpdate(t, now)
+	if err != nil {
+		return fmt.Errorf("dynamo: update token: %w", err)
+	}
+	if t.ClientID == "" {
+		return s.updateItem(ctx, update, t, now)
+	}
+
+	var marker types.TransactWriteItem
+	revoked := !t.RevokedAt.IsZero()
+	if revoked {
+		// Release the clientId, unless another token holds it by now (this one had expired).
+		marker.Delete = &types.Delete{
+			TableName:                aws.String(s.table),
+			Key:                      map[string]types.AttributeValue{attrPK: &types.AttributeValueMemberS{Value: clientKey(t.Owner, t.ClientID)}},
+			ConditionExpression:      aws.String("attribute_not_exists(#pk) OR #tokenId = :id"),
+			ExpressionAttributeNames: map[string]string{"#pk": attrPK, "#tokenId": attrTokenID},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":id": &types.AttributeValueMemberS{Value: t.ID},
+			},
+		}
+	} else if marker, err = s.claimClient(t, now); err != nil {
+		return fmt.Errorf("dynamo: update token: %w", err)
+	}
+	reasons, err := s.transactWrite(ctx, []types.TransactWriteItem{{Update: update}, marker})
+	if err != nil {
+		return fmt.Errorf("dynamo: update token: %w", err)
+	}
+	switch {
+	case reasons == nil:
+		t.Version++
+		return nil
+	case reasonCode(reasons, 0) == reasonConditionFailed:
+		return s.updateRefused(reasons[0].Item, t, now)
+	case revoked:
+		// The marker belongs to another token: there is nothing to release, only the revoke.
+		return s.updateItem(ctx, update, t, now)
+	default:
+		return errClientTaken(t.ClientID)
+	}
+}
+
+// tokenUpdate builds the conditional update of t's mutable attributes: SET those t has, REMOVE
+// those it lacks (the ttl attribute among them, when t no longer has a PurgeAt).
+func (s *Store) tokenUpdate(t *token.Token, now time.Time) (*types.Update, error) {
+	item, err := attributevalue.MarshalMap(toItem(t))
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]string{
+		"#pk":      attrPK,
+		"#owner":   attrOwner,
+		"#version": attrVersion,
+		"#purgeAt": attrPurgeAt,
+	}
+	values := map[string]types.AttributeValue{
+		":owner":   item[attrOwner],
+		":version": &types.AttributeValueMemberN{Value: strconv.FormatInt(t.Version, 10)},
+		":now":     &types.AttributeValueMemberS{Value: formatTime(now)},
+		":one":     &types.AttributeValueMemberN{Value: "1"},
+	}
+	set := []string{"#version = #version + :one"}
+	var remove []string
+	for _, a := range mutableAttrs {
+		names["#"+a] = a
+		if v, ok := item[a]; ok {
+			values[":"+a] = v
+			set = append(set, "#"+a+" = :"+a)
+		} else {
+			remove = append(remove, "#"+a)
+		}
+	}
+	expr := "SET " + strings.Join(set, ", ")
+	if len(remove) > 0 {
+		expr += " REMOVE " + strings.Join(remove, ", ")
+	}
+	return &types.Update{
+		TableName:                           aws.String(s.table),
+		Key:                                 tokenKey(t.ID),
+		UpdateExpression:                    aws.String(expr),
+		ConditionExpression:                 aws.String("attribute_exists(#pk) AND #owner = :owner AND #version = :version AND (attribute_not_exists(#purgeAt) OR #purgeAt > :now)"),
+		ExpressionAttributeNames:            names,
+		ExpressionAttributeValues:           values,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}, nil
+}
+
+// updateItem runs a token update on its own and increments t.Version when it succeeds.
+func (s *Store) updateItem(ctx context.Context, u *types.Update, t *token.Token, now time.Time) error {
+	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                           u.TableName,
+		Key:                                 u.Key,
+		UpdateExpression:                    u.UpdateExpression,
+		ConditionExpression:                 u.ConditionExpression,
+		ExpressionAttributeNames:            u.ExpressionAttributeNames,
+		ExpressionAttributeValues:           u.ExpressionAttributeValues,
+		ReturnValuesOnConditionCheckFailure: u.ReturnValuesOnConditionCheckFailure,
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return s.updateRefused(ccf.Item, t, now)
+	} else if err != nil {
+		return fmt.Errorf("dynamo: update token: %w", err)
+	}
+	t.Version++
+	return nil
+}
+
+// updateRefused says why the condition of a token update failed, from the item as it was: absent,
+// another owner's or gone is ENOTFOUND (as in FindToken), anything else a version conflict.
+func (s *Store) updateRefused(old map[string]types.AttributeValue, t *token.Token, now time.Time) error {
+	if len(old) == 0 {
+		return token.NotFound()
+	}
+	stored, err := decodeToken(old)
+	if err != nil {
+		return fmt.Errorf("dynamo: update token: %w", err)
+	}
+	if stored.Owner != t.Owner || stored.Gone(now) {
+		return token.NotFound()
+	}
+	return errConcurrent
+}
+
+// claimClient returns the transaction item that makes t the holder of its clientId: it succeeds
+// when no marker exists, t holds it already, or its holder is no longer live at now (its expiry
+// or purge time has passed; a revoked holder has deleted its marker). A revoked t holds nothing
+// (token.Token.Live) and writes no marker, but is refused all the same while another token
+// holds the clientId.
+func (s *Store) claimClient(t *token.Token, now time.Time) (types.TransactWriteItem, error) {
+	marker, err := attributevalue.MarshalMap(clientMarker(t))
+	if err != nil {
+		return types.TransactWriteItem{}, err
+	}
+	cond := aws.String("attribute_not_exists(#pk) OR #tokenId = :id OR (#expiresAt > :zero AND #expiresAt <= :now)")
+	names := map[string]string{"#pk": attrPK, "#tokenId": attrTokenID, "#expiresAt": attrExpiresAt}
+	values := map[string]types.AttributeValue{
+		":id":   &types.AttributeValueMemberS{Value: t.ID},
+		":zero": &types.AttributeValueMemberN{Value: "0"},
+		":now":  &types.AttributeValueMemberN{Value: strconv.FormatInt(now.UnixNano(), 10)},
+	}
+	if !t.RevokedAt.IsZero() {
+		return types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+			TableName:                 aws.String(s.table),
+			Key:                       map[string]types.AttributeValue{attrPK: marker[attrPK]},
+			ConditionExpression:       cond,
+			ExpressionAttributeNames:  names,
+			ExpressionAttributeValues: values,
+		}}, nil
+	}
+	return types.TransactWriteItem{Put: &types.Put{
+		TableName:                 aws.String(s.table),
+		Item:                      marker,
+		ConditionExpression:       cond,
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
+	}}, nil
+}
+
+// RecordUse implements token.Store with one UpdateItem (SET lastUsedAt, ADD usageCount), so
+// concurrent uses are all counted. lastUsedAt never moves back: when a later use has been
+// recorded first, the condition fails and a second UpdateItem only adds to usageCount.
+func (s *Store) RecordUse(ctx context.Context, id string, at time.Time, n int64) error {
+	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                aws.String(s.table),
+		Key:                      tokenKey(id),
+		UpdateExpression:         aws.String("SET #lastUsedAt = :at ADD #usageCount :n"),
+		ConditionExpression:      aws.String("attribute_exists(#pk)"),
+		ExpressionAttributeNames: map[string]string{"#pk": attrPK, "#lastUsedAt": attrLastUsed, "#usageCount": attrUsage},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":at": &types.AttributeValueMemberS{Value: formatTime(at)},
+			":n":  &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)},
+		},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return token.NotFound()
+	} else if err != nil {
+		return fmt.Errorf("dynamo: record use: %w", err)
+	}
+	return nil
+}
+
+// transactWrite runs one transaction and returns its cancellation reasons when a condition
+// failed, nil when it succeeded. DynamoDB cancels a transaction that meets another one in flight
+// on the same item (TransactionConflict) before judging its conditions; such a transaction is
+// retried a few times, so that racing writers get the answer their conditions give, and a
+// conflict that persists is an ECONFLICT. Any other failure is returned as is.
+func (s *Store) transactWrite(ctx context.Context, items []types.TransactWriteItem) ([]types.CancellationReason, error) {
+	for attempt := 1; ; attempt++ {
+		_, err := s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		var tce *types.TransactionCanceledException
+		if !errors.As(err, &tce) {
+			return nil, err
+		}
+		if hasReason(tce.CancellationReasons, reasonConditionFailed) {
+			return tce.CancellationReasons, nil
+		}
+		if !hasReason(tce.CancellationReasons, reasonConflict) {
+			return nil, err
+		}
+		if attempt == maxTransactAttempts {
+			return nil, errConcurrent
+		}
+		backoff := time.Duration(attempt) * (10*time.Millisecond + rand.N(20*time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(backoff):
+		}
+	}
+}
+
+func reasonCode(reasons []types.CancellationReason, i int) string {
+	if i >= len(reasons) {
+		return ""
+	}
+	return aws.ToString(reasons[i].Code)
+}
+
+func hasReason(reasons []types.CancellationReason, code string) bool {
+	for i := range reasons {
+		if reasonCode(reasons, i) == code {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,123 @@
+package dynamo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// tableWait bounds how long CreateTable waits for a new table to become active.
+const tableWait = 5 * time.Minute
+
+// NewClient returns a DynamoDB client configured the SDK's standard way: region, credentials and
+// endpoint from the environment and shared config (AWS_REGION, AWS_PROFILE,
+// AWS_ENDPOINT_URL_DYNAMODB, ...), so one binary talks to AWS or to DynamoDB Local. Its HTTP
+// client is the SDK's buildable one, which honours AWS_CA_BUNDLE (a plain *http.Client cannot).
+// Returns an error if the configuration cannot be loaded.
+func NewClient(ctx context.Context) (*dynamodb.Client, error) {
+	cfg, err := config.LoadDefaultConfig(ctx, config.WithHTTPClient(awshttp.NewBuildableClient()))
+	if err != nil {
+		return nil, fmt.Errorf("dynamo: load AWS config: %w", err)
+	}
+	return dynamodb.NewFromConfig(cfg), nil
+}
+
+// CreateTable creates the token table with its owner index (on-demand billing), waits until it
+// is active, and enables TTL on the ttl attribute. It is idempotent: an existing table is
+// completed rather than refused. Returns an error if a call fails, or if an existing table lacks
+// the owner index or has TTL on another attribute.
+func CreateTable(ctx context.Context, client *dynamodb.Client, table string) error {
+	_, err := client.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName:   aws.String(table),
+		BillingMode: types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{
+			{AttributeName: aws.String(attrPK), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(attrOwner), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(attrSK), AttributeType: types.ScalarAttributeTypeS},
+		},
+		KeySchema: []types.KeySchemaElement{
+			{AttributeName: aws.String(attrPK), KeyType: types.KeyTypeHash},
+		},
+		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{
+			IndexName: aws.String(ownerIndex),
+			KeySchema: []types.KeySchemaElement{
+				{AttributeName: aws.String(attrOwner), KeyType: types.KeyTypeHash},
+				{AttributeName: aws.String(attrSK), KeyType: types.KeyTypeRange},
+			},
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+		}},
+	})
+	var inUse *types.ResourceInUseException
+	if err != nil && !errors.As(err, &inUse) {
+		return fmt.Errorf("dynamo: create table %s: %w", table, err)
+	}
+
+	out, err := dynamodb.NewTableExistsWaiter(client, func(o *dynamodb.TableExistsWaiterOptions) {
+		o.MinDelay = 2 * time.Second
+		o.MaxDelay = 20 * time.Second
+	}).WaitForOutput(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)}, tableWait)
+	if err != nil {
+		return fmt.Errorf("dynamo: wait for table %s: %w", table, err)
+	}
+	if !hasOwnerIndex(out.Table) {
+		return fmt.Errorf("dynamo: table %s exists without the %s index: use another table name", table, ownerIndex)
+	}
+	return enableTTL(ctx, client, table)
+}
+
+func hasOwnerIndex(t *types.TableDescription) bool {
+	for _, gsi := range t.GlobalSecondaryIndexes {
+		if aws.ToString(gsi.IndexName) == ownerIndex {
+			return true
+		}
+	}
+	return false
+}
+
+// enableTTL turns TTL on for the ttl attribute unless it is on already (UpdateTimeToLive refuses
+// to enable it twice).
+func enableTTL(ctx context.Context, client *dynamodb.Client, table string) error {
+	ttlOn := func() (bool, error) {
+		out, err := client.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(table)})
+		if err != nil {
+			return false, fmt.Errorf("dynamo: describe TTL of %s: %w", table, err)
+		}
+		d := out.TimeToLiveDescription
+		if d == nil {
+			return false, nil
+		}
+		switch d.TimeToLiveStatus {
+		case types.TimeToLiveStatusEnabled, types.TimeToLiveStatusEnabling:
+			if name := aws.ToString(d.AttributeName); name != attrTTL {
+				return false, fmt.Errorf("dynamo: table %s has TTL on %q, not %q", table, name, attrTTL)
+			}
+			return true, nil
+		}
+		return false, nil
+	}
+	if on, err := ttlOn(); on || err != nil {
+		return err
+	}
+	_, err := client.UpdateTimeToLive(ctx, &dynamodb.UpdateTimeToLiveInput{
+		TableName: aws.String(table),
+		TimeToLiveSpecification: &types.TimeToLiveSpecification{
+			AttributeName: aws.String(attrTTL),
+			Enabled:       aws.Bool(true),
+		},
+	})
+	if err != nil {
+		// A concurrent CreateTable may have enabled it in between.
+		if on, _ := ttlOn(); on {
+			return nil
+		}
+		return fmt.Errorf("dynamo: enable TTL on %s: %w", table, err)
+	}
+	return nil
+}

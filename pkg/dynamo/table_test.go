@@ -1,0 +1,115 @@
+package dynamo
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/apitokens/apitokens/pkg/token"
+)
+
+func TestCreateTable(t *testing.T) {
+	ctx := context.Background()
+	client := MustClient(t)
+	table := MustTable(t, client)
+	if err := CreateTable(ctx, client, table); err != nil {
+		t.Fatalf("CreateTable on an existing table: %v", err)
+	}
+
+	ttl, err := client.DescribeTimeToLive(ctx, &dynamodb.DescribeTimeToLiveInput{TableName: aws.String(table)})
+	if err != nil {
+		t.Fatalf("DescribeTimeToLive: %v", err)
+	}
+	if d := ttl.TimeToLiveDescription; d == nil || d.TimeToLiveStatus != types.TimeToLiveStatusEnabled || aws.ToString(d.AttributeName) != attrTTL {
+		t.Fatalf("TTL = %+v; want ENABLED on %q", d, attrTTL)
+	}
+
+	out, err := client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
+	if err != nil {
+		t.Fatalf("DescribeTable: %v", err)
+	}
+	desc := out.Table
+	if got := keySchema(desc.KeySchema); got != "pk HASH" {
+		t.Errorf("key schema %q; want %q", got, "pk HASH")
+	}
+	if desc.BillingModeSummary == nil || desc.BillingModeSummary.BillingMode != types.BillingModePayPerRequest {
+		t.Errorf("billing mode %+v; want PAY_PER_REQUEST", desc.BillingModeSummary)
+	}
+	if len(desc.GlobalSecondaryIndexes) != 1 {
+		t.Fatalf("%d global secondary indexes; want 1", len(desc.GlobalSecondaryIndexes))
+	}
+	gsi := desc.GlobalSecondaryIndexes[0]
+	if aws.ToString(gsi.IndexName) != ownerIndex || keySchema(gsi.KeySchema) != "owner HASH, sk RANGE" ||
+		gsi.Projection == nil || gsi.Projection.ProjectionType != types.ProjectionTypeAll {
+		t.Errorf("index %s (%s) projecting %+v; want %s (owner HASH, sk RANGE) projecting ALL",
+			aws.ToString(gsi.IndexName), keySchema(gsi.KeySchema), gsi.Projection, ownerIndex)
+	}
+}
+
+// CreateTable completes an existing table, but never passes off one it cannot use as its own.
+func TestCreateTableRefusesAForeignTable(t *testing.T) {
+	ctx := context.Background()
+	client := MustClient(t)
+	name := fmt.Sprintf("apitokens-foreign-%d-%d", os.Getpid(), tableSeq.Add(1))
+	_, err := client.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName:            aws.String(name),
+		BillingMode:          types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String(attrPK), AttributeType: types.ScalarAttributeTypeS}},
+		KeySchema:            []types.KeySchemaElement{{AttributeName: aws.String(attrPK), KeyType: types.KeyTypeHash}},
+	})
+	if err != nil {
+		t.Fatalf("CreateTable without index: %v", err)
+	}
+	t.Cleanup(func() {
+		if _, err := client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(name)}); err != nil {
+			t.Errorf("DeleteTable(%s): %v", name, err)
+		}
+	})
+	if err := CreateTable(ctx, client, name); err == nil {
+		t.Fatal("CreateTable accepted an existing table without the owner index")
+	}
+}
+
+func keySchema(ks []types.KeySchemaElement) string {
+	var s string
+	for i, k := range ks {
+		if i > 0 {
+			s += ", "
+		}
+		s += aws.ToString(k.AttributeName) + " " + string(k.KeyType)
+	}
+	return s
+}
+
+// NewClient takes region, credentials and endpoint from the SDK's standard environment, with
+// AWS_CA_BUNDLE honoured where this machine sets it.
+func TestNewClientUsesStandardConfig(t *testing.T) {
+	endpoint := MustEndpoint(t)
+	dir := t.TempDir()
+	for k, v := range map[string]string{
+		"AWS_ENDPOINT_URL_DYNAMODB":   endpoint,
+		"AWS_REGION":                  "us-east-1",
+		"AWS_ACCESS_KEY_ID":           "local",
+		"AWS_SECRET_ACCESS_KEY":       "local",
+		"AWS_SESSION_TOKEN":           "",
+		"AWS_PROFILE":                 "",
+		"AWS_CONFIG_FILE":             dir + "/config",
+		"AWS_SHARED_CREDENTIALS_FILE": dir + "/credentials",
+	} {
+		t.Setenv(k, v)
+	}
+	ctx := context.Background()
+	client, err := NewClient(ctx)
+	if err != nil {
+		t.Fatalf("NewClient: %v", err)
+	}
+	table := MustTable(t, client)
+	if _, err := New(client, table, Options{}).FindToken(ctx, "0000000000000000"); token.ErrorCode(err) != token.ENOTFOUND {
+		t.Fatalf("FindToken through NewClient's client: %v; want not found", err)
+	}
+}
