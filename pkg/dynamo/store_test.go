@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go/middleware"
 
+	"github.com/apitokens/apitokens/pkg/dynamo/dynamotest"
 	"github.com/apitokens/apitokens/pkg/token"
 	"github.com/apitokens/apitokens/pkg/token/storetest"
 )
@@ -375,7 +376,7 @@ func TestStoppedServer(t *testing.T) {
 
 func TestCallsPerOperation(t *testing.T) {
 	ctx := context.Background()
-	counter := &callCounter{calls: map[string]int{}}
+	counter := &dynamotest.CallCounter{}
 	client := MustClient(t, counter.Register)
 	clock := storetest.NewClock()
 	svc := MustService(t, New(client, MustTable(t, client), Options{Now: clock.Now}), clock.Now)
@@ -461,7 +462,7 @@ func TestTransactionConflictIsRetried(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			counter := &callCounter{calls: map[string]int{}}
+			counter := &dynamotest.CallCounter{}
 			injected := 0
 			client := MustClient(t, counter.Register, func(o *dynamodb.Options) {
 				o.APIOptions = append(o.APIOptions, func(stack *middleware.Stack) error {

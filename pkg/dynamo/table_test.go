@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -55,7 +56,7 @@ func TestCreateTable(t *testing.T) {
 func TestCreateTableRefusesAForeignTable(t *testing.T) {
 	ctx := context.Background()
 	client := MustClient(t)
-	name := fmt.Sprintf("apitokens-foreign-%d-%d", os.Getpid(), tableSeq.Add(1))
+	name := fmt.Sprintf("apitokens-foreign-%d-%d", os.Getpid(), time.Now().UnixNano())
 	_, err := client.CreateTable(ctx, &dynamodb.CreateTableInput{
 		TableName:            aws.String(name),
 		BillingMode:          types.BillingModePayPerRequest,
