@@ -8,6 +8,7 @@ package authorizer
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -79,21 +80,32 @@ type Outcome int
 
 const (
 	Unauthorized Outcome = iota // no usable token: 401
-	Forbidden                   // a valid token lacking the route's permissions: 403
+	Forbidden                   // a valid token lacking the route's permissions or the caller's address: 403
+	Limited                     // a valid token over its rate limit or quota: 429 where the API can say so
 	Allowed
 )
+
+// Request is what an authorization looks at.
+type Request struct {
+	Token    string     // the presented token
+	Method   string     // HTTP method
+	Path     string     // request path
+	SourceIP netip.Addr // the caller's address; the zero Addr when unknown (REST TOKEN events)
+}
 
 // Decision is the outcome of one authorization.
 type Decision struct {
 	Outcome Outcome
-	Code    string       // the token.Verdict code: VALID, MALFORMED, EXPIRED, ...
-	Token   *token.Token // the token when its secret matched; shared: never modify it
+	Code    string            // the token.Verdict code: VALID, MALFORMED, EXPIRED, RATE_LIMITED, ...
+	Token   *token.Token      // the token when its secret matched; shared: never modify it
+	Limit   *token.LimitState // the refusing limit's state, for Limited
 }
 
-// Authorize decides whether presented may call method and path. A malformed token costs no store
-// call. The error is non-nil only when the store failed or timed out; callers must then deny.
-func (a *Authorizer) Authorize(ctx context.Context, presented, method, path string) (Decision, error) {
-	p, ok := token.Parse(a.cfg.Prefix, presented)
+// Authorize decides whether a request may proceed: the token (a malformed one costs no store
+// call), the route's permissions, then the token's limits (IP allowlist, rate limit, quota).
+// The error is non-nil only when the store failed or timed out; callers must then deny.
+func (a *Authorizer) Authorize(ctx context.Context, req Request) (Decision, error) {
+	p, ok := token.Parse(a.cfg.Prefix, req.Token)
 	if !ok {
 		return Decision{Outcome: Unauthorized, Code: token.CodeMalformed}, nil
 	}
@@ -109,12 +121,23 @@ func (a *Authorizer) Authorize(ctx context.Context, presented, method, path stri
 	if !v.Valid() {
 		return Decision{Outcome: Unauthorized, Code: v.Code, Token: v.Token}, nil
 	}
-	d := Decision{Outcome: Allowed, Code: token.CodeValid, Token: t}
-	if a.cfg.Routes != nil && !a.cfg.Routes.allows(t.HasPermission, method, path) {
-		d.Outcome, d.Code = Forbidden, token.CodeInsufficientPermissions
+	if a.cfg.Routes != nil && !a.cfg.Routes.allows(t.HasPermission, req.Method, req.Path) {
+		return Decision{Outcome: Forbidden, Code: token.CodeInsufficientPermissions, Token: t}, nil
+	}
+	if t.HasLimits() {
+		v, err := token.Enforce(ctx, a.store, t, req.SourceIP, now)
+		if err != nil {
+			return Decision{}, err
+		}
+		switch v.Code {
+		case token.CodeForbiddenIP:
+			return Decision{Outcome: Forbidden, Code: v.Code, Token: t}, nil
+		case token.CodeRateLimited, token.CodeUsageExceeded:
+			return Decision{Outcome: Limited, Code: v.Code, Token: t, Limit: v.Limit}, nil
+		}
 	}
 	a.recordUse(ctx, t.ID, now)
-	return d, nil
+	return Decision{Outcome: Allowed, Code: token.CodeValid, Token: t}, nil
 }
 
 // lookup returns the token with id from the cache or the store; nil when there is none.

@@ -461,7 +461,7 @@ func TestCacheAndUsageWrites(t *testing.T) {
 	a := f.authorizer(t, nil)
 	ctx := context.Background()
 	authorize := func(tok string) authorizer.Outcome {
-		d, err := a.Authorize(ctx, tok, "GET", "/a")
+		d, err := a.Authorize(ctx, authorizer.Request{Token: tok, Method: "GET", Path: "/a"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -522,7 +522,7 @@ func TestCacheDisabledAndBounded(t *testing.T) {
 	f := newFixture(t)
 	a := f.authorizer(t, func(c *authorizer.Config) { c.CacheTTL = 0; c.UsageInterval = 0 })
 	for range 3 {
-		if d, err := a.Authorize(context.Background(), f.valid, "GET", "/"); err != nil || d.Outcome != authorizer.Allowed {
+		if d, err := a.Authorize(context.Background(), authorizer.Request{Token: f.valid, Method: "GET", Path: "/"}); err != nil || d.Outcome != authorizer.Allowed {
 			t.Fatalf("%+v %v", d, err)
 		}
 	}
@@ -532,7 +532,7 @@ func TestCacheDisabledAndBounded(t *testing.T) {
 
 	b := f.authorizer(t, func(c *authorizer.Config) { c.CacheSize = 2 })
 	for _, tok := range []string{f.valid, f.readOnly, f.expired, f.valid, f.readOnly, f.expired} {
-		if _, err := b.Authorize(context.Background(), tok, "GET", "/"); err != nil {
+		if _, err := b.Authorize(context.Background(), authorizer.Request{Token: tok, Method: "GET", Path: "/"}); err != nil {
 			t.Fatal(err)
 		}
 	}

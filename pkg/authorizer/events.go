@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -64,21 +65,23 @@ func (a *Authorizer) badEvent(ctx context.Context, err error) error {
 // headers, only authorizationToken ("Bearer <token>").
 func (a *Authorizer) HandleToken(ctx context.Context, e events.APIGatewayCustomAuthorizerRequest) (events.APIGatewayCustomAuthorizerResponse, error) {
 	presented, _ := token.BearerToken(e.AuthorizationToken)
-	return a.restResponse(ctx, presented, e.MethodArn)
+	return a.restResponse(ctx, Request{Token: presented}, e.MethodArn)
 }
 
 // HandleRequest answers a REST API REQUEST authorizer event.
 func (a *Authorizer) HandleRequest(ctx context.Context, e events.APIGatewayCustomAuthorizerRequestTypeRequest) (events.APIGatewayCustomAuthorizerResponse, error) {
-	return a.restResponse(ctx, a.credentials(headerGetter(e.Headers)), e.MethodArn)
+	ip, _ := netip.ParseAddr(e.RequestContext.Identity.SourceIP)
+	return a.restResponse(ctx, Request{Token: a.credentials(headerGetter(e.Headers)), SourceIP: ip}, e.MethodArn)
 }
 
-func (a *Authorizer) restResponse(ctx context.Context, presented, methodArn string) (events.APIGatewayCustomAuthorizerResponse, error) {
+func (a *Authorizer) restResponse(ctx context.Context, req Request, methodArn string) (events.APIGatewayCustomAuthorizerResponse, error) {
 	base, method, path, ok := splitARN(methodArn)
 	if !ok {
 		a.cfg.Logger.ErrorContext(ctx, "authorizer event has a malformed methodArn", "methodArn", methodArn)
 		return events.APIGatewayCustomAuthorizerResponse{}, errDenied
 	}
-	d, err := a.Authorize(ctx, presented, method, path)
+	req.Method, req.Path = method, path
+	d, err := a.Authorize(ctx, req)
 	if err != nil {
 		a.logFailure(ctx, err)
 		return events.APIGatewayCustomAuthorizerResponse{}, errDenied
@@ -104,7 +107,8 @@ func (a *Authorizer) HandleHTTP(ctx context.Context, e events.APIGatewayV2Custom
 	if path == "" {
 		path = e.RequestContext.HTTP.Path
 	}
-	d, err := a.Authorize(ctx, a.credentials(headerGetter(e.Headers)), method, path)
+	ip, _ := netip.ParseAddr(e.RequestContext.HTTP.SourceIP)
+	d, err := a.Authorize(ctx, Request{Token: a.credentials(headerGetter(e.Headers)), Method: method, Path: path, SourceIP: ip})
 	if err != nil {
 		a.logFailure(ctx, err)
 		return nil, errDenied
@@ -138,6 +142,9 @@ func (a *Authorizer) HandleHTTP(ctx context.Context, e events.APIGatewayV2Custom
 // and denies the routes it may not, so a policy cached by API Gateway and reused for another
 // route decides that route exactly as Authorize would.
 func (a *Authorizer) policy(base string, d Decision) events.APIGatewayCustomAuthorizerPolicy {
+	if d.Code == token.CodeForbiddenIP || d.Outcome == Limited {
+		return denyAll(base) // the address or the limit refuses every route alike
+	}
 	if a.cfg.Routes == nil {
 		return document(statement("Allow", base+"/*"))
 	}
@@ -186,6 +193,10 @@ func (a *Authorizer) context(d Decision) map[string]any {
 	if d.Outcome != Allowed {
 		c["code"] = d.Code
 		c["error"] = token.Verdict{Code: d.Code}.Message()
+		c["reset"] = ""
+		if d.Limit != nil && !d.Limit.Reset.IsZero() {
+			c["reset"] = d.Limit.Reset.UTC().Format(time.RFC3339)
+		}
 	}
 	return c
 }
@@ -230,19 +241,20 @@ func headerGetter(h map[string]string) func(string) string {
 // for a missing or unusable token, EFORBIDDEN when a route map refuses the route, and the store's
 // error when the lookup failed.
 func (a *Authorizer) AuthenticateRequest(r *http.Request) (token.Principal, error) {
-	d, err := a.Authorize(r.Context(), a.credentials(r.Header.Get), r.Method, r.URL.Path)
+	presented := a.credentials(r.Header.Get)
+	var ip netip.Addr
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		ip = ap.Addr()
+	}
+	d, err := a.Authorize(r.Context(), Request{Token: presented, Method: r.Method, Path: r.URL.Path, SourceIP: ip})
 	if err != nil {
 		return token.Principal{}, err
 	}
-	switch d.Outcome {
-	case Unauthorized:
-		msg := token.Verdict{Code: d.Code}.Message()
-		if d.Code == token.CodeMalformed && a.credentials(r.Header.Get) == "" {
-			msg = "Missing bearer token: send Authorization: Bearer <token>"
-		}
-		return token.Principal{}, token.Errorf(token.EUNAUTHORIZED, "%s.", msg)
-	case Forbidden:
-		return token.Principal{}, token.Errorf(token.EFORBIDDEN, "Token lacks a permission this route requires.")
+	if d.Outcome == Unauthorized && presented == "" {
+		return token.Principal{}, token.Errorf(token.EUNAUTHORIZED, "Missing bearer token: send Authorization: Bearer <token>.")
+	}
+	if err := (token.Verdict{Code: d.Code, Limit: d.Limit}).Err(); err != nil {
+		return token.Principal{}, err
 	}
 	return token.Principal{TokenID: d.Token.ID, Owner: d.Token.Owner, Permissions: d.Token.Permissions}, nil
 }

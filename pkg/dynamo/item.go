@@ -3,6 +3,7 @@ package dynamo
 import (
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -16,6 +17,7 @@ import (
 const (
 	tokenPrefix  = "TOKEN#"  // TOKEN#<id>: a token record
 	clientPrefix = "CLIENT#" // CLIENT#<owner>#<clientId>: the token holding a clientId
+	ratePrefix   = "RATE#"   // RATE#<id>#<window start, epoch seconds>: a rate-limit window's count
 )
 
 // Attribute and index names used in expressions; item structs carry the same names in tags.
@@ -30,6 +32,9 @@ const (
 	attrTTL       = "ttl"
 	attrTokenID   = "tokenId"
 	attrExpiresAt = "expiresAt"
+	attrRemaining = "remaining"
+	attrRefilled  = "refilledAt"
+	attrCount     = "count"
 
 	// ownerIndex is the GSI listing an owner's tokens by sk (token.Token.SortKey), which sorts
 	// by creation time; queried in reverse for newest first. Only token items carry owner and
@@ -43,7 +48,12 @@ const (
 var mutableAttrs = []string{
 	"name", "permissions", "secretHash", "prevSecretHash", "prevSecretUntil", "updatedAt",
 	attrExpiresAt, "autoDelete", "enabled", "revokedAt", attrPurgeAt, attrTTL, "meta",
+	"rateLimit", "rateWindow", "refillAmount", "refillInterval", "allowedCidrs",
 }
+
+// quotaAttrs are the quota counters: ConsumeQuota owns them, and UpdateToken writes them only
+// for a new quota (token.Token.ResetQuota), so an update never undoes concurrent consumption.
+var quotaAttrs = []string{attrRemaining, attrRefilled}
 
 // timeLayout stores instants as fixed-width UTC strings with nanoseconds: they round-trip
 // exactly, and compare as strings in time order, so condition expressions can compare them
@@ -78,9 +88,25 @@ type tokenItem struct {
 	LastUsedAt string `dynamodbav:"lastUsedAt,omitempty"`
 	UsageCount int64  `dynamodbav:"usageCount"`
 
+	RateLimit      int64    `dynamodbav:"rateLimit,omitempty"`
+	RateWindow     int64    `dynamodbav:"rateWindow,omitempty"` // seconds
+	Remaining      *int64   `dynamodbav:"remaining,omitempty"`  // absent: unlimited
+	RefillAmount   int64    `dynamodbav:"refillAmount,omitempty"`
+	RefillInterval int64    `dynamodbav:"refillInterval,omitempty"` // seconds
+	RefilledAt     string   `dynamodbav:"refilledAt,omitempty"`
+	AllowedCIDRs   []string `dynamodbav:"allowedCidrs,omitempty"`
+
 	ClientID string `dynamodbav:"clientId,omitempty"`
 	Meta     string `dynamodbav:"meta,omitempty"` // compact JSON object
 	Version  int64  `dynamodbav:"version"`
+}
+
+// rateItem counts the requests of one token in one rate-limit window; TTL deletes it after the
+// window ends.
+type rateItem struct {
+	PK    string `dynamodbav:"pk"`
+	Count int64  `dynamodbav:"count"`
+	TTL   int64  `dynamodbav:"ttl"`
 }
 
 // clientItem records which token holds a clientId of an owner. It is written in the same
@@ -103,7 +129,7 @@ func clientKey(owner, clientID string) string {
 }
 
 func toItem(t *token.Token) tokenItem {
-	return tokenItem{
+	it := tokenItem{
 		PK:              tokenPrefix + t.ID,
 		Owner:           t.Owner,
 		SK:              t.SortKey(),
@@ -125,10 +151,28 @@ func toItem(t *token.Token) tokenItem {
 		TTL:             ttlSeconds(t.PurgeAt),
 		LastUsedAt:      formatTime(t.LastUsedAt),
 		UsageCount:      t.UsageCount,
+		RefilledAt:      formatTime(t.RefilledAt),
+		AllowedCIDRs:    formatCIDRs(t.AllowedCIDRs),
+		Remaining:       t.Remaining,
 		ClientID:        t.ClientID,
 		Meta:            string(t.Meta),
 		Version:         t.Version,
 	}
+	if rl := t.RateLimit; rl != nil {
+		it.RateLimit, it.RateWindow = rl.Limit, int64(rl.Window/time.Second)
+	}
+	if rf := t.Refill; rf != nil {
+		it.RefillAmount, it.RefillInterval = rf.Amount, int64(rf.Interval/time.Second)
+	}
+	return it
+}
+
+func formatCIDRs(ps []netip.Prefix) []string {
+	var out []string
+	for _, p := range ps {
+		out = append(out, p.String())
+	}
+	return out
 }
 
 func fromItem(it tokenItem) (*token.Token, error) {
@@ -146,6 +190,20 @@ func fromItem(it tokenItem) (*token.Token, error) {
 		UsageCount:     it.UsageCount,
 		ClientID:       it.ClientID,
 		Version:        it.Version,
+		Remaining:      it.Remaining,
+	}
+	if it.RateLimit > 0 {
+		t.RateLimit = &token.RateLimit{Limit: it.RateLimit, Window: time.Duration(it.RateWindow) * time.Second}
+	}
+	if it.RefillAmount > 0 {
+		t.Refill = &token.Refill{Amount: it.RefillAmount, Interval: time.Duration(it.RefillInterval) * time.Second}
+	}
+	for _, c := range it.AllowedCIDRs {
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			return nil, fmt.Errorf("token %s: allowedCidrs: %w", it.ID, err)
+		}
+		t.AllowedCIDRs = append(t.AllowedCIDRs, p)
 	}
 	if it.Meta != "" {
 		t.Meta = json.RawMessage(it.Meta)
@@ -162,6 +220,7 @@ func fromItem(it tokenItem) (*token.Token, error) {
 		{"revokedAt", it.RevokedAt, &t.RevokedAt},
 		{"purgeAt", it.PurgeAt, &t.PurgeAt},
 		{"lastUsedAt", it.LastUsedAt, &t.LastUsedAt},
+		{"refilledAt", it.RefilledAt, &t.RefilledAt},
 	} {
 		if f.s == "" {
 			continue

@@ -265,7 +265,11 @@ func (s *Store) tokenUpdate(t *token.Token, now time.Time) (*types.Update, error
 	}
 	set := []string{"#version = #version + :one"}
 	var remove []string
-	for _, a := range mutableAttrs {
+	attrs := mutableAttrs
+	if t.ResetQuota {
+		attrs = append(attrs[:len(attrs):len(attrs)], quotaAttrs...)
+	}
+	for _, a := range attrs {
 		names["#"+a] = a
 		if v, ok := item[a]; ok {
 			values[":"+a] = v
@@ -383,6 +387,86 @@ func (s *Store) RecordUse(ctx context.Context, id string, at time.Time, n int64)
 		return fmt.Errorf("dynamo: record use: %w", err)
 	}
 	return nil
+}
+
+// CountRequest implements token.Store: one UpdateItem on the window's item, an atomic ADD
+// admitted only while the count is below the limit, which also sets the item's TTL.
+func (s *Store) CountRequest(ctx context.Context, id string, start time.Time, window time.Duration, limit int64) (int64, bool, error) {
+	pk := ratePrefix + id + "#" + strconv.FormatInt(start.Unix(), 10)
+	out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                aws.String(s.table),
+		Key:                      map[string]types.AttributeValue{attrPK: &types.AttributeValueMemberS{Value: pk}},
+		UpdateExpression:         aws.String("ADD #count :one SET #ttl = :ttl"),
+		ConditionExpression:      aws.String("attribute_not_exists(#count) OR #count < :limit"),
+		ExpressionAttributeNames: map[string]string{"#count": attrCount, "#ttl": attrTTL},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":one":   &types.AttributeValueMemberN{Value: "1"},
+			":limit": &types.AttributeValueMemberN{Value: strconv.FormatInt(limit, 10)},
+			":ttl":   &types.AttributeValueMemberN{Value: strconv.FormatInt(ttlSeconds(start.Add(window)), 10)},
+		},
+		ReturnValues: types.ReturnValueUpdatedNew,
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return limit, false, nil
+	} else if err != nil {
+		return 0, false, fmt.Errorf("dynamo: count request: %w", err)
+	}
+	var it rateItem
+	if err := attributevalue.UnmarshalMap(out.Attributes, &it); err != nil {
+		return 0, false, fmt.Errorf("dynamo: count request: %w", err)
+	}
+	return it.Count, true, nil
+}
+
+// ConsumeQuota implements token.Store: one conditional decrement (remaining > 0); when a refill
+// is due, first one conditional write that only the first caller of the new period wins.
+func (s *Store) ConsumeQuota(ctx context.Context, id string, now time.Time, refill *token.Refill, refilledAt time.Time) (bool, error) {
+	names := map[string]string{"#pk": attrPK, "#remaining": attrRemaining}
+	if refill != nil {
+		if due := token.LatestRefill(refilledAt, refill.Interval, now); due.After(refilledAt) {
+			_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+				TableName:                aws.String(s.table),
+				Key:                      tokenKey(id),
+				UpdateExpression:         aws.String("SET #remaining = :left, #refilledAt = :due"),
+				ConditionExpression:      aws.String("attribute_exists(#remaining) AND #refilledAt < :due"),
+				ExpressionAttributeNames: map[string]string{"#remaining": attrRemaining, "#refilledAt": attrRefilled},
+				ExpressionAttributeValues: map[string]types.AttributeValue{
+					":left": &types.AttributeValueMemberN{Value: strconv.FormatInt(refill.Amount-1, 10)},
+					":due":  &types.AttributeValueMemberS{Value: formatTime(due)},
+				},
+			})
+			var ccf *types.ConditionalCheckFailedException
+			if err == nil {
+				return true, nil
+			} else if !errors.As(err, &ccf) {
+				return false, fmt.Errorf("dynamo: refill quota: %w", err)
+			} // someone refilled this period first: take a use as usual
+		}
+	}
+	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                aws.String(s.table),
+		Key:                      tokenKey(id),
+		UpdateExpression:         aws.String("SET #remaining = #remaining - :one"),
+		ConditionExpression:      aws.String("attribute_exists(#pk) AND #remaining > :zero"),
+		ExpressionAttributeNames: names,
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":one":  &types.AttributeValueMemberN{Value: "1"},
+			":zero": &types.AttributeValueMemberN{Value: "0"},
+		},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	var ccf *types.ConditionalCheckFailedException
+	switch {
+	case err == nil:
+		return true, nil
+	case !errors.As(err, &ccf):
+		return false, fmt.Errorf("dynamo: consume quota: %w", err)
+	case len(ccf.Item) == 0:
+		return false, token.NotFound()
+	}
+	_, limited := ccf.Item[attrRemaining]
+	return !limited, nil // no remaining attribute: the quota was removed meanwhile
 }
 
 // transactWrite runs one transaction and returns its cancellation reasons when a condition

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -412,6 +413,23 @@ func TestCallsPerOperation(t *testing.T) {
 			}
 			return err
 		}, map[string]int{"GetItem": 1, "UpdateItem": 1}},
+		{"Verify of a rate-limited token: one more write", func() error {
+			return verifyWith(t, ctx, svc, counter, token.LimitsInput{RateLimit: &token.RateLimit{Limit: 10, Window: time.Minute}})
+		}, map[string]int{"GetItem": 1, "UpdateItem": 2}},
+		{"Verify of a token with a quota: one more write", func() error {
+			left := int64(5)
+			return verifyWith(t, ctx, svc, counter, token.LimitsInput{Remaining: &left})
+		}, map[string]int{"GetItem": 1, "UpdateItem": 2}},
+		{"Verify of an IP-pinned token: no more calls", func() error {
+			cidrs := []string{"203.0.113.0/24"}
+			_, plaintext := MustCreate(t, svc, token.CreateInput{Limits: token.LimitsInput{AllowedCIDRs: &cidrs}})
+			counter.Take()
+			v, err := svc.VerifyRequest(ctx, token.VerifyInput{Token: plaintext, SourceIP: netip.MustParseAddr("203.0.113.5")})
+			if err == nil && !v.Valid() {
+				t.Errorf("verdict %s; want valid", v.Code)
+			}
+			return err
+		}, map[string]int{"GetItem": 1, "UpdateItem": 1}},
 		{"List first page", func() error {
 			page, err := svc.List(ctx, admin, token.ListInput{Limit: 20})
 			cursor = page.NextCursor
@@ -432,6 +450,42 @@ func TestCallsPerOperation(t *testing.T) {
 				t.Fatalf("DynamoDB calls %v; want %v", got, step.want)
 			}
 		})
+	}
+}
+
+// verifyWith creates a token with limits and verifies it once, counting only the verify.
+func verifyWith(t *testing.T, ctx context.Context, svc *token.Service, counter *dynamotest.CallCounter, limits token.LimitsInput) error {
+	t.Helper()
+	_, plaintext := MustCreate(t, svc, token.CreateInput{Limits: limits})
+	counter.Take()
+	v, err := svc.Verify(ctx, plaintext)
+	if err == nil && !v.Valid() {
+		t.Errorf("verdict %s; want valid", v.Code)
+	}
+	return err
+}
+
+// The rate-limit window item carries a TTL at the window's end, so DynamoDB deletes it natively.
+func TestRateWindowItemExpires(t *testing.T) {
+	ctx := context.Background()
+	client := MustClient(t)
+	table := MustTable(t, client)
+	clock := storetest.NewClock()
+	store := New(client, table, Options{Now: clock.Now})
+	start := token.WindowStart(clock.Now(), time.Minute)
+	for i := range 3 {
+		count, ok, err := store.CountRequest(ctx, "AAAAAAAAAAAAAAAA", start, time.Minute, 2)
+		if err != nil || ok != (i < 2) || count != int64(min(i+1, 2)) {
+			t.Fatalf("request %d: count %d admitted %v %v", i, count, ok, err)
+		}
+	}
+	item := MustRawItem(t, client, table, ratePrefix+"AAAAAAAAAAAAAAAA#"+strconv.FormatInt(start.Unix(), 10))
+	ttl, ok := item[attrTTL].(*types.AttributeValueMemberN)
+	if !ok || ttl.Value != strconv.FormatInt(start.Add(time.Minute).Unix(), 10) {
+		t.Fatalf("window item %v; want ttl %d", item, start.Add(time.Minute).Unix())
+	}
+	if n := item[attrCount].(*types.AttributeValueMemberN).Value; n != "2" {
+		t.Fatalf("count %s; want 2 (refused requests are not counted)", n)
 	}
 }
 

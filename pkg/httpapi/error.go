@@ -2,8 +2,10 @@ package httpapi
 
 import (
 	"errors"
-	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/apitokens/apitokens/pkg/token"
 )
@@ -30,23 +32,43 @@ type errorBody struct {
 	Message string `json:"message"`
 }
 
-// writeError answers err as JSON with its status. Internal errors are logged with their detail
-// and answered with "Internal error." only.
-func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
+// fail answers err as JSON with its status. Internal errors are logged with their detail and
+// answered with "Internal error." only. A rate-limit error carries Retry-After and the
+// RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset headers (seconds until the reset).
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	code, message := token.ErrorCode(err), token.ErrorMessage(err)
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
 		code, message = token.ETOOLARGE, "Request body is larger than 64 KiB."
 	}
 	if code == token.EINTERNAL {
-		logger.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "error", err)
+		a.logger().ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "error", err)
 	}
 	status, ok := statuses[code]
 	if !ok {
 		status = http.StatusInternalServerError
 	}
-	if status == http.StatusUnauthorized {
+	switch status {
+	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="apitokens"`)
+	case http.StatusTooManyRequests:
+		var e *token.Error
+		if errors.As(err, &e) && e.Limit != nil {
+			setLimitHeaders(w.Header(), e.Limit, a.now())
+		}
 	}
 	writeJSON(w, status, errorBody{Code: code, Message: message})
+}
+
+// setLimitHeaders writes the RateLimit headers (IETF draft) and Retry-After for state at now.
+func setLimitHeaders(h http.Header, state *token.LimitState, now time.Time) {
+	h.Set("RateLimit-Limit", strconv.FormatInt(state.Limit, 10))
+	h.Set("RateLimit-Remaining", strconv.FormatInt(state.Remaining, 10))
+	if state.Reset.IsZero() {
+		return // an exhausted quota without refill: retrying will not help
+	}
+	secs := int64(math.Ceil(state.Reset.Sub(now).Seconds()))
+	secs = max(secs, 1)
+	h.Set("RateLimit-Reset", strconv.FormatInt(secs, 10))
+	h.Set("Retry-After", strconv.FormatInt(secs, 10))
 }

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -27,6 +28,68 @@ type tokenView struct {
 	UsageCount  int64           `json:"usageCount"`
 	ClientID    *string         `json:"clientId"`
 	Meta        json.RawMessage `json:"meta"`
+
+	RateLimit    *rateLimitJSON `json:"rateLimit"`
+	Remaining    *int64         `json:"remaining"`
+	Refill       *refillJSON    `json:"refill"`
+	AllowedCIDRs []string       `json:"allowedCidrs"`
+}
+
+type rateLimitJSON struct {
+	Limit         int64 `json:"limit"`
+	WindowSeconds int64 `json:"windowSeconds"`
+}
+
+type refillJSON struct {
+	Amount          int64 `json:"amount"`
+	IntervalSeconds int64 `json:"intervalSeconds"`
+}
+
+// limitsFields are the limit settings of create and update requests; null removes one.
+type limitsFields struct {
+	RateLimit    optional[rateLimitJSON] `json:"rateLimit"`
+	Remaining    optional[int64]         `json:"remaining"`
+	Refill       optional[refillJSON]    `json:"refill"`
+	AllowedCIDRs optional[[]string]      `json:"allowedCidrs"`
+}
+
+func (f *limitsFields) input() token.LimitsInput {
+	var in token.LimitsInput
+	switch rl := f.RateLimit; {
+	case rl.Null:
+		in.ClearRateLimit = true
+	case rl.Set:
+		in.RateLimit = &token.RateLimit{Limit: rl.Value.Limit, Window: seconds(rl.Value.WindowSeconds)}
+	}
+	switch r := f.Remaining; {
+	case r.Null:
+		in.ClearRemaining = true
+	case r.Set:
+		in.Remaining = &r.Value
+	}
+	switch rf := f.Refill; {
+	case rf.Null:
+		in.ClearRefill = true
+	case rf.Set:
+		in.Refill = &token.Refill{Amount: rf.Value.Amount, Interval: seconds(rf.Value.IntervalSeconds)}
+	}
+	if c := f.AllowedCIDRs; c.Set {
+		cidrs := c.Value
+		if cidrs == nil {
+			cidrs = []string{}
+		}
+		in.AllowedCIDRs = &cidrs
+	}
+	return in
+}
+
+// seconds converts a count of seconds from a request; out-of-range counts become -1, which every
+// duration rule rejects, rather than overflowing into an accepted value.
+func seconds(n int64) time.Duration {
+	if n < 0 || n > 1<<32 {
+		return -1
+	}
+	return time.Duration(n) * time.Second
 }
 
 // withSecret is the answer of create and rotate: the record plus the plaintext, shown once.
@@ -36,7 +99,7 @@ type withSecret struct {
 }
 
 func view(t *token.Token, now time.Time) tokenView {
-	return tokenView{
+	v := tokenView{
 		ID:          t.ID,
 		Name:        t.Name,
 		Hint:        t.Hint,
@@ -54,6 +117,17 @@ func view(t *token.Token, now time.Time) tokenView {
 		ClientID:    stringOrNil(t.ClientID),
 		Meta:        t.Meta,
 	}
+	if rl := t.RateLimit; rl != nil {
+		v.RateLimit = &rateLimitJSON{Limit: rl.Limit, WindowSeconds: int64(rl.Window / time.Second)}
+	}
+	v.Remaining = t.Remaining
+	if rf := t.Refill; rf != nil {
+		v.Refill = &refillJSON{Amount: rf.Amount, IntervalSeconds: int64(rf.Interval / time.Second)}
+	}
+	for _, p := range t.AllowedCIDRs {
+		v.AllowedCIDRs = append(v.AllowedCIDRs, p.String())
+	}
+	return v
 }
 
 func timeOrNil(t time.Time) *time.Time {
@@ -81,17 +155,18 @@ type createRequest struct {
 	Enabled     optional[bool]            `json:"enabled"`
 	ClientID    string                    `json:"clientId"`
 	Meta        optional[json.RawMessage] `json:"meta"`
+	limitsFields
 }
 
 func (a *API) create(w http.ResponseWriter, r *http.Request) {
 	var req createRequest
 	if err := decodeBody(w, r, &req, false); err != nil {
-		writeError(w, r, a.logger(), err)
+		a.fail(w, r, err)
 		return
 	}
 	lifetime, err := parseLifetime(req.ExpiresAt, req.ExpiresIn)
 	if err != nil {
-		writeError(w, r, a.logger(), err)
+		a.fail(w, r, err)
 		return
 	}
 	in := token.CreateInput{
@@ -103,13 +178,14 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 		AutoDelete:  req.AutoDelete,
 		ClientID:    req.ClientID,
 		Meta:        req.Meta.Value,
+		Limits:      req.input(),
 	}
 	if req.Enabled.Set && !req.Enabled.Null {
 		in.Enabled = &req.Enabled.Value
 	}
 	t, plaintext, err := a.Service.Create(r.Context(), principal(r), in)
 	if err != nil {
-		writeError(w, r, a.logger(), err)
+		a.fail(w, r, err)
 		return
 	}
 	w.Header().Set("Location", "/tokens/"+t.ID)
@@ -127,14 +203,14 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > token.MaxListLimit {
-			writeError(w, r, a.logger(), token.Errorf(token.EINVALID, "limit: must be a whole number from 1 to %d", token.MaxListLimit))
+			a.fail(w, r, token.Errorf(token.EINVALID, "limit: must be a whole number from 1 to %d", token.MaxListLimit))
 			return
 		}
 		in.Limit = n
 	}
 	page, err := a.Service.List(r.Context(), principal(r), in)
 	if err != nil {
-		writeError(w, r, a.logger(), err)
+		a.fail(w, r, err)
 		return
 	}
 	now := a.Service.Now()
@@ -163,12 +239,13 @@ type updateRequest struct {
 	AutoDelete  optional[bool]            `json:"autoDelete"`
 	Enabled     optional[bool]            `json:"enabled"`
 	Meta        optional[json.RawMessage] `json:"meta"`
+	limitsFields
 }
 
 func (a *API) update(w http.ResponseWriter, r *http.Request) {
 	var req updateRequest
 	if err := decodeBody(w, r, &req, false); err != nil {
-		writeError(w, r, a.logger(), err)
+		a.fail(w, r, err)
 		return
 	}
 	var in token.UpdateInput
@@ -177,7 +254,7 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) {
 		opt  interface{ null() bool }
 	}{{"name", &req.Name}, {"permissions", &req.Permissions}, {"autoDelete", &req.AutoDelete}, {"enabled", &req.Enabled}} {
 		if f.opt.null() {
-			writeError(w, r, a.logger(), token.Errorf(token.EINVALID, "%s: must not be null", f.name))
+			a.fail(w, r, token.Errorf(token.EINVALID, "%s: must not be null", f.name))
 			return
 		}
 	}
@@ -190,7 +267,7 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) {
 	if req.ExpiresAt.Set || req.ExpiresIn.Set {
 		lifetime, err := parseLifetime(req.ExpiresAt, req.ExpiresIn)
 		if err != nil {
-			writeError(w, r, a.logger(), err)
+			a.fail(w, r, err)
 			return
 		}
 		in.Lifetime = &lifetime
@@ -204,6 +281,7 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) {
 	if req.Meta.Set {
 		in.Meta = &req.Meta.Value
 	}
+	in.Limits = req.input()
 	t, err := a.Service.Update(r.Context(), principal(r), r.PathValue("id"), in)
 	a.answer(w, r, t, err)
 }
@@ -220,17 +298,17 @@ type rotateRequest struct {
 func (a *API) rotate(w http.ResponseWriter, r *http.Request) {
 	var req rotateRequest
 	if err := decodeBody(w, r, &req, true); err != nil {
-		writeError(w, r, a.logger(), err)
+		a.fail(w, r, err)
 		return
 	}
 	max := int64(token.MaxGracePeriod / time.Second)
 	if req.GracePeriodSeconds < 0 || req.GracePeriodSeconds > max {
-		writeError(w, r, a.logger(), token.Errorf(token.EINVALID, "gracePeriodSeconds: must be 0-%d", max))
+		a.fail(w, r, token.Errorf(token.EINVALID, "gracePeriodSeconds: must be 0-%d", max))
 		return
 	}
 	t, plaintext, err := a.Service.Rotate(r.Context(), principal(r), r.PathValue("id"), time.Duration(req.GracePeriodSeconds)*time.Second)
 	if err != nil {
-		writeError(w, r, a.logger(), err)
+		a.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, withSecret{view(t, a.Service.Now()), plaintext})
@@ -239,6 +317,7 @@ func (a *API) rotate(w http.ResponseWriter, r *http.Request) {
 type verifyRequest struct {
 	Token       string   `json:"token"`
 	Permissions []string `json:"permissions"`
+	IP          string   `json:"ip"` // the address the token was presented from, for allowlists
 }
 
 type verifyResponse struct {
@@ -250,25 +329,39 @@ type verifyResponse struct {
 	Name        string     `json:"name,omitempty"`
 	Permissions []string   `json:"permissions,omitempty"`
 	ExpiresAt   *time.Time `json:"expiresAt,omitempty"`
+	Reset       *time.Time `json:"reset,omitempty"` // when a rate limit or quota lets the token in again
 }
 
 func (a *API) verify(w http.ResponseWriter, r *http.Request) {
 	var req verifyRequest
 	if err := decodeBody(w, r, &req, false); err != nil {
-		writeError(w, r, a.logger(), err)
+		a.fail(w, r, err)
 		return
 	}
 	if req.Token == "" {
-		writeError(w, r, a.logger(), token.Errorf(token.EINVALID, "token: required"))
+		a.fail(w, r, token.Errorf(token.EINVALID, "token: required"))
 		return
 	}
-	v, err := a.Service.Verify(r.Context(), req.Token, req.Permissions...)
+	in := token.VerifyInput{Token: req.Token, Permissions: req.Permissions}
+	if req.IP != "" {
+		ip, err := netip.ParseAddr(req.IP)
+		if err != nil {
+			a.fail(w, r, token.Errorf(token.EINVALID, "ip: must be an IPv4 or IPv6 address"))
+			return
+		}
+		in.SourceIP = ip
+	}
+	v, err := a.Service.VerifyRequest(r.Context(), in)
 	if err != nil {
-		writeError(w, r, a.logger(), err)
+		a.fail(w, r, err)
 		return
 	}
 	if !v.Valid() {
-		writeJSON(w, http.StatusOK, verifyResponse{Code: v.Code, Error: v.Message()})
+		resp := verifyResponse{Code: v.Code, Error: v.Message()}
+		if v.Limit != nil {
+			resp.Reset = timeOrNil(v.Limit.Reset)
+		}
+		writeJSON(w, http.StatusOK, resp)
 		return
 	}
 	t := v.Token
@@ -281,7 +374,7 @@ func (a *API) verify(w http.ResponseWriter, r *http.Request) {
 // answer writes a token record or the error.
 func (a *API) answer(w http.ResponseWriter, r *http.Request, t *token.Token, err error) {
 	if err != nil {
-		writeError(w, r, a.logger(), err)
+		a.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, view(t, a.Service.Now()))

@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -85,11 +86,11 @@ func (a *API) fallback(w http.ResponseWriter, r *http.Request, routes []Route) {
 		}
 	}
 	if len(allow) == 0 {
-		writeError(w, r, a.logger(), token.Errorf(token.ENOTFOUND, "No route for %s %s.", r.Method, r.URL.Path))
+		a.fail(w, r, token.Errorf(token.ENOTFOUND, "No route for %s %s.", r.Method, r.URL.Path))
 		return
 	}
 	w.Header().Set("Allow", strings.Join(allow, ", "))
-	writeError(w, r, a.logger(), token.Errorf(codeMethod, "Method %s is not allowed here; use %s.", r.Method, strings.Join(allow, ", ")))
+	a.fail(w, r, token.Errorf(codeMethod, "Method %s is not allowed here; use %s.", r.Method, strings.Join(allow, ", ")))
 }
 
 // pathMatches reports whether a ServeMux path pattern with {wildcards} matches path.
@@ -122,7 +123,7 @@ func (a *API) authenticated(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		p, err := a.Authenticate(r)
 		if err != nil {
-			writeError(w, r, a.logger(), err)
+			a.fail(w, r, err)
 			return
 		}
 		next(w, r.WithContext(WithPrincipal(r.Context(), p)))
@@ -137,8 +138,25 @@ func ServiceAuthenticator(svc *token.Service) Authenticator {
 		if !ok {
 			return token.Principal{}, token.Errorf(token.EUNAUTHORIZED, "Missing bearer token: send Authorization: Bearer <token>.")
 		}
-		return svc.Authenticate(r.Context(), presented)
+		return svc.Authenticate(r.Context(), presented, SourceIP(r))
 	}
+}
+
+// SourceIP returns the address of the request's client (r.RemoteAddr, which the Lambda adapter
+// fills from the API Gateway event), or the zero Addr when it cannot be read.
+func SourceIP(r *http.Request) netip.Addr {
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		return ap.Addr()
+	}
+	a, _ := netip.ParseAddr(r.RemoteAddr)
+	return a
+}
+
+func (a *API) now() time.Time {
+	if a.Service != nil {
+		return a.Service.Now()
+	}
+	return time.Now()
 }
 
 func (a *API) logger() *slog.Logger {

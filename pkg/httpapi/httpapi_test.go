@@ -76,7 +76,18 @@ func (e *env) snapshot() string {
 		for _, t := range page.Tokens {
 			c := t.Clone()
 			c.LastUsedAt, c.UsageCount = time.Time{}, 0
-			fmt.Fprintf(&b, "%+v\n", *c)
+			limits := ""
+			if c.RateLimit != nil {
+				limits = fmt.Sprint(*c.RateLimit)
+			}
+			if c.Remaining != nil {
+				limits += fmt.Sprint(" remaining ", *c.Remaining)
+			}
+			if c.Refill != nil {
+				limits += fmt.Sprint(" refill ", *c.Refill)
+			}
+			c.RateLimit, c.Remaining, c.Refill = nil, nil, nil
+			fmt.Fprintf(&b, "%+v %s\n", *c, limits)
 		}
 	}
 	return b.String()

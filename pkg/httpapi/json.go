@@ -118,7 +118,12 @@ func (o *optional[T]) UnmarshalJSON(b []byte) error {
 		o.Null = true
 		return nil
 	}
-	if err := json.Unmarshal(b, &o.Value); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&o.Value); err != nil {
+		if strings.HasPrefix(err.Error(), "json: unknown field ") {
+			return err
+		}
 		// Returned as a type error so that the decoder adds the field's name.
 		return &json.UnmarshalTypeError{Value: "value", Type: reflect.TypeFor[T]()}
 	}

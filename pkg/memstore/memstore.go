@@ -22,6 +22,17 @@ type Store struct {
 	tokens  map[string]*token.Token
 	byOwner map[string][]string // sort keys of each owner's tokens, ascending
 	clients map[string]string   // owner + "\x00" + clientId -> id of the token holding it
+	windows map[rateKey]*window // rate-limit windows
+}
+
+type rateKey struct {
+	id    string
+	start int64 // unix nanoseconds
+}
+
+type window struct {
+	count int64
+	end   time.Time
 }
 
 // New returns an empty Store whose reads treat tokens as gone by the clock now (nil: time.Now).
@@ -34,6 +45,7 @@ func New(now func() time.Time) *Store {
 		tokens:  make(map[string]*token.Token),
 		byOwner: make(map[string][]string),
 		clients: make(map[string]string),
+		windows: make(map[rateKey]*window),
 	}
 }
 
@@ -119,6 +131,10 @@ func (s *Store) UpdateToken(_ context.Context, t *token.Token) error {
 	n.Version++
 	n.CreatedAt, n.Env, n.Hint, n.ClientID = old.CreatedAt, old.Env, old.Hint, old.ClientID
 	n.LastUsedAt, n.UsageCount = old.LastUsedAt, old.UsageCount
+	if !t.ResetQuota {
+		n.Remaining, n.RefilledAt = old.Clone().Remaining, old.RefilledAt
+	}
+	n.ResetQuota = false
 	s.tokens[t.ID] = n
 	t.Version = n.Version
 	return nil
@@ -135,6 +151,62 @@ func (s *Store) RecordUse(_ context.Context, id string, at time.Time, n int64) e
 	t.LastUsedAt = at
 	t.UsageCount += n
 	return nil
+}
+
+// CountRequest implements token.Store.
+func (s *Store) CountRequest(_ context.Context, id string, start time.Time, w time.Duration, limit int64) (int64, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := rateKey{id: id, start: start.UnixNano()}
+	win, ok := s.windows[key]
+	if !ok {
+		if len(s.windows) >= maxWindows {
+			s.pruneWindows()
+		}
+		win = &window{end: start.Add(w)}
+		s.windows[key] = win
+	}
+	if win.count >= limit {
+		return win.count, false, nil
+	}
+	win.count++
+	return win.count, true, nil
+}
+
+// maxWindows bounds the rate-limit windows kept before ended ones are dropped.
+const maxWindows = 10000
+
+func (s *Store) pruneWindows() {
+	now := s.now()
+	for k, w := range s.windows {
+		if !now.Before(w.end) {
+			delete(s.windows, k)
+		}
+	}
+}
+
+// ConsumeQuota implements token.Store.
+func (s *Store) ConsumeQuota(_ context.Context, id string, now time.Time, refill *token.Refill, refilledAt time.Time) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.tokens[id]
+	if !ok || t.Gone(s.now()) {
+		return false, token.NotFound()
+	}
+	if t.Remaining == nil {
+		return true, nil
+	}
+	if refill != nil {
+		if due := token.LatestRefill(refilledAt, refill.Interval, now); due.After(t.RefilledAt) {
+			r := refill.Amount
+			t.Remaining, t.RefilledAt = &r, due
+		}
+	}
+	if *t.Remaining <= 0 {
+		return false, nil
+	}
+	*t.Remaining--
+	return true, nil
 }
 
 // claimClient records that t holds its clientId, unless another live token holds it.

@@ -21,6 +21,7 @@ const (
 type Error struct {
 	Code    string
 	Message string
+	Limit   *LimitState // with ERATELIMITED: the limit, for Retry-After and RateLimit-* headers
 }
 
 func (e *Error) Error() string {

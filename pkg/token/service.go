@@ -120,6 +120,7 @@ type CreateInput struct {
 	Enabled     *bool // nil for true
 	ClientID    string
 	Meta        json.RawMessage
+	Limits      LimitsInput // rate limit, quota and IP allowlist; none by default
 }
 
 // Create makes a token for the caller (or, for an admin, for in.Owner) and returns it with its
@@ -180,6 +181,9 @@ func (s *Service) Create(ctx context.Context, caller Principal, in CreateInput) 
 		ClientID:    in.ClientID,
 		Meta:        meta,
 		Version:     1,
+	}
+	if err := applyLimits(t, in.Limits, now); err != nil {
+		return nil, "", err
 	}
 	t.PurgeAt = s.purgeAt(t)
 	if err := s.store.CreateToken(ctx, t); err != nil {
@@ -268,6 +272,7 @@ type UpdateInput struct {
 	AutoDelete  *bool
 	Enabled     *bool
 	Meta        *json.RawMessage // pointer to nil clears the metadata
+	Limits      LimitsInput
 }
 
 // Update changes a token's settings. Returns EINVALID for a broken rule or an empty update,
@@ -277,7 +282,7 @@ func (s *Service) Update(ctx context.Context, caller Principal, id string, in Up
 		return nil, forbidden(caller, caller.Owner)
 	}
 	if in == (UpdateInput{}) {
-		return nil, Errorf(EINVALID, "nothing to update: give at least one of name, permissions, expiresAt, expiresIn, autoDelete, enabled, meta")
+		return nil, Errorf(EINVALID, "nothing to update: give at least one of name, permissions, expiresAt, expiresIn, autoDelete, enabled, meta, rateLimit, remaining, refill, allowedCidrs")
 	}
 	now := s.cfg.Now().UTC()
 	var err error
@@ -330,6 +335,9 @@ func (s *Service) Update(ctx context.Context, caller Principal, id string, in Up
 	}
 	if in.Meta != nil {
 		t.Meta = meta
+	}
+	if err := applyLimits(t, in.Limits, now); err != nil {
+		return nil, err
 	}
 	return t, s.save(ctx, t, now)
 }

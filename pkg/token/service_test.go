@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -67,7 +68,7 @@ func (f *fixture) mustCreate(tb testing.TB, caller token.Principal, in token.Cre
 func (f *fixture) mustCaller(tb testing.TB, owner string, perms ...string) (token.Principal, string) {
 	tb.Helper()
 	_, plaintext := f.mustCreate(tb, admin, token.CreateInput{Owner: owner, Name: owner + " caller", Permissions: perms})
-	p, err := f.svc.Authenticate(ctx, plaintext)
+	p, err := f.svc.Authenticate(ctx, plaintext, netip.Addr{})
 	if err != nil {
 		tb.Fatalf("Authenticate: %v", err)
 	}
@@ -1256,7 +1257,7 @@ func TestAuthenticate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := f.svc.Authenticate(ctx, tt.plaintext)
+			p, err := f.svc.Authenticate(ctx, tt.plaintext, netip.Addr{})
 			storetest.AssertCode(t, err, token.EUNAUTHORIZED)
 			if token.ErrorMessage(err) != tt.message || p.Owner != "" || p.Permissions != nil {
 				t.Fatalf("Authenticate = %+v, %q; want no principal and %q", p, token.ErrorMessage(err), tt.message)
@@ -1313,7 +1314,7 @@ func TestVerifyFailsClosedOnStoreError(t *testing.T) {
 			if !errors.Is(err, outage) || v.Valid() || v.Token != nil {
 				t.Fatalf("Verify = %+v, %v; want an invalid verdict and the store error", v, err)
 			}
-			p, err := svc.Authenticate(ctx, plaintext)
+			p, err := svc.Authenticate(ctx, plaintext, netip.Addr{})
 			storetest.AssertCode(t, err, token.EINTERNAL)
 			if p.Owner != "" || token.ErrorMessage(err) != "Internal error." {
 				t.Fatalf("Authenticate = %+v, %q; want no principal and a message without detail", p, token.ErrorMessage(err))
@@ -1543,7 +1544,7 @@ func TestRotateAdminTokenNeedsAdmin(t *testing.T) {
 	_, plaintext, err := f.svc.Rotate(ctx, caller, adminTok.ID, 0)
 	storetest.AssertCode(t, err, token.EFORBIDDEN)
 	if plaintext != "" {
-		if p, err := f.svc.Authenticate(ctx, plaintext); err == nil && p.IsAdmin() {
+		if p, err := f.svc.Authenticate(ctx, plaintext, netip.Addr{}); err == nil && p.IsAdmin() {
 			t.Fatal("a manage token obtained an admin secret by rotation")
 		}
 	}

@@ -24,13 +24,26 @@ type Store interface {
 	// Gone tokens are never returned.
 	ListTokens(ctx context.Context, q ListQuery) (TokenPage, error)
 
-	// UpdateToken writes the mutable fields of t (name, permissions, env-independent settings,
-	// secrets, expiry, enabled, revokedAt, purgeAt, meta, updatedAt) if the stored token has
-	// t.Owner and t.Version, and then increments t.Version. Usage fields are left as stored.
+	// UpdateToken writes the mutable fields of t (name, permissions, secrets, expiry, enabled,
+	// revokedAt, purgeAt, meta, limits, updatedAt) if the stored token has t.Owner and t.Version,
+	// and then increments t.Version. Usage fields are left as stored, and so are the quota
+	// counters (Remaining, RefilledAt) unless t.ResetQuota is set.
 	// When t is revoked, its clientId is released in the same atomic write. Returns ENOTFOUND if
 	// the token is absent or gone, ECONFLICT if the version differs or the clientId is held by
 	// another live token.
 	UpdateToken(ctx context.Context, t *Token) error
+
+	// CountRequest counts one request in the rate-limit window of token id that starts at start
+	// and lasts window, unless the window already holds limit requests. The window expires
+	// natively (DynamoDB TTL) after it ends. Returns the count after the call and whether the
+	// request was admitted; concurrent calls admit exactly limit requests per window.
+	CountRequest(ctx context.Context, id string, start time.Time, window time.Duration, limit int64) (int64, bool, error)
+
+	// ConsumeQuota takes one of the token's remaining uses in one atomic conditional write, never
+	// read-modify-write. With a refill, when a refill boundary has passed since refilledAt (the
+	// value the caller read; a stale one is fine), the first caller resets the uses to the refill
+	// amount and takes one. Returns whether a use was taken; ENOTFOUND if the token is absent.
+	ConsumeQuota(ctx context.Context, id string, now time.Time, refill *Refill, refilledAt time.Time) (bool, error)
 
 	// RecordUse sets lastUsedAt to at and adds n to usageCount in one atomic write, without
 	// changing the version. Concurrent writers race for lastUsedAt (the last write wins, so it may

@@ -5,6 +5,7 @@ package token
 
 import (
 	"encoding/json"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -51,6 +52,13 @@ type Token struct {
 
 	LastUsedAt time.Time // zero: never used
 	UsageCount int64
+
+	RateLimit    *RateLimit     // nil: no rate limit
+	Remaining    *int64         // uses left; nil: unlimited. Counted down by the store, like usage
+	Refill       *Refill        // resets Remaining periodically; only with Remaining
+	RefilledAt   time.Time      // the last refill (or when the quota was set): refills count from it
+	AllowedCIDRs []netip.Prefix // callers' networks; empty: any
+	ResetQuota   bool           // for Store.UpdateToken: write Remaining and RefilledAt (a new quota)
 
 	ClientID string          // OAuth client the token is pinned to; one live token per owner and client
 	Meta     json.RawMessage // caller's JSON object, compacted; nil when unset
@@ -113,6 +121,19 @@ func (t *Token) Clone() *Token {
 	c.SecretHash = slices.Clone(t.SecretHash)
 	c.PrevSecretHash = slices.Clone(t.PrevSecretHash)
 	c.Meta = slices.Clone(t.Meta)
+	c.AllowedCIDRs = slices.Clone(t.AllowedCIDRs)
+	if t.RateLimit != nil {
+		rl := *t.RateLimit
+		c.RateLimit = &rl
+	}
+	if t.Remaining != nil {
+		r := *t.Remaining
+		c.Remaining = &r
+	}
+	if t.Refill != nil {
+		rf := *t.Refill
+		c.Refill = &rf
+	}
 	return &c
 }
 

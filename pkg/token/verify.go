@@ -3,6 +3,7 @@ package token
 import (
 	"context"
 	"crypto/subtle"
+	"net/netip"
 	"time"
 )
 
@@ -25,12 +26,16 @@ var verdictMessages = map[string]string{
 	CodeRevoked:                 "Token revoked",
 	CodeDisabled:                "Token disabled",
 	CodeInsufficientPermissions: "Token lacks a required permission",
+	CodeForbiddenIP:             "Token may not be used from this address",
+	CodeRateLimited:             "Rate limit exceeded",
+	CodeUsageExceeded:           "Usage limit exceeded",
 }
 
 // Verdict is the outcome of checking a presented token.
 type Verdict struct {
 	Code  string
-	Token *Token // the stored token when its secret matched, whatever the code; nil otherwise
+	Token *Token      // the stored token when its secret matched, whatever the code; nil otherwise
+	Limit *LimitState // the rate limit's state (RATE_LIMITED or a limited VALID), the quota's (USAGE_EXCEEDED)
 }
 
 // Valid reports whether the token may be used.
@@ -78,16 +83,37 @@ func Judge(t *Token, secret string, now time.Time) Verdict {
 }
 
 // Verify checks a presented token, requires every permission in required, and records one use of
-// a valid token (lastUsedAt, usageCount). The error is non-nil only when the store failed.
+// a valid token (lastUsedAt, usageCount). The caller's address is unknown, so a token with an IP
+// allowlist answers FORBIDDEN_IP: use VerifyRequest. The error is non-nil only when the store
+// failed.
 func (s *Service) Verify(ctx context.Context, presented string, required ...string) (Verdict, error) {
+	return s.VerifyRequest(ctx, VerifyInput{Token: presented, Permissions: required})
+}
+
+// VerifyInput is a token presented by a caller.
+type VerifyInput struct {
+	Token       string
+	Permissions []string   // every one is required
+	SourceIP    netip.Addr // the caller's address; the zero Addr when unknown
+}
+
+// VerifyRequest checks a presented token, its permissions, then its limits in order (IP
+// allowlist, rate limit, quota), and records one use of a valid token. The error is non-nil only
+// when the store failed.
+func (s *Service) VerifyRequest(ctx context.Context, in VerifyInput) (Verdict, error) {
 	now := s.cfg.Now().UTC()
-	v, err := Check(ctx, s.store, s.cfg.Prefix, presented, now)
+	v, err := Check(ctx, s.store, s.cfg.Prefix, in.Token, now)
 	if err != nil || !v.Valid() {
 		return v, err
 	}
-	for _, perm := range required {
+	for _, perm := range in.Permissions {
 		if !v.Token.HasPermission(perm) {
 			return Verdict{Code: CodeInsufficientPermissions, Token: v.Token}, nil
+		}
+	}
+	if v.Token.HasLimits() {
+		if v, err = Enforce(ctx, s.store, v.Token, in.SourceIP, now); err != nil || !v.Valid() {
+			return v, err
 		}
 	}
 	if err := s.store.RecordUse(ctx, v.Token.ID, now, 1); ErrorCode(err) == ENOTFOUND {
@@ -100,15 +126,30 @@ func (s *Service) Verify(ctx context.Context, presented string, required ...stri
 	return v, nil
 }
 
-// Authenticate verifies a token presented for a management call and returns its caller.
-// Returns EUNAUTHORIZED with the verdict's message for any token that is not valid.
-func (s *Service) Authenticate(ctx context.Context, presented string) (Principal, error) {
-	v, err := s.Verify(ctx, presented)
+// Authenticate verifies a token presented for a management call from ip (the zero Addr when
+// unknown) and returns its caller, or the verdict's error (Verdict.Err).
+func (s *Service) Authenticate(ctx context.Context, presented string, ip netip.Addr) (Principal, error) {
+	v, err := s.VerifyRequest(ctx, VerifyInput{Token: presented, SourceIP: ip})
 	if err != nil {
 		return Principal{}, err
 	}
-	if !v.Valid() {
-		return Principal{}, Errorf(EUNAUTHORIZED, "%s.", v.Message())
+	if err := v.Err(); err != nil {
+		return Principal{}, err
 	}
 	return Principal{TokenID: v.Token.ID, Owner: v.Token.Owner, Permissions: v.Token.Permissions}, nil
+}
+
+// Err returns nil for a valid verdict, and otherwise the error a caller of an API gets: EFORBIDDEN
+// for a lacking permission or address, ERATELIMITED (carrying the limit's state) for a rate limit
+// or an exhausted quota, EUNAUTHORIZED for any other token that is not valid.
+func (v Verdict) Err() error {
+	switch v.Code {
+	case CodeValid:
+		return nil
+	case CodeInsufficientPermissions, CodeForbiddenIP:
+		return Errorf(EFORBIDDEN, "%s.", v.Message())
+	case CodeRateLimited, CodeUsageExceeded:
+		return &Error{Code: ERATELIMITED, Message: v.Message() + ".", Limit: v.Limit}
+	}
+	return Errorf(EUNAUTHORIZED, "%s.", v.Message())
 }

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -325,6 +326,95 @@ func Run(t *testing.T, newStore NewStore) {
 		}
 	})
 
+	t.Run("LimitsRoundTripAndQuotaCounters", func(t *testing.T) {
+		clock := NewClock()
+		s := newStore(t, clock.Now)
+		tok := NewToken("alice", clock.Now())
+		tok.RateLimit = &token.RateLimit{Limit: 50, Window: time.Minute}
+		left := int64(7)
+		tok.Remaining, tok.RefilledAt = &left, clock.Now()
+		tok.Refill = &token.Refill{Amount: 10, Interval: time.Hour}
+		tok.AllowedCIDRs = []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24"), netip.MustParsePrefix("2001:db8::/32")}
+		MustCreate(t, s, tok)
+		AssertEqualTokens(t, MustFind(t, s, tok.ID), tok)
+
+		if ok, err := s.ConsumeQuota(ctx, tok.ID, clock.Now(), tok.Refill, tok.RefilledAt); err != nil || !ok {
+			t.Fatalf("ConsumeQuota: %v %v", ok, err)
+		}
+		// An update that does not reset the quota keeps the store's counter (6), not the 7 it read.
+		tok.Name = "renamed"
+		MustUpdate(t, s, tok)
+		if got := MustFind(t, s, tok.ID); *got.Remaining != 6 || got.Name != "renamed" {
+			t.Fatalf("remaining %d name %q after an update; want 6 and renamed", *got.Remaining, got.Name)
+		}
+		// A new quota is written.
+		fresh := int64(100)
+		tok.Remaining, tok.ResetQuota, tok.RateLimit, tok.AllowedCIDRs = &fresh, true, nil, nil
+		MustUpdate(t, s, tok)
+		tok.ResetQuota = false
+		tok.Version = MustFind(t, s, tok.ID).Version
+		want := tok.Clone()
+		want.Name = "renamed"
+		AssertEqualTokens(t, MustFind(t, s, tok.ID), want)
+		_, err := s.ConsumeQuota(ctx, token.NewID(), clock.Now(), nil, time.Time{})
+		AssertCode(t, err, token.ENOTFOUND)
+	})
+
+	t.Run("QuotaIsExactUnderConcurrency", func(t *testing.T) {
+		clock := NewClock()
+		s := newStore(t, clock.Now)
+		svc, plaintext := limitedToken(t, s, clock, token.LimitsInput{Remaining: ptr(int64(100))})
+		codes := verifyConcurrently(t, svc, plaintext, 200)
+		if codes[token.CodeValid] != 100 || codes[token.CodeUsageExceeded] != 100 {
+			t.Fatalf("200 verifies of a token with 100 uses: %v; want 100 VALID and 100 USAGE_EXCEEDED", codes)
+		}
+		p, _ := token.Parse("tok", plaintext)
+		if got := MustFind(t, s, p.ID); *got.Remaining != 0 || got.UsageCount != 100 {
+			t.Fatalf("remaining %d usageCount %d; want 0 and 100", *got.Remaining, got.UsageCount)
+		}
+	})
+
+	t.Run("RateLimitIsExactUnderConcurrency", func(t *testing.T) {
+		clock := NewClock()
+		s := newStore(t, clock.Now)
+		svc, plaintext := limitedToken(t, s, clock, token.LimitsInput{RateLimit: &token.RateLimit{Limit: 50, Window: time.Minute}})
+		codes := verifyConcurrently(t, svc, plaintext, 300)
+		if codes[token.CodeValid] != 50 || codes[token.CodeRateLimited] != 250 {
+			t.Fatalf("300 verifies with 50 a minute: %v; want 50 VALID and 250 RATE_LIMITED", codes)
+		}
+		v, err := svc.Verify(ctx, plaintext)
+		if err != nil || v.Code != token.CodeRateLimited || v.Limit == nil || !v.Limit.Reset.Equal(token.WindowStart(clock.Now(), time.Minute).Add(time.Minute)) {
+			t.Fatalf("rate-limited verdict %+v %v; want RATE_LIMITED with the window's end as reset", v, err)
+		}
+		clock.Advance(time.Minute) // the next window
+		if codes := verifyConcurrently(t, svc, plaintext, 60); codes[token.CodeValid] != 50 {
+			t.Fatalf("next window: %v; want 50 VALID", codes)
+		}
+	})
+
+	t.Run("QuotaRefill", func(t *testing.T) {
+		clock := NewClock()
+		s := newStore(t, clock.Now)
+		svc, plaintext := limitedToken(t, s, clock, token.LimitsInput{
+			Remaining: ptr(int64(2)), Refill: &token.Refill{Amount: 3, Interval: time.Hour},
+		})
+		expect := func(want ...string) {
+			t.Helper()
+			for i, w := range want {
+				if v, err := svc.Verify(ctx, plaintext); err != nil || v.Code != w {
+					t.Fatalf("use %d: %s %v; want %s", i, v.Code, err, w)
+				}
+			}
+		}
+		expect(token.CodeValid, token.CodeValid, token.CodeUsageExceeded)
+		clock.Advance(59 * time.Minute)
+		expect(token.CodeUsageExceeded)
+		clock.Advance(time.Minute)
+		expect(token.CodeValid, token.CodeValid, token.CodeValid, token.CodeUsageExceeded)
+		clock.Advance(3*time.Hour + time.Minute) // refills do not accumulate: 3 uses, not 9
+		expect(token.CodeValid, token.CodeValid, token.CodeValid, token.CodeUsageExceeded)
+	})
+
 	t.Run("ConcurrentRecordUseIsExact", func(t *testing.T) {
 		clock := NewClock()
 		s := newStore(t, clock.Now)
@@ -339,6 +429,39 @@ func Run(t *testing.T, newStore NewStore) {
 			t.Fatalf("usageCount after 200 concurrent uses = %d; want 200", got)
 		}
 	})
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// limitedToken creates, through a Service on s, a token with the given limits.
+func limitedToken(tb testing.TB, s token.Store, clock *Clock, limits token.LimitsInput) (*token.Service, string) {
+	tb.Helper()
+	svc, err := token.NewService(s, token.Config{Now: clock.Now})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	_, plaintext, err := svc.Create(context.Background(), token.Principal{Owner: "alice", Permissions: []string{token.PermAdmin}},
+		token.CreateInput{Name: "limited", Limits: limits})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return svc, plaintext
+}
+
+// verifyConcurrently verifies plaintext n times at once and counts the verdict codes.
+func verifyConcurrently(tb testing.TB, svc *token.Service, plaintext string, n int) map[string]int {
+	var mu sync.Mutex
+	codes := map[string]int{}
+	parallel(n, func(i int) {
+		v, err := svc.Verify(context.Background(), plaintext)
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			tb.Errorf("verify %d: %v", i, err)
+		}
+		codes[v.Code]++
+	})
+	return codes
 }
 
 // ListAll follows a list to its end and returns the ids in order.
@@ -423,6 +546,10 @@ func AssertEqualTokens(tb testing.TB, got, want *token.Token) {
 		{"UsageCount", got.UsageCount, want.UsageCount}, {"ClientID", got.ClientID, want.ClientID},
 		{"Meta", string(got.Meta), string(want.Meta)}, {"Version", got.Version, want.Version},
 		{"SecretHash", bytes.Equal(got.SecretHash, want.SecretHash), true},
+		{"RateLimit", fmt.Sprint(deref(got.RateLimit)), fmt.Sprint(deref(want.RateLimit))},
+		{"Remaining", fmt.Sprint(deref(got.Remaining)), fmt.Sprint(deref(want.Remaining))},
+		{"Refill", fmt.Sprint(deref(got.Refill)), fmt.Sprint(deref(want.Refill))},
+		{"AllowedCIDRs", fmt.Sprint(got.AllowedCIDRs), fmt.Sprint(want.AllowedCIDRs)},
 		{"PrevSecretHash", bytes.Equal(got.PrevSecretHash, want.PrevSecretHash), true},
 	}
 	times := []field{
@@ -430,6 +557,7 @@ func AssertEqualTokens(tb testing.TB, got, want *token.Token) {
 		{"CreatedAt", got.CreatedAt, want.CreatedAt}, {"UpdatedAt", got.UpdatedAt, want.UpdatedAt},
 		{"ExpiresAt", got.ExpiresAt, want.ExpiresAt}, {"RevokedAt", got.RevokedAt, want.RevokedAt},
 		{"PurgeAt", got.PurgeAt, want.PurgeAt}, {"LastUsedAt", got.LastUsedAt, want.LastUsedAt},
+		{"RefilledAt", got.RefilledAt, want.RefilledAt},
 	}
 	for _, f := range fields {
 		if f.got != f.want {
@@ -441,6 +569,14 @@ func AssertEqualTokens(tb testing.TB, got, want *token.Token) {
 			tb.Errorf("%s = %v; want %v", f.name, g, w)
 		}
 	}
+}
+
+// deref shows a pointer's value, or "none".
+func deref[T any](p *T) any {
+	if p == nil {
+		return "none"
+	}
+	return *p
 }
 
 func parallel(n int, f func(i int)) {

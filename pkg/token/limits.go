@@ -1,0 +1,249 @@
+package token
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// Limits of the limit settings themselves.
+const (
+	MaxRateLimit      = 1_000_000
+	MaxRateWindow     = 24 * time.Hour
+	MaxRemaining      = 1_000_000_000_000
+	MaxRefillInterval = 366 * Day
+	MaxAllowedCIDRs   = 50
+)
+
+// RateLimit admits at most Limit requests per fixed window of length Window (windows are aligned
+// to the Unix epoch, so every instance of the authorizer counts the same window).
+type RateLimit struct {
+	Limit  int64
+	Window time.Duration
+}
+
+// Refill resets a token's remaining uses to Amount every Interval, counted from the last refill.
+type Refill struct {
+	Amount   int64
+	Interval time.Duration
+}
+
+// LimitState describes the limit that refused a request, for Retry-After and RateLimit-* headers
+// and for the "reset" of a verify answer.
+type LimitState struct {
+	Limit     int64     // the window's limit, or the refill amount of a quota
+	Remaining int64     // requests or uses left (0 when refused)
+	Reset     time.Time // when the window ends or the next refill comes; zero: never
+}
+
+// Verdict codes of the limits, checked in this order after the token itself is valid.
+const (
+	CodeForbiddenIP   = "FORBIDDEN_IP"
+	CodeRateLimited   = "RATE_LIMITED"
+	CodeUsageExceeded = "USAGE_EXCEEDED"
+)
+
+// HasLimits reports whether using the token costs more than reading it.
+func (t *Token) HasLimits() bool {
+	return len(t.AllowedCIDRs) > 0 || t.RateLimit != nil || t.Remaining != nil
+}
+
+// AllowsIP reports whether ip may use the token: always when it has no allowlist, never when the
+// caller's address is unknown (an invalid ip) and it has one. IPv4-mapped IPv6 addresses count as
+// their IPv4 address.
+func (t *Token) AllowsIP(ip netip.Addr) bool {
+	if len(t.AllowedCIDRs) == 0 {
+		return true
+	}
+	if !ip.IsValid() {
+		return false
+	}
+	ip = ip.Unmap()
+	for _, p := range t.AllowedCIDRs {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// WindowStart returns the start of the fixed window of length w that holds now.
+func WindowStart(now time.Time, w time.Duration) time.Time {
+	return time.Unix(0, now.UnixNano()-now.UnixNano()%int64(w)).UTC()
+}
+
+// LatestRefill returns the last refill boundary at or before now: boundaries lie every interval
+// from refilledAt, so a refill is due when the result is after refilledAt, and a stale refilledAt
+// yields the same boundary as the current one. The next refill comes an interval later.
+func LatestRefill(refilledAt time.Time, interval time.Duration, now time.Time) time.Time {
+	if !now.After(refilledAt) {
+		return refilledAt
+	}
+	return refilledAt.Add(now.Sub(refilledAt) / interval * interval)
+}
+
+// Enforce applies a valid token's limits, in order: IP allowlist, rate limit, quota. ip is the
+// caller's address, or the zero Addr when unknown (a REST TOKEN authorizer has none): a token
+// with an allowlist then answers FORBIDDEN_IP. A token with no limits costs no store call; a rate
+// limit costs one write, a quota one write (two when a refill falls due). The error is non-nil
+// only when the store failed: callers must deny.
+func Enforce(ctx context.Context, store Store, t *Token, ip netip.Addr, now time.Time) (Verdict, error) {
+	if !t.AllowsIP(ip) {
+		return Verdict{Code: CodeForbiddenIP, Token: t}, nil
+	}
+	v := Verdict{Code: CodeValid, Token: t}
+	if rl := t.RateLimit; rl != nil {
+		start := WindowStart(now, rl.Window)
+		count, ok, err := store.CountRequest(ctx, t.ID, start, rl.Window, rl.Limit)
+		if err != nil {
+			return Verdict{}, err
+		}
+		v.Limit = &LimitState{Limit: rl.Limit, Remaining: max(rl.Limit-count, 0), Reset: start.Add(rl.Window)}
+		if !ok {
+			v.Code = CodeRateLimited
+			return v, nil
+		}
+	}
+	if t.Remaining != nil {
+		ok, err := store.ConsumeQuota(ctx, t.ID, now, t.Refill, t.RefilledAt)
+		if err != nil {
+			return Verdict{}, err
+		}
+		if !ok {
+			v.Code, v.Limit = CodeUsageExceeded, &LimitState{}
+			if rf := t.Refill; rf != nil {
+				v.Limit.Limit = rf.Amount
+				v.Limit.Reset = LatestRefill(t.RefilledAt, rf.Interval, now).Add(rf.Interval)
+			}
+		}
+	}
+	return v, nil
+}
+
+// LimitsInput sets a token's limits on create or update; nil fields stay as they are (create:
+// none), and the Clear flags remove one.
+type LimitsInput struct {
+	RateLimit      *RateLimit
+	ClearRateLimit bool
+	Remaining      *int64
+	ClearRemaining bool // unlimited uses; also removes the refill
+	Refill         *Refill
+	ClearRefill    bool
+	AllowedCIDRs   *[]string // nil: unchanged; empty: no allowlist
+}
+
+func (in LimitsInput) empty() bool {
+	return in.RateLimit == nil && !in.ClearRateLimit && in.Remaining == nil && !in.ClearRemaining &&
+		in.Refill == nil && !in.ClearRefill && in.AllowedCIDRs == nil
+}
+
+// applyLimits validates in and applies it to t at now. Returns EINVALID naming the field.
+func applyLimits(t *Token, in LimitsInput, now time.Time) error {
+	if in.RateLimit != nil {
+		rl := *in.RateLimit
+		if rl.Limit < 1 || rl.Limit > MaxRateLimit {
+			return Errorf(EINVALID, "rateLimit.limit: must be 1-%d", MaxRateLimit)
+		}
+		if rl.Window < time.Second || rl.Window > MaxRateWindow || rl.Window%time.Second != 0 {
+			return Errorf(EINVALID, "rateLimit.windowSeconds: must be a whole number from 1 to %d", int(MaxRateWindow/time.Second))
+		}
+		t.RateLimit = &rl
+	} else if in.ClearRateLimit {
+		t.RateLimit = nil
+	}
+	if in.Remaining != nil {
+		if *in.Remaining < 0 || *in.Remaining > MaxRemaining {
+			return Errorf(EINVALID, "remaining: must be 0-%d, or null for unlimited", int64(MaxRemaining))
+		}
+		r := *in.Remaining
+		t.Remaining = &r
+		t.RefilledAt = now
+		t.ResetQuota = true
+	} else if in.ClearRemaining {
+		t.Remaining, t.Refill, t.RefilledAt = nil, nil, time.Time{}
+		t.ResetQuota = true
+	}
+	if in.Refill != nil {
+		rf := *in.Refill
+		if rf.Amount < 1 || rf.Amount > MaxRemaining {
+			return Errorf(EINVALID, "refill.amount: must be 1-%d", int64(MaxRemaining))
+		}
+		if rf.Interval < time.Second || rf.Interval > MaxRefillInterval || rf.Interval%time.Second != 0 {
+			return Errorf(EINVALID, "refill.intervalSeconds: must be a whole number from 1 to %d", int(MaxRefillInterval/time.Second))
+		}
+		if t.Remaining == nil {
+			return Errorf(EINVALID, "refill: needs remaining: a refill tops up a number of uses")
+		}
+		t.Refill = &rf
+		if in.Remaining == nil { // start the refill clock now, keeping the uses left
+			t.RefilledAt = now
+			t.ResetQuota = true
+		}
+	} else if in.ClearRefill {
+		t.Refill = nil
+	}
+	if in.AllowedCIDRs != nil {
+		cidrs, err := parseCIDRs(*in.AllowedCIDRs)
+		if err != nil {
+			return err
+		}
+		t.AllowedCIDRs = cidrs
+	}
+	return nil
+}
+
+// parseCIDRs validates an allowlist: IPv4 and IPv6 CIDRs (a bare address counts as a /32 or
+// /128), at most 50, normalised to their network address; IPv4-mapped IPv6 prefixes become IPv4.
+func parseCIDRs(in []string) ([]netip.Prefix, error) {
+	if len(in) > MaxAllowedCIDRs {
+		return nil, Errorf(EINVALID, "allowedCidrs: at most %d entries", MaxAllowedCIDRs)
+	}
+	var out []netip.Prefix
+	for _, s := range in {
+		p, err := ParseCIDR(s)
+		if err != nil {
+			return nil, Errorf(EINVALID, "allowedCidrs: %q is not an IPv4 or IPv6 CIDR such as 203.0.113.0/24 or 2001:db8::/32", truncate(s, 60))
+		}
+		if !containsPrefix(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// ParseCIDR parses one allowlist entry as parseCIDRs does.
+func ParseCIDR(s string) (netip.Prefix, error) {
+	s = strings.TrimSpace(s)
+	var p netip.Prefix
+	if strings.Contains(s, "/") {
+		var err error
+		if p, err = netip.ParsePrefix(s); err != nil {
+			return netip.Prefix{}, err
+		}
+	} else {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return netip.Prefix{}, err
+		}
+		p = netip.PrefixFrom(a, a.BitLen())
+	}
+	if a := p.Addr(); a.Is4In6() {
+		if p.Bits() < 96 {
+			return netip.Prefix{}, errMappedPrefix
+		}
+		p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+	}
+	return p.Masked(), nil
+}
+
+var errMappedPrefix = Errorf(EINVALID, "an IPv4-mapped prefix must be at least /96")
+
+func containsPrefix(ps []netip.Prefix, p netip.Prefix) bool {
+	for _, q := range ps {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}
