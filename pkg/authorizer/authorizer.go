@@ -91,6 +91,9 @@ type Request struct {
 	Method   string     // HTTP method
 	Path     string     // request path
 	SourceIP netip.Addr // the caller's address; the zero Addr when unknown (REST TOKEN events)
+	// DeferLimits leaves the token's limits to the API behind the authorizer, which can answer
+	// 429 where the authorizer cannot: apitokens' own management functions do so.
+	DeferLimits bool
 }
 
 // Decision is the outcome of one authorization.
@@ -99,6 +102,8 @@ type Decision struct {
 	Code    string            // the token.Verdict code: VALID, MALFORMED, EXPIRED, RATE_LIMITED, ...
 	Token   *token.Token      // the token when its secret matched; shared: never modify it
 	Limit   *token.LimitState // the refusing limit's state, for Limited
+	// Deferred says the token's limits were left to the API (Request.DeferLimits).
+	Deferred bool
 }
 
 // Authorize decides whether a request may proceed: the token (a malformed one costs no store
@@ -124,7 +129,7 @@ func (a *Authorizer) Authorize(ctx context.Context, req Request) (Decision, erro
 	if a.cfg.Routes != nil && !a.cfg.Routes.allows(t.HasPermission, req.Method, req.Path) {
 		return Decision{Outcome: Forbidden, Code: token.CodeInsufficientPermissions, Token: t}, nil
 	}
-	if t.HasLimits() {
+	if t.HasLimits() && !req.DeferLimits {
 		v, err := token.Enforce(ctx, a.store, t, req.SourceIP, now)
 		if err != nil {
 			return Decision{}, err
@@ -137,7 +142,7 @@ func (a *Authorizer) Authorize(ctx context.Context, req Request) (Decision, erro
 		}
 	}
 	a.recordUse(ctx, t.ID, now)
-	return Decision{Outcome: Allowed, Code: token.CodeValid, Token: t}, nil
+	return Decision{Outcome: Allowed, Code: token.CodeValid, Token: t, Deferred: req.DeferLimits}, nil
 }
 
 // lookup returns the token with id from the cache or the store; nil when there is none.

@@ -14,6 +14,15 @@ import (
 	"github.com/apitokens/apitokens/pkg/token"
 )
 
+// StageVarDeferLimits is the stage variable by which an HTTP API asks the authorizer to leave
+// token limits to its functions (Request.DeferLimits): set by apitokens' own API in
+// template.yaml. Clients cannot set stage variables.
+const StageVarDeferLimits = "apitokensDeferLimits"
+
+// ContextLimits is the context key saying, with an allow whose limits were deferred, that the
+// token has limits the API must enforce ("deferred").
+const ContextLimits = "limits"
+
 // ErrUnauthorized is the exact error API Gateway turns into 401 for a REST API authorizer.
 var ErrUnauthorized = errors.New("Unauthorized")
 
@@ -108,7 +117,10 @@ func (a *Authorizer) HandleHTTP(ctx context.Context, e events.APIGatewayV2Custom
 		path = e.RequestContext.HTTP.Path
 	}
 	ip, _ := netip.ParseAddr(e.RequestContext.HTTP.SourceIP)
-	d, err := a.Authorize(ctx, Request{Token: a.credentials(headerGetter(e.Headers)), Method: method, Path: path, SourceIP: ip})
+	d, err := a.Authorize(ctx, Request{
+		Token: a.credentials(headerGetter(e.Headers)), Method: method, Path: path, SourceIP: ip,
+		DeferLimits: e.StageVariables[StageVarDeferLimits] == "true",
+	})
 	if err != nil {
 		a.logFailure(ctx, err)
 		return nil, errDenied
@@ -189,6 +201,9 @@ func (a *Authorizer) context(d Decision) map[string]any {
 		"name":        t.Name,
 		"permissions": strings.Join(t.Permissions, " "),
 		"expiresAt":   expiresAt,
+	}
+	if d.Outcome == Allowed && t.HasLimits() && d.Deferred {
+		c[ContextLimits] = "deferred"
 	}
 	if d.Outcome != Allowed {
 		c["code"] = d.Code

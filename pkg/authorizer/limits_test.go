@@ -7,6 +7,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/apitokens/apitokens/pkg/authorizer"
 	"github.com/apitokens/apitokens/pkg/token"
 )
 
@@ -116,5 +117,34 @@ func TestRateLimitAndQuota(t *testing.T) {
 				t.Fatalf("no uses left: %s %v", got, ctx)
 			}
 		})
+	}
+}
+
+// TestDeferredLimits: apitokens' own HTTP API sets a stage variable so that its functions, which
+// can answer 429, enforce limits; the authorizer then allows and marks the context.
+func TestDeferredLimits(t *testing.T) {
+	f := newFixture(t)
+	limited := f.limited(t, token.LimitsInput{Remaining: new(int64)})
+	for _, tc := range []struct {
+		stageVars map[string]string
+		tok       string
+		allowed   bool
+		mark      any
+	}{
+		{map[string]string{authorizer.StageVarDeferLimits: "true"}, limited, true, "deferred"},
+		{map[string]string{authorizer.StageVarDeferLimits: "true"}, f.valid, true, nil},
+		{map[string]string{authorizer.StageVarDeferLimits: "yes"}, limited, false, nil},
+		{nil, limited, false, nil},
+	} {
+		e := httpEvent("GET", "/tokens", map[string]string{"authorization": "Bearer " + tc.tok})
+		e.StageVariables = tc.stageVars
+		resp, err := f.authorizer(t, nil).HandleHTTP(context.Background(), e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		simple := resp.(events.APIGatewayV2CustomAuthorizerSimpleResponse)
+		if simple.IsAuthorized != tc.allowed || simple.IsAuthorized && simple.Context[authorizer.ContextLimits] != tc.mark {
+			t.Errorf("stage variables %v: %+v; want allowed %v and limits mark %v", tc.stageVars, simple, tc.allowed, tc.mark)
+		}
 	}
 }
