@@ -91,8 +91,10 @@ type Request struct {
 	Method   string     // HTTP method
 	Path     string     // request path
 	SourceIP netip.Addr // the caller's address; the zero Addr when unknown (REST TOKEN events)
-	// DeferLimits leaves the token's limits to the API behind the authorizer, which can answer
-	// 429 where the authorizer cannot: apitokens' own management functions do so.
+	// DeferLimits lets a request that the token's limits refuse through to the API behind the
+	// authorizer, with the refusal in the context, so that the API can answer 429 (which an
+	// authorizer cannot): apitokens' own management functions do so. The limits are still
+	// counted here.
 	DeferLimits bool
 }
 
@@ -102,8 +104,6 @@ type Decision struct {
 	Code    string            // the token.Verdict code: VALID, MALFORMED, EXPIRED, RATE_LIMITED, ...
 	Token   *token.Token      // the token when its secret matched; shared: never modify it
 	Limit   *token.LimitState // the refusing limit's state, for Limited
-	// Deferred says the token's limits were left to the API (Request.DeferLimits).
-	Deferred bool
 }
 
 // Authorize decides whether a request may proceed: the token (a malformed one costs no store
@@ -129,20 +129,26 @@ func (a *Authorizer) Authorize(ctx context.Context, req Request) (Decision, erro
 	if a.cfg.Routes != nil && !a.cfg.Routes.allows(t.HasPermission, req.Method, req.Path) {
 		return Decision{Outcome: Forbidden, Code: token.CodeInsufficientPermissions, Token: t}, nil
 	}
-	if t.HasLimits() && !req.DeferLimits {
+	if t.HasLimits() {
 		v, err := token.Enforce(ctx, a.store, t, req.SourceIP, now)
 		if err != nil {
 			return Decision{}, err
 		}
-		switch v.Code {
-		case token.CodeForbiddenIP:
-			return Decision{Outcome: Forbidden, Code: v.Code, Token: t}, nil
-		case token.CodeRateLimited, token.CodeUsageExceeded:
-			return Decision{Outcome: Limited, Code: v.Code, Token: t, Limit: v.Limit}, nil
+		d := Decision{Outcome: Limited, Code: v.Code, Token: t, Limit: v.Limit}
+		switch {
+		case v.Valid():
+		case req.DeferLimits:
+			d.Outcome = Allowed // the API answers the refusal (see the context's code)
+			return d, nil
+		case v.Code == token.CodeForbiddenIP:
+			d.Outcome = Forbidden
+			return d, nil
+		default:
+			return d, nil
 		}
 	}
 	a.recordUse(ctx, t.ID, now)
-	return Decision{Outcome: Allowed, Code: token.CodeValid, Token: t, Deferred: req.DeferLimits}, nil
+	return Decision{Outcome: Allowed, Code: token.CodeValid, Token: t}, nil
 }
 
 // lookup returns the token with id from the cache or the store; nil when there is none.

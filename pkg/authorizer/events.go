@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,14 +15,27 @@ import (
 	"github.com/apitokens/apitokens/pkg/token"
 )
 
-// StageVarDeferLimits is the stage variable by which an HTTP API asks the authorizer to leave
-// token limits to its functions (Request.DeferLimits): set by apitokens' own API in
+// StageVarDeferLimits is the stage variable by which an HTTP API asks the authorizer to pass
+// limit refusals on to its functions (Request.DeferLimits): set by apitokens' own API in
 // template.yaml. Clients cannot set stage variables.
 const StageVarDeferLimits = "apitokensDeferLimits"
 
-// ContextLimits is the context key saying, with an allow whose limits were deferred, that the
-// token has limits the API must enforce ("deferred").
-const ContextLimits = "limits"
+// Keys of the context an allow passes to the protected API (REST: $context.authorizer.<key>;
+// HTTP API payload 2.0: requestContext.authorizer.lambda.<key>). Values are strings.
+const (
+	ContextTokenID     = "tokenId"
+	ContextOwner       = "owner"
+	ContextName        = "name"
+	ContextPermissions = "permissions" // space-separated
+	ContextExpiresAt   = "expiresAt"   // RFC 3339, "" for never
+	// With a denial, or an allow whose limit refusal was deferred (Request.DeferLimits): the
+	// verdict code (e.g. RATE_LIMITED), its message, and for a limit its reset (RFC 3339, "" if
+	// none) and its limit.
+	ContextCode  = "code"
+	ContextError = "error"
+	ContextReset = "reset"
+	ContextLimit = "limit"
+)
 
 // ErrUnauthorized is the exact error API Gateway turns into 401 for a REST API authorizer.
 var ErrUnauthorized = errors.New("Unauthorized")
@@ -196,21 +210,21 @@ func (a *Authorizer) context(d Decision) map[string]any {
 		expiresAt = t.ExpiresAt.UTC().Format(time.RFC3339)
 	}
 	c := map[string]any{
-		"tokenId":     t.ID,
-		"owner":       t.Owner,
-		"name":        t.Name,
-		"permissions": strings.Join(t.Permissions, " "),
-		"expiresAt":   expiresAt,
+		ContextTokenID:     t.ID,
+		ContextOwner:       t.Owner,
+		ContextName:        t.Name,
+		ContextPermissions: strings.Join(t.Permissions, " "),
+		ContextExpiresAt:   expiresAt,
 	}
-	if d.Outcome == Allowed && t.HasLimits() && d.Deferred {
-		c[ContextLimits] = "deferred"
-	}
-	if d.Outcome != Allowed {
-		c["code"] = d.Code
-		c["error"] = token.Verdict{Code: d.Code}.Message()
-		c["reset"] = ""
-		if d.Limit != nil && !d.Limit.Reset.IsZero() {
-			c["reset"] = d.Limit.Reset.UTC().Format(time.RFC3339)
+	if d.Code != token.CodeValid {
+		c[ContextCode] = d.Code
+		c[ContextError] = token.Verdict{Code: d.Code}.Message()
+		c[ContextReset] = ""
+		if d.Limit != nil {
+			c[ContextLimit] = strconv.FormatInt(d.Limit.Limit, 10)
+			if !d.Limit.Reset.IsZero() {
+				c[ContextReset] = d.Limit.Reset.UTC().Format(time.RFC3339)
+			}
 		}
 	}
 	return c

@@ -121,7 +121,8 @@ func TestRateLimitAndQuota(t *testing.T) {
 }
 
 // TestDeferredLimits: apitokens' own HTTP API sets a stage variable so that its functions, which
-// can answer 429, enforce limits; the authorizer then allows and marks the context.
+// can answer 429, get limit refusals: the authorizer counts the request, allows it, and puts the
+// refusal in the context.
 func TestDeferredLimits(t *testing.T) {
 	f := newFixture(t)
 	limited := f.limited(t, token.LimitsInput{Remaining: new(int64)})
@@ -129,12 +130,13 @@ func TestDeferredLimits(t *testing.T) {
 		stageVars map[string]string
 		tok       string
 		allowed   bool
-		mark      any
+		code      any
 	}{
-		{map[string]string{authorizer.StageVarDeferLimits: "true"}, limited, true, "deferred"},
+		{map[string]string{authorizer.StageVarDeferLimits: "true"}, limited, true, token.CodeUsageExceeded},
 		{map[string]string{authorizer.StageVarDeferLimits: "true"}, f.valid, true, nil},
-		{map[string]string{authorizer.StageVarDeferLimits: "yes"}, limited, false, nil},
-		{nil, limited, false, nil},
+		{map[string]string{authorizer.StageVarDeferLimits: "true"}, f.revoked, false, nil},
+		{map[string]string{authorizer.StageVarDeferLimits: "yes"}, limited, false, token.CodeUsageExceeded},
+		{nil, limited, false, token.CodeUsageExceeded},
 	} {
 		e := httpEvent("GET", "/tokens", map[string]string{"authorization": "Bearer " + tc.tok})
 		e.StageVariables = tc.stageVars
@@ -143,8 +145,8 @@ func TestDeferredLimits(t *testing.T) {
 			t.Fatal(err)
 		}
 		simple := resp.(events.APIGatewayV2CustomAuthorizerSimpleResponse)
-		if simple.IsAuthorized != tc.allowed || simple.IsAuthorized && simple.Context[authorizer.ContextLimits] != tc.mark {
-			t.Errorf("stage variables %v: %+v; want allowed %v and limits mark %v", tc.stageVars, simple, tc.allowed, tc.mark)
+		if simple.IsAuthorized != tc.allowed || simple.Context[authorizer.ContextCode] != tc.code {
+			t.Errorf("stage variables %v: %+v; want allowed %v and code %v", tc.stageVars, simple, tc.allowed, tc.code)
 		}
 	}
 }

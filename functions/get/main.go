@@ -1,0 +1,21 @@
+// Command get is the Lambda function of the route GET /tokens/{id} (see httpapi.Routes).
+package main
+
+import (
+	"context"
+	"log"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
+
+	"github.com/apitokens/apitokens/pkg/app"
+)
+
+func main() {
+	h, err := app.LambdaRoute(context.Background(), os.Getenv, "GET /tokens/{id}")
+	if err != nil {
+		log.Fatalf("init: %v", err)
+	}
+	lambda.Start(httpadapter.NewV2(h).ProxyWithContext)
+}

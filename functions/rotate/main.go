@@ -1,0 +1,21 @@
+// Command rotate is the Lambda function of the route POST /tokens/{id}/rotate (see httpapi.Routes).
+package main
+
+import (
+	"context"
+	"log"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
+
+	"github.com/apitokens/apitokens/pkg/app"
+)
+
+func main() {
+	h, err := app.LambdaRoute(context.Background(), os.Getenv, "POST /tokens/{id}/rotate")
+	if err != nil {
+		log.Fatalf("init: %v", err)
+	}
+	lambda.Start(httpadapter.NewV2(h).ProxyWithContext)
+}

@@ -1,0 +1,207 @@
+package samtest
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
+
+	"github.com/apitokens/apitokens/pkg/app"
+	"github.com/apitokens/apitokens/pkg/authorizer"
+	"github.com/apitokens/apitokens/pkg/httpapi"
+	"github.com/apitokens/apitokens/pkg/memstore"
+	"github.com/apitokens/apitokens/pkg/token"
+)
+
+// eventCase is one file of events/ with the answer its function must give.
+type eventCase struct {
+	file     string
+	function string // directory under functions/
+	status   int
+	target   bool   // the path names a token of the caller's owner, which the test creates
+	contains string // in the response body
+}
+
+var eventCases = []eventCase{
+	{file: "create.json", function: "create", status: http.StatusCreated, contains: `"token":"tok_live_`},
+	{file: "create-admin-for-owner.json", function: "create", status: http.StatusCreated, contains: `"owner":"alice"`},
+	{file: "create-forbidden.json", function: "create", status: http.StatusForbidden, contains: `"code":"forbidden"`},
+	{file: "list.json", function: "list", status: http.StatusOK, contains: `"tokens":[`},
+	{file: "self.json", function: "self", status: http.StatusOK, contains: `"id":"Q7mZ2xK9pL4wN8rT"`},
+	{file: "get.json", function: "get", status: http.StatusOK, target: true, contains: `"id":"4f9Xa1bC2dE3fG4h"`},
+	{file: "get-not-found.json", function: "get", status: http.StatusNotFound, contains: `"code":"not_found"`},
+	{file: "update.json", function: "update", status: http.StatusOK, target: true, contains: `"status":"disabled"`},
+	{file: "revoke.json", function: "revoke", status: http.StatusOK, target: true, contains: `"status":"revoked"`},
+	{file: "rotate.json", function: "rotate", status: http.StatusOK, target: true, contains: `"token":"tok_live_4f9Xa1bC2dE3fG4h`},
+	{file: "verify.json", function: "verify", status: http.StatusOK, contains: `"valid":true`},
+	{file: "verify-malformed.json", function: "verify", status: http.StatusOK, contains: `"code":"MALFORMED"`},
+	{file: "example-whoami.json", function: "example-whoami", status: http.StatusOK, contains: `"permissions":["upload","list"]`},
+	{file: "example-whoami-no-context.json", function: "example-whoami", status: http.StatusUnauthorized, contains: `"valid":false`},
+}
+
+// authorizerEvents are the authorizer's (events/authorizer-*.json); pkg/authorizer's tests and
+// TestAuthorizerBinary feed them.
+const authorizerEvents = "authorizer-"
+
+// TestEventsCovered: every file of events/ has its case, and every function has an event.
+func TestEventsCovered(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(root, "events", "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		name := filepath.Base(f)
+		if strings.HasPrefix(name, authorizerEvents) {
+			continue
+		}
+		if !slices.ContainsFunc(eventCases, func(c eventCase) bool { return c.file == name }) {
+			t.Errorf("events/%s has no case in eventCases: add its function and expected status", name)
+		}
+	}
+	for _, dir := range functionDirs() {
+		has := slices.ContainsFunc(eventCases, func(c eventCase) bool { return c.function == dir })
+		if dir == "authorizer" {
+			has = slices.ContainsFunc(files, func(f string) bool { return strings.HasPrefix(filepath.Base(f), authorizerEvents) })
+		}
+		if !has {
+			t.Errorf("functions/%s has no event in events/", dir)
+		}
+	}
+}
+
+// TestRouteEvents feeds every route event to its function's handler, wired exactly as the
+// function's main wires it (app.LambdaRouteWithStore, httpadapter.NewV2), on a memory store
+// holding the tokens the event names.
+func TestRouteEvents(t *testing.T) {
+	for _, tc := range eventCases {
+		rt, ok := routeOf(tc.function)
+		if !ok {
+			continue // not a route function: TestExampleWhoamiEvents
+		}
+		t.Run(tc.file, func(t *testing.T) {
+			ev := mustEvent(t, tc.file)
+			if ev.RouteKey != rt.Pattern || ev.RequestContext.RouteKey != rt.Pattern {
+				t.Errorf("routeKey %q / requestContext.routeKey %q, want %q (the route of functions/%s)",
+					ev.RouteKey, ev.RequestContext.RouteKey, rt.Pattern, tc.function)
+			}
+			if (ev.RequestContext.Authorizer != nil) != rt.Auth {
+				t.Errorf("requestContext.authorizer present: %v; API Gateway sets it for routes with auth: %v", ev.RequestContext.Authorizer != nil, rt.Auth)
+			}
+			store := memstore.New(nil)
+			seed(t, store, ev, tc.target, "")
+			resp := mustProxy(t, store, rt.Pattern, ev)
+			checkAnswer(t, tc, resp.StatusCode, resp.Body)
+		})
+	}
+}
+
+func routeOf(function string) (httpapi.Route, bool) {
+	i := slices.IndexFunc(httpapi.Routes, func(r httpapi.Route) bool { return r.Function == function })
+	if i < 0 {
+		return httpapi.Route{}, false
+	}
+	return httpapi.Routes[i], true
+}
+
+func mustEvent(t *testing.T, file string) events.APIGatewayV2HTTPRequest {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, "events", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev events.APIGatewayV2HTTPRequest
+	if err := json.Unmarshal(b, &ev); err != nil {
+		t.Fatalf("events/%s: %v", file, err)
+	}
+	if ev.Version != "2.0" {
+		t.Fatalf("events/%s: version %q, want HTTP API payload 2.0", file, ev.Version)
+	}
+	return ev
+}
+
+// mustProxy answers ev as the route's function does, with its default configuration.
+func mustProxy(t *testing.T, store token.Store, pattern string, ev events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
+	t.Helper()
+	h, err := app.LambdaRouteWithStore(store, func(string) string { return "" }, pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := httpadapter.NewV2(h).ProxyWithContext(context.Background(), ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+func checkAnswer(t *testing.T, tc eventCase, status int, body string) {
+	t.Helper()
+	if status != tc.status {
+		t.Errorf("events/%s: status %d, want %d; body %s", tc.file, status, tc.status, body)
+	}
+	if !strings.Contains(body, tc.contains) {
+		t.Errorf("events/%s: body lacks %s: %s", tc.file, tc.contains, body)
+	}
+}
+
+// seed creates the tokens an event names, as they would exist in a deployment: the caller of its
+// authorizer context, the token its path names when target is set (of the caller's owner, with
+// clientID), and the token in the body of a verify.
+func seed(t *testing.T, store token.Store, ev events.APIGatewayV2HTTPRequest, target bool, clientID string) {
+	t.Helper()
+	var owner string
+	if a := ev.RequestContext.Authorizer; a != nil {
+		c := a.Lambda
+		owner, _ = c[authorizer.ContextOwner].(string)
+		id, _ := c[authorizer.ContextTokenID].(string)
+		perms, _ := c[authorizer.ContextPermissions].(string)
+		mustCreate(t, store, newToken(id, owner, strings.Fields(perms), token.NewSecret()))
+	}
+	if target {
+		tok := newToken(ev.PathParameters["id"], owner, []string{"upload", "list"}, token.NewSecret())
+		tok.ClientID = clientID
+		mustCreate(t, store, tok)
+	}
+	var body struct {
+		Token string `json:"token"`
+	}
+	if json.Unmarshal([]byte(ev.Body), &body) == nil && body.Token != "" {
+		if p, ok := token.Parse(token.DefaultPrefix, body.Token); ok {
+			tok := newToken(p.ID, "acme", []string{"upload", "list"}, p.Secret)
+			tok.Env = p.Env
+			mustCreate(t, store, tok)
+		}
+	}
+}
+
+func newToken(id, owner string, perms []string, secret string) *token.Token {
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	return &token.Token{
+		ID:          id,
+		Owner:       owner,
+		Name:        "seeded " + id[:4],
+		Env:         "live",
+		Hint:        token.Hint(token.DefaultPrefix, "live", id),
+		Permissions: perms,
+		SecretHash:  token.HashSecret(secret),
+		CreatedAt:   now,
+		UpdatedAt:   now,
+		ExpiresAt:   now.Add(30 * token.Day),
+		Enabled:     true,
+		Version:     1,
+	}
+}
+
+func mustCreate(t *testing.T, store token.Store, tok *token.Token) {
+	t.Helper()
+	if err := store.CreateToken(context.Background(), tok); err != nil {
+		t.Fatalf("create token %s: %v", tok.ID, err)
+	}
+}

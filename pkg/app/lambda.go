@@ -1,0 +1,103 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/awslabs/aws-lambda-go-api-proxy/core"
+
+	"github.com/apitokens/apitokens/pkg/authorizer"
+	"github.com/apitokens/apitokens/pkg/dynamo"
+	"github.com/apitokens/apitokens/pkg/httpapi"
+	"github.com/apitokens/apitokens/pkg/token"
+)
+
+// LambdaRoute returns the handler of one route of httpapi.Routes as its Lambda function serves
+// it: on the DynamoDB table named by TABLE_NAME, configured by ServiceConfig, with the caller
+// taken from the authorizer's context (AuthorizerContext). Call it once per container, in main.
+// Returns an error naming the variable when TABLE_NAME is unset or a setting is malformed, and
+// an error when the AWS configuration cannot be loaded or pattern is not in the route table.
+func LambdaRoute(ctx context.Context, getenv func(string) string, pattern string) (http.Handler, error) {
+	table := getenv(EnvTableName)
+	if table == "" {
+		return nil, fmt.Errorf("%s is not set: it names the DynamoDB table of tokens", EnvTableName)
+	}
+	client, err := dynamo.NewClient(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return LambdaRouteWithStore(dynamo.New(client, table, dynamo.Options{}), getenv, pattern)
+}
+
+// LambdaRouteWithStore is LambdaRoute on a given store, so that tests run the functions' exact
+// wiring without AWS. Returns an error when a setting is malformed or pattern is not a route.
+func LambdaRouteWithStore(store token.Store, getenv func(string) string, pattern string) (http.Handler, error) {
+	cfg, err := ServiceConfig(getenv)
+	if err != nil {
+		return nil, err
+	}
+	svc, err := token.NewService(store, cfg)
+	if err != nil {
+		return nil, err
+	}
+	// lambdacontext's logger writes JSON when the function's log format is JSON, with the
+	// request id of each invocation.
+	api := &httpapi.API{Service: svc, Authenticate: AuthorizerContext, Logger: lambdacontext.NewLogger()}
+	h, ok := api.RouteHandler(pattern)
+	if !ok {
+		return nil, fmt.Errorf("route %q is not in the route table (httpapi.Routes)", pattern)
+	}
+	return h, nil
+}
+
+// AuthorizerContext is the httpapi.Authenticator of the Lambda functions: API Gateway has run
+// this project's authorizer before the function, so the caller is read from the authorizer's
+// context in the request (put there by aws-lambda-go-api-proxy's httpadapter.NewV2) instead of
+// verifying the token a second time. The management API asks the authorizer to pass limit
+// refusals on (template.yaml sets the stage variable authorizer.StageVarDeferLimits): a context
+// carrying a code is answered as that refusal, so a call over its rate limit or quota gets 429
+// with Retry-After, which an authorizer cannot give. It fails closed: a request without that
+// context, or without a tokenId and owner in it, is EUNAUTHORIZED.
+func AuthorizerContext(r *http.Request) (token.Principal, error) {
+	rc, ok := core.GetAPIGatewayV2ContextFromContext(r.Context())
+	if !ok || rc.Authorizer == nil || len(rc.Authorizer.Lambda) == 0 {
+		return token.Principal{}, token.Errorf(token.EUNAUTHORIZED, "No authorizer context: the route must be protected by the apitokens authorizer.")
+	}
+	c := rc.Authorizer.Lambda
+	id, idOK := c[authorizer.ContextTokenID].(string)
+	owner, ownerOK := c[authorizer.ContextOwner].(string)
+	perms, permsOK := c[authorizer.ContextPermissions].(string)
+	if _, present := c[authorizer.ContextPermissions]; !present {
+		permsOK = true
+	}
+	if !idOK || id == "" || !ownerOK || owner == "" || !permsOK {
+		return token.Principal{}, token.Errorf(token.EUNAUTHORIZED, "Incomplete authorizer context: tokenId and owner are required.")
+	}
+	if code, _ := c[authorizer.ContextCode].(string); code != "" {
+		return token.Principal{}, refusal(code, c)
+	}
+	return token.Principal{TokenID: id, Owner: owner, Permissions: strings.Fields(perms)}, nil
+}
+
+// refusal rebuilds the error of a verdict the authorizer passed on in its context.
+func refusal(code string, c map[string]any) error {
+	v := token.Verdict{Code: code}
+	if code == token.CodeRateLimited || code == token.CodeUsageExceeded {
+		v.Limit = &token.LimitState{}
+		if s, ok := c[authorizer.ContextLimit].(string); ok {
+			v.Limit.Limit, _ = strconv.ParseInt(s, 10, 64)
+		}
+		if s, ok := c[authorizer.ContextReset].(string); ok {
+			v.Limit.Reset, _ = time.Parse(time.RFC3339, s)
+		}
+	}
+	if err := v.Err(); err != nil {
+		return err
+	}
+	return token.Errorf(token.EUNAUTHORIZED, "Unexpected authorizer verdict.")
+}
