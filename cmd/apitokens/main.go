@@ -22,6 +22,7 @@ import (
 
 	"github.com/apitokens/apitokens/pkg/app"
 	"github.com/apitokens/apitokens/pkg/authorizer"
+	"github.com/apitokens/apitokens/pkg/dynamo"
 	"github.com/apitokens/apitokens/pkg/httpapi"
 	"github.com/apitokens/apitokens/pkg/token"
 )
@@ -77,7 +78,7 @@ func (f *storeFlags) open(ctx context.Context, getenv func(string) string) (toke
 	if err != nil {
 		return nil, nil, err
 	}
-	store, err := app.OpenStore(ctx, f.store, f.table, nil)
+	store, err := openStore(ctx, f.store, f.table)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -196,7 +197,11 @@ func createTable(ctx context.Context, args []string, getenv func(string) string,
 	if *table == "" {
 		return errors.New("table create needs --table")
 	}
-	if err := app.CreateTable(ctx, *table); err != nil {
+	client, err := newDynamoClient(ctx)
+	if err != nil {
+		return err
+	}
+	if err := dynamo.CreateTable(ctx, client, *table); err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "table %s is active with TTL enabled\n", *table)

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"context"
 	"log"
 	"os"
 
@@ -13,7 +12,7 @@ import (
 )
 
 func main() {
-	a, err := app.NewAuthorizer(context.Background(), os.Getenv)
+	a, err := app.NewAuthorizer(os.Getenv)
 	if err != nil {
 		log.Fatalf("init: %v", err)
 	}

@@ -2,7 +2,6 @@
 package main
 
 import (
-	"context"
 	"log"
 	"os"
 
@@ -13,7 +12,7 @@ import (
 )
 
 func main() {
-	h, err := app.LambdaRoute(context.Background(), os.Getenv, "POST /tokens")
+	h, err := app.LambdaRoute(os.Getenv, "POST /tokens")
 	if err != nil {
 		log.Fatalf("init: %v", err)
 	}

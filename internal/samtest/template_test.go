@@ -295,8 +295,8 @@ func TestRouteMainsOnlyWire(t *testing.T) {
 			if !ok {
 				return true
 			}
-			if sel, ok := call.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "LambdaRoute" && len(call.Args) == 3 {
-				if lit, ok := call.Args[2].(*ast.BasicLit); ok {
+			if sel, ok := call.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == "LambdaRoute" && len(call.Args) == 2 {
+				if lit, ok := call.Args[1].(*ast.BasicLit); ok {
 					s, _ := strconv.Unquote(lit.Value)
 					patterns = append(patterns, s)
 				}

@@ -11,6 +11,9 @@ import (
 	"github.com/apitokens/apitokens/pkg/token"
 )
 
+// EnvTableName names the DynamoDB table; required wherever the DynamoDB store is used.
+const EnvTableName = "TABLE_NAME"
+
 // Environment variables read by ServiceConfig. Unset means the default.
 const (
 	EnvPrefix             = "TOKEN_PREFIX"           // deployment prefix, default "tok"

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -22,12 +21,12 @@ import (
 // taken from the authorizer's context (AuthorizerContext). Call it once per container, in main.
 // Returns an error naming the variable when TABLE_NAME is unset or a setting is malformed, and
 // an error when the AWS configuration cannot be loaded or pattern is not in the route table.
-func LambdaRoute(ctx context.Context, getenv func(string) string, pattern string) (http.Handler, error) {
+func LambdaRoute(getenv func(string) string, pattern string) (http.Handler, error) {
 	table := getenv(EnvTableName)
 	if table == "" {
 		return nil, fmt.Errorf("%s is not set: it names the DynamoDB table of tokens", EnvTableName)
 	}
-	client, err := dynamo.NewClient(ctx)
+	client, err := dynamo.NewEnvClient(getenv)
 	if err != nil {
 		return nil, err
 	}

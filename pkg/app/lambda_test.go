@@ -25,7 +25,7 @@ func env(kv map[string]string) func(string) string {
 }
 
 func TestLambdaRouteConfigErrors(t *testing.T) {
-	_, err := app.LambdaRoute(context.Background(), env(nil), "GET /tokens")
+	_, err := app.LambdaRoute(env(nil), "GET /tokens")
 	if err == nil || !strings.Contains(err.Error(), app.EnvTableName) {
 		t.Errorf("LambdaRoute without %s: error %v, want one naming the variable", app.EnvTableName, err)
 	}

@@ -7,27 +7,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
 // tableWait bounds how long CreateTable waits for a new table to become active.
 const tableWait = 5 * time.Minute
-
-// NewClient returns a DynamoDB client configured the SDK's standard way: region, credentials and
-// endpoint from the environment and shared config (AWS_REGION, AWS_PROFILE,
-// AWS_ENDPOINT_URL_DYNAMODB, ...), so one binary talks to AWS or to DynamoDB Local. Its HTTP
-// client is the SDK's buildable one, which honours AWS_CA_BUNDLE (a plain *http.Client cannot).
-// Returns an error if the configuration cannot be loaded.
-func NewClient(ctx context.Context) (*dynamodb.Client, error) {
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithHTTPClient(awshttp.NewBuildableClient()))
-	if err != nil {
-		return nil, fmt.Errorf("dynamo: load AWS config: %w", err)
-	}
-	return dynamodb.NewFromConfig(cfg), nil
-}
 
 // CreateTable creates the token table with its owner index (on-demand billing), waits until it
 // is active, and enables TTL on the ttl attribute. It is idempotent: an existing table is

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -87,30 +88,32 @@ func keySchema(ks []types.KeySchemaElement) string {
 	return s
 }
 
-// NewClient takes region, credentials and endpoint from the SDK's standard environment, with
-// AWS_CA_BUNDLE honoured where this machine sets it.
-func TestNewClientUsesStandardConfig(t *testing.T) {
-	endpoint := MustEndpoint(t)
-	dir := t.TempDir()
-	for k, v := range map[string]string{
-		"AWS_ENDPOINT_URL_DYNAMODB":   endpoint,
-		"AWS_REGION":                  "us-east-1",
-		"AWS_ACCESS_KEY_ID":           "local",
-		"AWS_SECRET_ACCESS_KEY":       "local",
-		"AWS_SESSION_TOKEN":           "",
-		"AWS_PROFILE":                 "",
-		"AWS_CONFIG_FILE":             dir + "/config",
-		"AWS_SHARED_CREDENTIALS_FILE": dir + "/credentials",
-	} {
-		t.Setenv(k, v)
+// NewEnvClient takes region, credentials and endpoint from the environment, as Lambda sets it.
+func TestNewEnvClient(t *testing.T) {
+	env := map[string]string{
+		"AWS_ENDPOINT_URL_DYNAMODB": MustEndpoint(t),
+		"AWS_REGION":                "us-east-1",
+		"AWS_ACCESS_KEY_ID":         "local",
+		"AWS_SECRET_ACCESS_KEY":     "local",
 	}
 	ctx := context.Background()
-	client, err := NewClient(ctx)
+	client, err := NewEnvClient(func(k string) string { return env[k] })
 	if err != nil {
-		t.Fatalf("NewClient: %v", err)
+		t.Fatalf("NewEnvClient: %v", err)
 	}
 	table := MustTable(t, client)
 	if _, err := New(client, table, Options{}).FindToken(ctx, "0000000000000000"); token.ErrorCode(err) != token.ENOTFOUND {
-		t.Fatalf("FindToken through NewClient's client: %v; want not found", err)
+		t.Fatalf("FindToken through NewEnvClient's client: %v; want not found", err)
+	}
+	for _, missing := range []string{"AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} {
+		_, err := NewEnvClient(func(k string) string {
+			if k == missing {
+				return ""
+			}
+			return env[k]
+		})
+		if err == nil || !strings.Contains(err.Error(), missing) {
+			t.Errorf("without %s: %v; want an error naming it", missing, err)
+		}
 	}
 }

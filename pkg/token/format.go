@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"hash/crc32"
-	"regexp"
 )
 
 // A token reads <prefix>_[<env>_]<id><secret><checksum>:
@@ -30,17 +29,12 @@ const (
 
 const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
-var (
-	prefixPattern = regexp.MustCompile(`^[a-z][a-z0-9]{0,15}$`)
-	envPattern    = regexp.MustCompile(`^[a-z0-9]{1,16}$`)
-)
-
 // ValidPrefix reports whether p may serve as a deployment prefix: a lowercase letter followed by
 // up to 15 lowercase letters or digits.
-func ValidPrefix(p string) bool { return prefixPattern.MatchString(p) }
+func ValidPrefix(p string) bool { return prefixSyntax.match(p) }
 
 // ValidEnv reports whether e may serve as an environment label: 1-16 lowercase letters or digits.
-func ValidEnv(e string) bool { return envPattern.MatchString(e) }
+func ValidEnv(e string) bool { return envSyntax.match(e) }
 
 // Parsed is a syntactically valid token taken apart. Secret is the plaintext secret: keep it on
 // the stack of the call that verifies it.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -26,12 +25,6 @@ const (
 	defaultLifetime   = 365 * Day
 	defaultRetention  = 30 * Day
 	defaultPermission = "read"
-)
-
-var (
-	permissionPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9:._*-]{0,63}$`)
-	ownerPattern      = regexp.MustCompile(`^[A-Za-z0-9._@:+-]{1,128}$`)
-	clientIDPattern   = regexp.MustCompile(`^[A-Za-z0-9._:/+-]{1,128}$`)
 )
 
 // Config holds a deployment's settings. The zero value of every field means its default.
@@ -79,8 +72,8 @@ func NewService(store Store, cfg Config) (*Service, error) {
 		return nil, Errorf(EINVALID, "default lifetime must not exceed the maximum lifetime")
 	}
 	for _, p := range append(slices.Clone(cfg.AllowedPermissions), cfg.DefaultPermissions...) {
-		if !permissionPattern.MatchString(p) {
-			return nil, Errorf(EINVALID, "permission %q: must match %s", p, permissionPattern)
+		if !permissionRule.match(p) {
+			return nil, Errorf(EINVALID, "permission %q: must match %s", p, permissionSyntax)
 		}
 	}
 	if len(cfg.DefaultPermissions) == 0 {
@@ -131,7 +124,7 @@ func (s *Service) Create(ctx context.Context, caller Principal, in CreateInput) 
 	if owner == "" {
 		owner = caller.Owner
 	}
-	if !ownerPattern.MatchString(owner) {
+	if !ownerSyntax.match(owner) {
 		return nil, "", Errorf(EINVALID, "owner: must be 1-128 letters, digits or ._@:+-")
 	}
 	if !caller.CanManage(owner) {
@@ -156,7 +149,7 @@ func (s *Service) Create(ctx context.Context, caller Principal, in CreateInput) 
 	if err != nil {
 		return nil, "", err
 	}
-	if in.ClientID != "" && !clientIDPattern.MatchString(in.ClientID) {
+	if in.ClientID != "" && !clientIDSyntax.match(in.ClientID) {
 		return nil, "", Errorf(EINVALID, "clientId: must be 1-128 letters, digits or ._:/+-")
 	}
 	meta, err := validMeta(in.Meta)
@@ -477,8 +470,8 @@ func (s *Service) validPermissions(caller Principal, perms []string) ([]string, 
 	}
 	out := make([]string, 0, len(perms))
 	for _, p := range perms {
-		if !permissionPattern.MatchString(p) {
-			return nil, Errorf(EINVALID, "permissions: %q must match %s", truncate(p, 70), permissionPattern)
+		if !permissionRule.match(p) {
+			return nil, Errorf(EINVALID, "permissions: %q must match %s", truncate(p, 70), permissionSyntax)
 		}
 		if allowed := s.cfg.AllowedPermissions; len(allowed) > 0 && p != PermManage && p != PermAdmin && !slices.Contains(allowed, p) {
 			return nil, Errorf(EINVALID, "permissions: %q is not allowed in this deployment", p)
