@@ -50,8 +50,14 @@ type Authorizer struct {
 
 type cacheEntry struct {
 	tok     *token.Token // nil: the id is unknown (a negative entry)
+	fetched time.Time
 	expires time.Time
 }
+
+// refreshAfter is how soon a cached record may be read again because a presented secret did not
+// match it: the secret may have been rotated in since. It bounds the extra reads that wrong
+// secrets for a known id can cause to one per token per second.
+const refreshAfter = time.Second
 
 type usage struct {
 	pending   int64     // uses not yet written
@@ -115,14 +121,24 @@ func (a *Authorizer) Authorize(ctx context.Context, req Request) (Decision, erro
 		return Decision{Outcome: Unauthorized, Code: token.CodeMalformed}, nil
 	}
 	now := a.cfg.Now()
-	t, err := a.lookup(ctx, p.ID, now)
+	t, cached, err := a.lookup(ctx, p.ID, now, false)
 	if err != nil {
 		return Decision{}, err
 	}
-	if t == nil {
-		return Decision{Outcome: Unauthorized, Code: token.CodeNotFound}, nil
+	v := token.Verdict{Code: token.CodeNotFound}
+	if t != nil {
+		v = token.Judge(t, p.Secret, now)
 	}
-	v := token.Judge(t, p.Secret, now)
+	if v.Code == token.CodeNotFound && cached {
+		// A secret rotated in after the record was cached, or a token created after its id was
+		// cached as unknown, must not wait for the cache to expire.
+		if t, cached, err = a.lookup(ctx, p.ID, now, true); err != nil {
+			return Decision{}, err
+		}
+		if !cached && t != nil {
+			v = token.Judge(t, p.Secret, now)
+		}
+	}
 	if !v.Valid() {
 		return Decision{Outcome: Unauthorized, Code: v.Code, Token: v.Token}, nil
 	}
@@ -151,13 +167,15 @@ func (a *Authorizer) Authorize(ctx context.Context, req Request) (Decision, erro
 	return Decision{Outcome: Allowed, Code: token.CodeValid, Token: t}, nil
 }
 
-// lookup returns the token with id from the cache or the store; nil when there is none.
-func (a *Authorizer) lookup(ctx context.Context, id string, now time.Time) (*token.Token, error) {
+// lookup returns the token with id from the cache or the store (nil when there is none), and
+// whether it came from the cache. With refresh, a cached record older than refreshAfter is read
+// again.
+func (a *Authorizer) lookup(ctx context.Context, id string, now time.Time, refresh bool) (*token.Token, bool, error) {
 	a.mu.Lock()
 	e, ok := a.cache[id]
 	a.mu.Unlock()
-	if ok && now.Before(e.expires) {
-		return e.tok, nil
+	if ok && now.Before(e.expires) && (!refresh || now.Sub(e.fetched) < refreshAfter) {
+		return e.tok, true, nil
 	}
 	if a.cfg.LookupTimeout > 0 {
 		var cancel context.CancelFunc
@@ -166,21 +184,21 @@ func (a *Authorizer) lookup(ctx context.Context, id string, now time.Time) (*tok
 	}
 	t, err := a.store.FindToken(ctx, id)
 	if err != nil && token.ErrorCode(err) != token.ENOTFOUND {
-		return nil, err
+		return nil, false, err
 	}
 	if err == nil && ctx.Err() != nil {
 		// The store answered after the deadline: deny rather than trust a late answer.
-		return nil, ctx.Err()
+		return nil, false, ctx.Err()
 	}
 	if a.cfg.CacheTTL > 0 {
 		a.mu.Lock()
 		if len(a.cache) >= a.cfg.CacheSize {
 			a.evict(now)
 		}
-		a.cache[id] = cacheEntry{tok: t, expires: now.Add(a.cfg.CacheTTL)}
+		a.cache[id] = cacheEntry{tok: t, fetched: now, expires: now.Add(a.cfg.CacheTTL)}
 		a.mu.Unlock()
 	}
-	return t, nil
+	return t, false, nil
 }
 
 // evict makes room in a full cache: expired entries go first, then an arbitrary one (Go's map

@@ -725,3 +725,95 @@ func TestOurEvents(t *testing.T) {
 		})
 	}
 }
+
+// TestAnyRouteInPolicy: an ANY route stands for each method in a policy; a "*" in the method's
+// place would also match across the slash into the path, allowing what the route map refuses.
+func TestAnyRouteInPolicy(t *testing.T) {
+	f := newFixture(t)
+	m, err := authorizer.ParseRouteMap(`{"ANY /files/*": ["upload"], "GET /admin/*": ["admin"]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := f.authorizer(t, func(c *authorizer.Config) { c.Routes = m })
+	probes := []struct{ method, path string }{
+		{"POST", "/files/x"}, {"DELETE", "/files/a/b"}, {"POST", "/other/files/x"}, {"GET", "/files/admin/x"},
+		{"GET", "/admin/x"}, {"PUT", "/other"},
+	}
+	cached, err := a.HandleToken(context.Background(), events.APIGatewayCustomAuthorizerRequest{
+		Type: "TOKEN", AuthorizationToken: "Bearer " + f.valid, MethodArn: arn("GET", "/files/a"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range probes {
+		d, err := a.Authorize(context.Background(), authorizer.Request{Token: f.valid, Method: p.method, Path: p.path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := policyAllows(cached.PolicyDocument, arn(p.method, p.path)), d.Outcome == authorizer.Allowed; got != want {
+			t.Errorf("%s %s: the policy allows=%v; a fresh decision allows=%v", p.method, p.path, got, want)
+		}
+	}
+}
+
+// TestWildcardNeverGrantsAdmin: "a*" covers "admin" by spelling only; manage and admin count
+// only by name, so a manage token cannot mint a token that passes for admin.
+func TestWildcardNeverGrantsAdmin(t *testing.T) {
+	f := newFixture(t)
+	manager := token.Principal{Owner: "alice", Permissions: []string{token.PermManage}}
+	_, plain, err := f.svc.Create(context.Background(), manager, token.CreateInput{Name: "sly", Permissions: []string{"a*", "m*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := authorizer.ParseRouteMap(`{"GET /admin/*": ["admin"], "GET /ops/*": ["manage"], "GET /apps/*": ["apps"]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := f.authorizer(t, func(c *authorizer.Config) { c.Routes = m })
+	for path, want := range map[string]authorizer.Outcome{"/admin/x": authorizer.Forbidden, "/ops/x": authorizer.Forbidden, "/apps/x": authorizer.Allowed} {
+		if d, err := a.Authorize(context.Background(), authorizer.Request{Token: plain, Method: "GET", Path: path}); err != nil || d.Outcome != want {
+			t.Errorf("GET %s with [a* m*]: %+v %v; want outcome %d", path, d, err, want)
+		}
+	}
+	if v, err := f.svc.Verify(context.Background(), plain, token.PermAdmin); err != nil || v.Code != token.CodeInsufficientPermissions {
+		t.Errorf("verify with admin required: %s %v; want INSUFFICIENT_PERMISSIONS", v.Code, err)
+	}
+}
+
+// TestRotatedSecretIsSeenBeforeTheCacheExpires: a secret that does not match the cached record
+// triggers one fresh read (at most one a second per token), so a rotated-in secret works at once.
+func TestRotatedSecretIsSeenBeforeTheCacheExpires(t *testing.T) {
+	f := newFixture(t)
+	a := f.authorizer(t, nil)
+	ctx := context.Background()
+	authorize := func(tok string) authorizer.Outcome {
+		t.Helper()
+		d, err := a.Authorize(ctx, authorizer.Request{Token: tok, Method: "GET", Path: "/"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.Outcome
+	}
+	if authorize(f.valid) != authorizer.Allowed {
+		t.Fatal("valid token refused")
+	}
+	p, _ := token.Parse("tok", f.valid)
+	_, rotated, err := f.svc.Rotate(ctx, token.Principal{Owner: "alice", Permissions: []string{token.PermAdmin}}, p.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(time.Second)
+	f.store.finds.Store(0)
+	if authorize(rotated) != authorizer.Allowed {
+		t.Fatal("the rotated-in secret is refused while the old record is cached")
+	}
+	if authorize(f.valid) != authorizer.Unauthorized {
+		t.Fatal("the rotated-out secret still works after the refresh")
+	}
+	for range 50 { // wrong secrets for a known id: no more reads inside the second
+		authorize(token.Format("tok", "", p.ID, token.NewSecret()))
+	}
+	if got := f.store.finds.Load(); got != 1 {
+		t.Fatalf("store reads: %d; want 1", got)
+	}
+}

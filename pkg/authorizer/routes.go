@@ -53,7 +53,7 @@ func ParseRouteMap(s string) (*RouteMap, error) {
 			}
 		}
 		if method == "ANY" {
-			method = "*"
+			method = "*" // matches every method here; expanded to each one in policies
 		}
 		m.routes = append(m.routes, route{key: key, method: method, path: globPath(path), requires: perms})
 	}
@@ -102,18 +102,28 @@ func (m *RouteMap) allows(granted func(string) bool, method, path string) bool {
 	return matched
 }
 
+// methods are what an ANY route stands for in a policy: a "*" there would also match across the
+// slash into the path, which the route map does not.
+var methods = []string{"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
+
 // resources splits the routes into the method-ARN patterns a token may call and those it may not.
 func (m *RouteMap) resources(base string, granted func(string) bool) (allow, deny []string) {
 	for _, r := range m.routes {
-		arn := base + "/" + r.method + r.path
 		ok := true
 		for _, p := range r.requires {
 			ok = ok && granted(p)
 		}
-		if ok {
-			allow = append(allow, arn)
-		} else {
-			deny = append(deny, arn)
+		ms := []string{r.method}
+		if r.method == "*" {
+			ms = methods
+		}
+		for _, method := range ms {
+			arn := base + "/" + method + r.path
+			if ok {
+				allow = append(allow, arn)
+			} else {
+				deny = append(deny, arn)
+			}
 		}
 	}
 	return allow, deny

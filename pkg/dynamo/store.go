@@ -366,8 +366,7 @@ func (s *Store) claimClient(t *token.Token, now time.Time) (types.TransactWriteI
 }
 
 // RecordUse implements token.Store with one UpdateItem (SET lastUsedAt, ADD usageCount), so
-// concurrent uses are all counted. lastUsedAt never moves back: when a later use has been
-// recorded first, the condition fails and a second UpdateItem only adds to usageCount.
+// concurrent uses are all counted; lastUsedAt is the last write's, as the contract says.
 func (s *Store) RecordUse(ctx context.Context, id string, at time.Time, n int64) error {
 	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                aws.String(s.table),

@@ -42,7 +42,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		code, message = token.ETOOLARGE, "Request body is larger than 64 KiB."
 	}
 	if code == token.EINTERNAL {
-		a.logger().ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "error", err)
+		a.logger().ErrorContext(r.Context(), "internal error", "method", r.Method, "route", r.Pattern, "error", err)
 	}
 	status, ok := statuses[code]
 	if !ok {

@@ -176,14 +176,15 @@ func (s *statusRecorder) WriteHeader(code int) {
 	s.ResponseWriter.WriteHeader(code)
 }
 
-// logged writes one access-log line a request: method, path, status and duration. Paths hold
-// token ids, which are not secret; headers and bodies are never logged.
+// logged writes one access-log line a request: method, route pattern, status and duration. It
+// logs the pattern, never the path, headers or body: a client may paste a whole token where an
+// id belongs.
 func (a *API) logged(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		next.ServeHTTP(rec, r)
-		a.logger().InfoContext(r.Context(), "request", "method", r.Method, "path", r.URL.Path,
+		next.ServeHTTP(rec, r) // ServeMux sets r.Pattern
+		a.logger().InfoContext(r.Context(), "request", "method", r.Method, "route", r.Pattern,
 			"status", rec.status, "duration", time.Since(start))
 	})
 }

@@ -113,7 +113,7 @@ type optional[T any] struct {
 }
 
 func (o *optional[T]) UnmarshalJSON(b []byte) error {
-	o.Set = true
+	*o = optional[T]{Set: true} // a repeated key replaces, as encoding/json does for plain fields
 	if string(b) == "null" {
 		o.Null = true
 		return nil

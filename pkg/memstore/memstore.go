@@ -59,7 +59,9 @@ func (s *Store) CreateToken(_ context.Context, t *token.Token) error {
 	if err := s.claimClient(t); err != nil {
 		return err
 	}
-	s.tokens[t.ID] = t.Clone()
+	stored := t.Clone()
+	stored.ResetQuota = false // a write instruction, not part of the record
+	s.tokens[t.ID] = stored
 	keys := s.byOwner[t.Owner]
 	k := t.SortKey()
 	i, _ := slices.BinarySearch(keys, k)

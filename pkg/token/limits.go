@@ -175,11 +175,9 @@ func applyLimits(t *Token, in LimitsInput, now time.Time) error {
 		if t.Remaining == nil {
 			return Errorf(EINVALID, "refill: needs remaining: a refill tops up a number of uses")
 		}
+		// Refills count from when the quota was set (RefilledAt); the counters stay as stored,
+		// so adding a refill never undoes uses consumed meanwhile.
 		t.Refill = &rf
-		if in.Remaining == nil { // start the refill clock now, keeping the uses left
-			t.RefilledAt = now
-			t.ResetQuota = true
-		}
 	} else if in.ClearRefill {
 		t.Refill = nil
 	}

@@ -32,7 +32,7 @@ type Config struct {
 	// Prefix is the deployment prefix of every token (default "tok").
 	Prefix string
 	// DefaultLifetime applies when a create names no expiry (default 365 days); a negative value
-	// means such tokens never expire.
+	// means such tokens never expire. With a MaxLifetime, it is capped to it.
 	DefaultLifetime time.Duration
 	// MaxLifetime, when positive, rejects expiries further than this from now, and "never".
 	MaxLifetime time.Duration
@@ -69,7 +69,7 @@ func NewService(store Store, cfg Config) (*Service, error) {
 		}
 	}
 	if cfg.MaxLifetime > 0 && (cfg.DefaultLifetime < 0 || cfg.DefaultLifetime > cfg.MaxLifetime) {
-		return nil, Errorf(EINVALID, "default lifetime must not exceed the maximum lifetime")
+		cfg.DefaultLifetime = cfg.MaxLifetime // a default beyond the maximum means the maximum
 	}
 	for _, p := range append(slices.Clone(cfg.AllowedPermissions), cfg.DefaultPermissions...) {
 		if !permissionRule.match(p) {
@@ -182,6 +182,7 @@ func (s *Service) Create(ctx context.Context, caller Principal, in CreateInput) 
 	if err := s.store.CreateToken(ctx, t); err != nil {
 		return nil, "", err
 	}
+	t.ResetQuota = false
 	return t, Format(s.cfg.Prefix, in.Env, id, secret), nil
 }
 
@@ -414,7 +415,9 @@ func (s *Service) findMutable(ctx context.Context, caller Principal, id string) 
 func (s *Service) save(ctx context.Context, t *Token, now time.Time) error {
 	t.UpdatedAt = now
 	t.PurgeAt = s.purgeAt(t)
-	return s.store.UpdateToken(ctx, t)
+	err := s.store.UpdateToken(ctx, t)
+	t.ResetQuota = false
+	return err
 }
 
 // purgeAt is when t should vanish: at expiry with autoDelete, or after the retention period of a
@@ -447,6 +450,9 @@ func (s *Service) expiry(l Lifetime, now time.Time, create bool) (time.Time, err
 	case l.At != nil:
 		if !l.At.After(now) {
 			return time.Time{}, Errorf(EINVALID, "expiresAt: must be in the future")
+		}
+		if l.At.Sub(now) > MaxExpiryDays*Day {
+			return time.Time{}, Errorf(EINVALID, "expiresAt: must be at most %d days from now, or null for never", MaxExpiryDays)
 		}
 		at = l.At.UTC()
 	case l.Days != nil:
@@ -502,7 +508,7 @@ func validMeta(meta json.RawMessage) (json.RawMessage, error) {
 		return nil, nil
 	}
 	var buf bytes.Buffer
-	if err := json.Compact(&buf, meta); err != nil || buf.Len() == 0 || buf.Bytes()[0] != '{' {
+	if err := json.Compact(&buf, meta); err != nil || buf.Len() == 0 || buf.Bytes()[0] != '{' || !utf8.Valid(meta) {
 		return nil, Errorf(EINVALID, "meta: must be a JSON object")
 	}
 	if buf.Len() > MaxMetaBytes {

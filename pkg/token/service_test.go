@@ -148,8 +148,8 @@ func TestNewService(t *testing.T) {
 		{"prefix with separator", token.Config{Prefix: "to_k"}, token.EINVALID, ""},
 		{"prefix of 17", token.Config{Prefix: strings.Repeat("a", 17)}, token.EINVALID, ""},
 		{"max below the unset default lifetime", token.Config{MaxLifetime: 90 * token.Day}, "", "tok"},
-		{"explicit default above max", token.Config{MaxLifetime: 90 * token.Day, DefaultLifetime: 91 * token.Day}, token.EINVALID, ""},
-		{"max with never as default", token.Config{MaxLifetime: 90 * token.Day, DefaultLifetime: -1}, token.EINVALID, ""},
+		{"explicit default above max", token.Config{MaxLifetime: 90 * token.Day, DefaultLifetime: 91 * token.Day}, "", "tok"},
+		{"max with never as default", token.Config{MaxLifetime: 90 * token.Day, DefaultLifetime: -1}, "", "tok"},
 		{"max above the default lifetime", token.Config{MaxLifetime: 400 * token.Day}, "", "tok"},
 		{"bad allowed permission", token.Config{AllowedPermissions: []string{"read", "Write"}}, token.EINVALID, ""},
 		{"bad default permission", token.Config{DefaultPermissions: []string{"read all"}}, token.EINVALID, ""},
@@ -165,15 +165,19 @@ func TestNewService(t *testing.T) {
 	}
 }
 
+// A default beyond the maximum (unset, explicit, or never) means the maximum, so a deployment
+// that sets only a maximum works.
 func TestDefaultLifetimeCappedByMax(t *testing.T) {
-	clock := storetest.NewClock()
-	svc, err := token.NewService(memstore.New(clock.Now), token.Config{MaxLifetime: 90 * token.Day, Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, _, err := svc.Create(context.Background(), token.Principal{Owner: "o", Permissions: []string{token.PermAdmin}}, token.CreateInput{Name: "n"})
-	if err != nil || !tok.ExpiresAt.Equal(clock.Now().Add(90*token.Day)) {
-		t.Fatalf("expiresAt %v (%v); want the 90-day maximum as the default", tok, err)
+	for _, def := range []time.Duration{0, 365 * token.Day, -1} {
+		clock := storetest.NewClock()
+		svc, err := token.NewService(memstore.New(clock.Now), token.Config{MaxLifetime: 90 * token.Day, DefaultLifetime: def, Now: clock.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, _, err := svc.Create(context.Background(), token.Principal{Owner: "o", Permissions: []string{token.PermAdmin}}, token.CreateInput{Name: "n"})
+		if err != nil || !tok.ExpiresAt.Equal(clock.Now().Add(90*token.Day)) {
+			t.Fatalf("default %v: expiresAt %v (%v); want the 90-day maximum", def, tok, err)
+		}
 	}
 }
 
@@ -1567,4 +1571,64 @@ func TestRotateAdminTokenNeedsAdmin(t *testing.T) {
 			t.Fatalf("manage rotate of its own token: %v", err)
 		}
 	})
+}
+
+// consumingStore uses a token's quota right after the service reads it, as concurrent requests
+// would between an update's read and its write.
+type consumingStore struct {
+	token.Store
+	armed bool
+}
+
+func (s *consumingStore) FindToken(ctx context.Context, id string) (*token.Token, error) {
+	t, err := s.Store.FindToken(ctx, id)
+	if s.armed {
+		s.armed = false
+		for range 5 {
+			if _, err := s.Store.ConsumeQuota(ctx, id, time.Now(), nil, time.Time{}); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return t, err
+}
+
+// TestUpdateNeverUndoesConsumption: only a new "remaining" resets the quota counter; a rename or
+// a new refill keeps the uses consumed between the update's read and its write.
+func TestUpdateNeverUndoesConsumption(t *testing.T) {
+	clock := storetest.NewClock()
+	store := &consumingStore{Store: memstore.New(clock.Now)}
+	svc, err := token.NewService(store, token.Config{Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := int64(100)
+	tok, _, err := svc.Create(ctx, admin, token.CreateInput{Name: "metered", Limits: token.LimitsInput{Remaining: &left}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "renamed"
+	for i, in := range []token.UpdateInput{
+		{Name: &name},
+		{Limits: token.LimitsInput{Refill: &token.Refill{Amount: 100, Interval: time.Hour}}},
+	} {
+		store.armed = true
+		got, err := svc.Update(ctx, admin, tok.ID, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored, _ := store.Store.FindToken(ctx, tok.ID)
+		if want := 100 - 5*int64(i+1); *stored.Remaining != want {
+			t.Fatalf("update %d: remaining %d; want %d (the update undid uses)", i, *stored.Remaining, want)
+		}
+		_ = got
+	}
+	fresh := int64(7)
+	store.armed = true
+	if _, err := svc.Update(ctx, admin, tok.ID, token.UpdateInput{Limits: token.LimitsInput{Remaining: &fresh}}); err != nil {
+		t.Fatal(err)
+	}
+	if stored, _ := store.Store.FindToken(ctx, tok.ID); *stored.Remaining != 7 {
+		t.Fatalf("a new remaining of 7 was not written: %d", *stored.Remaining)
+	}
 }

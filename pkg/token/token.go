@@ -96,7 +96,8 @@ func (t *Token) Live(now time.Time) bool {
 }
 
 // HasPermission reports whether the token grants perm: an equal permission, or a granted one
-// ending in "*" whose stem starts perm ("files:*" grants "files:read").
+// ending in "*" whose stem starts perm ("files:*" grants "files:read"). manage and admin are
+// granted only by name, never by a wildcard, so "a*" is not a way to admin.
 func (t *Token) HasPermission(perm string) bool {
 	return grants(t.Permissions, perm)
 }
@@ -153,6 +154,9 @@ func (p Principal) CanManage(owner string) bool {
 }
 
 func grants(granted []string, perm string) bool {
+	if perm == PermAdmin || perm == PermManage {
+		return slices.Contains(granted, perm)
+	}
 	for _, g := range granted {
 		if g == perm {
 			return true

@@ -335,15 +335,22 @@ func Run(t *testing.T, newStore NewStore) {
 		tok.Remaining, tok.RefilledAt = &left, clock.Now()
 		tok.Refill = &token.Refill{Amount: 10, Interval: time.Hour}
 		tok.AllowedCIDRs = []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24"), netip.MustParsePrefix("2001:db8::/32")}
+		tok.ResetQuota = true // as the service creates a token with a quota
 		MustCreate(t, s, tok)
+		tok.ResetQuota = false
 		AssertEqualTokens(t, MustFind(t, s, tok.ID), tok)
 
+		read := MustFind(t, s, tok.ID)
+		if read.ResetQuota {
+			t.Fatal("a read token asks its next update to reset the quota")
+		}
 		if ok, err := s.ConsumeQuota(ctx, tok.ID, clock.Now(), tok.Refill, tok.RefilledAt); err != nil || !ok {
 			t.Fatalf("ConsumeQuota: %v %v", ok, err)
 		}
 		// An update that does not reset the quota keeps the store's counter (6), not the 7 it read.
-		tok.Name = "renamed"
-		MustUpdate(t, s, tok)
+		read.Name = "renamed"
+		MustUpdate(t, s, read)
+		tok.Version, tok.Name = read.Version, read.Name
 		if got := MustFind(t, s, tok.ID); *got.Remaining != 6 || got.Name != "renamed" {
 			t.Fatalf("remaining %d name %q after an update; want 6 and renamed", *got.Remaining, got.Name)
 		}
