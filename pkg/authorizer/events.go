@@ -285,5 +285,5 @@ func (a *Authorizer) AuthenticateRequest(r *http.Request) (token.Principal, erro
 	if err := (token.Verdict{Code: d.Code, Limit: d.Limit}).Err(); err != nil {
 		return token.Principal{}, err
 	}
-	return token.Principal{TokenID: d.Token.ID, Owner: d.Token.Owner, Permissions: d.Token.Permissions}, nil
+	return d.Token.Principal(), nil
 }

@@ -7,7 +7,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -130,34 +129,7 @@ func (a *API) authenticated(next http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// ServiceAuthenticator authenticates management calls with the service itself: the bearer token
-// must be valid; permissions are checked by each operation.
-func ServiceAuthenticator(svc *token.Service) Authenticator {
-	return func(r *http.Request) (token.Principal, error) {
-		presented, ok := token.BearerToken(r.Header.Get("Authorization"))
-		if !ok {
-			return token.Principal{}, token.Errorf(token.EUNAUTHORIZED, "Missing bearer token: send Authorization: Bearer <token>.")
-		}
-		return svc.Authenticate(r.Context(), presented, SourceIP(r))
-	}
-}
-
-// SourceIP returns the address of the request's client (r.RemoteAddr, which the Lambda adapter
-// fills from the API Gateway event), or the zero Addr when it cannot be read.
-func SourceIP(r *http.Request) netip.Addr {
-	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-		return ap.Addr()
-	}
-	a, _ := netip.ParseAddr(r.RemoteAddr)
-	return a
-}
-
-func (a *API) now() time.Time {
-	if a.Service != nil {
-		return a.Service.Now()
-	}
-	return time.Now()
-}
+func (a *API) now() time.Time { return a.Service.Now() }
 
 func (a *API) logger() *slog.Logger {
 	if a.Logger != nil {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apitokens/apitokens/pkg/authorizer"
 	"github.com/apitokens/apitokens/pkg/httpapi"
 	"github.com/apitokens/apitokens/pkg/memstore"
 	"github.com/apitokens/apitokens/pkg/token"
@@ -24,6 +25,7 @@ import (
 type env struct {
 	t       *testing.T
 	clock   *storetest.Clock
+	store   token.Store
 	svc     *token.Service
 	handler http.Handler
 	logs    *bytes.Buffer
@@ -43,12 +45,18 @@ func newEnv(t *testing.T, store token.Store) *env {
 	}
 	logs := &bytes.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	api := &httpapi.API{Service: svc, Authenticate: httpapi.ServiceAuthenticator(svc), Logger: logger}
-	e := &env{t: t, clock: clock, svc: svc, handler: api.Handler(), logs: logs}
+	api := &httpapi.API{Service: svc, Authenticate: authenticator(store, clock.Now, logger), Logger: logger}
+	e := &env{t: t, clock: clock, store: store, svc: svc, handler: api.Handler(), logs: logs}
 	if _, isMem := store.(*memstore.Store); isMem {
 		e.admin = e.mint("admin", token.PermAdmin, token.PermManage)
 	}
 	return e
+}
+
+// authenticator authenticates management calls as the local server does, through the Lambda
+// authorizer's code, with its cache and usage throttling off so that every call is seen at once.
+func authenticator(store token.Store, now func() time.Time, logger *slog.Logger) httpapi.Authenticator {
+	return authorizer.New(store, authorizer.Config{Now: now, Logger: logger}).AuthenticateRequest
 }
 
 // mint creates a token directly through the service, as the CLI does.
@@ -557,7 +565,8 @@ func TestInternalErrorsAreHidden(t *testing.T) {
 
 func TestRouteHandlerServesOneRoute(t *testing.T) {
 	e := newEnv(t, nil)
-	api := &httpapi.API{Service: e.svc, Authenticate: httpapi.ServiceAuthenticator(e.svc), Logger: slog.New(slog.NewTextHandler(e.logs, nil))}
+	logger := slog.New(slog.NewTextHandler(e.logs, nil))
+	api := &httpapi.API{Service: e.svc, Authenticate: authenticator(e.store, e.clock.Now, logger), Logger: logger}
 	h, ok := api.RouteHandler("POST /verify")
 	if !ok {
 		t.Fatal("POST /verify is not in the route table")

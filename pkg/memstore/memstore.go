@@ -134,7 +134,11 @@ func (s *Store) UpdateToken(_ context.Context, t *token.Token) error {
 	n.CreatedAt, n.Env, n.Hint, n.ClientID = old.CreatedAt, old.Env, old.Hint, old.ClientID
 	n.LastUsedAt, n.UsageCount = old.LastUsedAt, old.UsageCount
 	if !t.ResetQuota {
-		n.Remaining, n.RefilledAt = old.Clone().Remaining, old.RefilledAt
+		n.Remaining, n.RefilledAt = nil, old.RefilledAt
+		if old.Remaining != nil {
+			r := *old.Remaining
+			n.Remaining = &r
+		}
 	}
 	n.ResetQuota = false
 	s.tokens[t.ID] = n

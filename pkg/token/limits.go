@@ -3,6 +3,7 @@ package token
 import (
 	"context"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 )
@@ -133,11 +134,6 @@ type LimitsInput struct {
 	AllowedCIDRs   *[]string // nil: unchanged; empty: no allowlist
 }
 
-func (in LimitsInput) empty() bool {
-	return in.RateLimit == nil && !in.ClearRateLimit && in.Remaining == nil && !in.ClearRemaining &&
-		in.Refill == nil && !in.ClearRefill && in.AllowedCIDRs == nil
-}
-
 // applyLimits validates in and applies it to t at now. Returns EINVALID naming the field.
 func applyLimits(t *Token, in LimitsInput, now time.Time) error {
 	if in.RateLimit != nil {
@@ -203,7 +199,7 @@ func parseCIDRs(in []string) ([]netip.Prefix, error) {
 		if err != nil {
 			return nil, Errorf(EINVALID, "allowedCidrs: %q is not an IPv4 or IPv6 CIDR such as 203.0.113.0/24 or 2001:db8::/32", truncate(s, 60))
 		}
-		if !containsPrefix(out, p) {
+		if !slices.Contains(out, p) {
 			out = append(out, p)
 		}
 	}
@@ -236,12 +232,3 @@ func ParseCIDR(s string) (netip.Prefix, error) {
 }
 
 var errMappedPrefix = Errorf(EINVALID, "an IPv4-mapped prefix must be at least /96")
-
-func containsPrefix(ps []netip.Prefix, p netip.Prefix) bool {
-	for _, q := range ps {
-		if q == p {
-			return true
-		}
-	}
-	return false
-}

@@ -145,6 +145,11 @@ type Principal struct {
 	Permissions []string
 }
 
+// Principal returns the caller that presents t.
+func (t *Token) Principal() Principal {
+	return Principal{TokenID: t.ID, Owner: t.Owner, Permissions: t.Permissions}
+}
+
 // IsAdmin reports whether the caller may manage every owner's tokens.
 func (p Principal) IsAdmin() bool { return slices.Contains(p.Permissions, PermAdmin) }
 

@@ -126,19 +126,6 @@ func (s *Service) VerifyRequest(ctx context.Context, in VerifyInput) (Verdict, e
 	return v, nil
 }
 
-// Authenticate verifies a token presented for a management call from ip (the zero Addr when
-// unknown) and returns its caller, or the verdict's error (Verdict.Err).
-func (s *Service) Authenticate(ctx context.Context, presented string, ip netip.Addr) (Principal, error) {
-	v, err := s.VerifyRequest(ctx, VerifyInput{Token: presented, SourceIP: ip})
-	if err != nil {
-		return Principal{}, err
-	}
-	if err := v.Err(); err != nil {
-		return Principal{}, err
-	}
-	return Principal{TokenID: v.Token.ID, Owner: v.Token.Owner, Permissions: v.Token.Permissions}, nil
-}
-
 // Err returns nil for a valid verdict, and otherwise the error a caller of an API gets: EFORBIDDEN
 // for a lacking permission or address, ERATELIMITED (carrying the limit's state) for a rate limit
 // or an exhausted quota, EUNAUTHORIZED for any other token that is not valid.
