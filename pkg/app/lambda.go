@@ -22,6 +22,16 @@ import (
 // Returns an error naming the variable when TABLE_NAME is unset or a setting is malformed, and
 // an error when the AWS configuration cannot be loaded or pattern is not in the route table.
 func LambdaRoute(getenv func(string) string, pattern string) (http.Handler, error) {
+	store, err := lambdaStore(getenv)
+	if err != nil {
+		return nil, err
+	}
+	return LambdaRouteWithStore(store, getenv, pattern)
+}
+
+// lambdaStore is the DynamoDB store of a Lambda function: the table TABLE_NAME names, reached with
+// dynamo.NewEnvClient. Returns an error naming what is missing.
+func lambdaStore(getenv func(string) string) (token.Store, error) {
 	table := getenv(EnvTableName)
 	if table == "" {
 		return nil, fmt.Errorf("%s is not set: it names the DynamoDB table of tokens", EnvTableName)
@@ -30,7 +40,7 @@ func LambdaRoute(getenv func(string) string, pattern string) (http.Handler, erro
 	if err != nil {
 		return nil, err
 	}
-	return LambdaRouteWithStore(dynamo.New(client, table, dynamo.Options{}), getenv, pattern)
+	return dynamo.New(client, table, dynamo.Options{}), nil
 }
 
 // LambdaRouteWithStore is LambdaRoute on a given store, so that tests run the functions' exact

@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -178,6 +179,29 @@ func TestDeferredLimitsAnswer429(t *testing.T) {
 			if retry, _ := strconv.Atoi(resp.Headers["Retry-After"]); retry < 29 || retry > 31 {
 				t.Errorf("Retry-After %q; want about 30", resp.Headers["Retry-After"])
 			}
+		}
+	}
+}
+
+// TestNewAuthorizerFailsInitClearly: a missing or malformed setting fails the authorizer's init
+// with an error naming the variable.
+func TestNewAuthorizerFailsInitClearly(t *testing.T) {
+	base := map[string]string{app.EnvTableName: "tokens", "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"}
+	if _, err := app.NewAuthorizer(env(base)); err != nil {
+		t.Fatalf("a complete environment: %v", err)
+	}
+	for name, value := range map[string]string{
+		app.EnvTableName:            "",
+		"AWS_REGION":                "",
+		authorizer.EnvCacheTTL:      "soon",
+		authorizer.EnvRoutes:        `{"FETCH /x":["a"]}`,
+		authorizer.EnvPrefix:        "Tok",
+		authorizer.EnvUsageInterval: "-5",
+	} {
+		vars := maps.Clone(base)
+		vars[name] = value
+		if _, err := app.NewAuthorizer(env(vars)); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s=%q: %v; want an error naming %s", name, value, err, name)
 		}
 	}
 }
