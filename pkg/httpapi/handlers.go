@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/apitokens/apitokens/pkg/token"
@@ -338,6 +339,7 @@ func (a *API) verify(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	req.Token = strings.TrimSpace(req.Token) // as token.BearerToken trims a header's
 	if req.Token == "" {
 		a.fail(w, r, token.Errorf(token.EINVALID, "token: required"))
 		return

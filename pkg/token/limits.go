@@ -2,6 +2,7 @@ package token
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"slices"
 	"strings"
@@ -189,15 +190,20 @@ func applyLimits(t *Token, in LimitsInput, now time.Time) error {
 
 // parseCIDRs validates an allowlist: IPv4 and IPv6 CIDRs (a bare address counts as a /32 or
 // /128), at most 50, normalised to their network address; IPv4-mapped IPv6 prefixes become IPv4.
+// Returns EINVALID naming the entry, as allowedCidrs[i].
 func parseCIDRs(in []string) ([]netip.Prefix, error) {
 	if len(in) > MaxAllowedCIDRs {
 		return nil, Errorf(EINVALID, "allowedCidrs: at most %d entries", MaxAllowedCIDRs)
 	}
 	var out []netip.Prefix
-	for _, s := range in {
+	for i, s := range in {
 		p, err := ParseCIDR(s)
 		if err != nil {
-			return nil, Errorf(EINVALID, "allowedCidrs: %q is not an IPv4 or IPv6 CIDR such as 203.0.113.0/24 or 2001:db8::/32", truncate(s, 60))
+			reason := "is not an IPv4 or IPv6 CIDR such as 203.0.113.0/24 or 2001:db8::/32"
+			if e, ok := errors.AsType[*Error](err); ok {
+				reason = e.Message
+			}
+			return nil, Errorf(EINVALID, "allowedCidrs[%d]: %q %s", i, truncate(s, 60), reason)
 		}
 		if !slices.Contains(out, p) {
 			out = append(out, p)
@@ -206,9 +212,15 @@ func parseCIDRs(in []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// ParseCIDR parses one allowlist entry as parseCIDRs does.
+// ParseCIDR parses one allowlist entry as parseCIDRs does. Returns EINVALID for an address with
+// a zone (fe80::1%eth0: a zone names an interface of one host, so it has no place in an
+// allowlist, and dropping it would widen the entry) or an IPv4-mapped prefix shorter than /96;
+// netip's error for any other malformed entry.
 func ParseCIDR(s string) (netip.Prefix, error) {
 	s = strings.TrimSpace(s)
+	if strings.Contains(s, "%") {
+		return netip.Prefix{}, errZone
+	}
 	var p netip.Prefix
 	if strings.Contains(s, "/") {
 		var err error
@@ -231,4 +243,7 @@ func ParseCIDR(s string) (netip.Prefix, error) {
 	return p.Masked(), nil
 }
 
-var errMappedPrefix = Errorf(EINVALID, "an IPv4-mapped prefix must be at least /96")
+var (
+	errMappedPrefix = Errorf(EINVALID, "is an IPv4-mapped prefix shorter than /96")
+	errZone         = Errorf(EINVALID, "has an IPv6 zone (%%name): zones are not allowed")
+)

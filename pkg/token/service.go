@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -492,27 +491,37 @@ func (s *Service) validPermissions(caller Principal, perms []string) ([]string, 
 	return out, nil
 }
 
+// validName trims surrounding white space from name and checks what is left: 1-100 characters of
+// valid UTF-8, none of them refused (refusedRune).
 func validName(name string) (string, error) {
 	name = strings.TrimSpace(name)
 	if n := utf8.RuneCountInString(name); n < 1 || n > MaxNameLen || !utf8.ValidString(name) {
 		return "", Errorf(EINVALID, "name: must be 1-%d characters", MaxNameLen)
 	}
-	if strings.IndexFunc(name, unicode.IsControl) >= 0 {
-		return "", Errorf(EINVALID, "name: must not contain control characters")
+	if err := checkText("name", name); err != nil {
+		return "", err
 	}
 	return name, nil
 }
 
+// validMeta returns meta compacted, or nil for none: a JSON object of at most 4096 bytes once
+// compacted, valid UTF-8, with no repeated key and no refused character in a key or string.
 func validMeta(meta json.RawMessage) (json.RawMessage, error) {
 	if meta == nil || string(meta) == "null" {
 		return nil, nil
 	}
+	if !utf8.Valid(meta) {
+		return nil, Errorf(EINVALID, "meta: must be valid UTF-8")
+	}
 	var buf bytes.Buffer
-	if err := json.Compact(&buf, meta); err != nil || buf.Len() == 0 || buf.Bytes()[0] != '{' || !utf8.Valid(meta) {
+	if err := json.Compact(&buf, meta); err != nil || buf.Len() == 0 || buf.Bytes()[0] != '{' {
 		return nil, Errorf(EINVALID, "meta: must be a JSON object")
 	}
 	if buf.Len() > MaxMetaBytes {
 		return nil, Errorf(EINVALID, "meta: must be at most %d bytes of JSON", MaxMetaBytes)
+	}
+	if err := checkMeta(buf.Bytes()); err != nil {
+		return nil, err
 	}
 	return buf.Bytes(), nil
 }
