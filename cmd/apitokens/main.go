@@ -101,14 +101,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	// Management calls are authenticated by the Lambda authorizer's own code, so what works here
-	// is what runs in AWS: same cache, same throttled usage writes. Its route map, meant for the
-	// APIs it protects, does not apply: each management operation checks manage/admin itself.
-	authCfg, err := authorizer.ConfigFromEnv(getenv)
+	// Management calls are authenticated by the management authorizer's own code and rules
+	// (authorizer.RoleManagement), so what works here is what runs in AWS.
+	authCfg, err := authorizer.ConfigFromEnv(func(name string) string {
+		if name == authorizer.EnvRole {
+			return authorizer.RoleManagement
+		}
+		return getenv(name)
+	})
 	if err != nil {
 		return err
 	}
-	authCfg.Prefix, authCfg.Routes, authCfg.Logger = svc.Prefix(), nil, logger
+	authCfg.Prefix, authCfg.Logger = svc.Prefix(), logger
 	authz := authorizer.New(store, authCfg)
 	api := &httpapi.API{Service: svc, Authenticate: authz.AuthenticateRequest, Logger: logger}
 

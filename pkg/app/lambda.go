@@ -67,9 +67,9 @@ func LambdaRouteWithStore(store token.Store, getenv func(string) string, pattern
 // AuthorizerContext is the httpapi.Authenticator of the Lambda functions: API Gateway has run
 // this project's authorizer before the function, so the caller is read from the authorizer's
 // context in the request (put there by aws-lambda-go-api-proxy's httpadapter.NewV2) instead of
-// verifying the token a second time. The management API asks the authorizer to pass limit
-// refusals on (template.yaml sets the stage variable authorizer.StageVarDeferLimits): a context
-// carrying a code is answered as that refusal, so a call over its rate limit or quota gets 429
+// verifying the token a second time. The management API's authorizer passes limit refusals on
+// (authorizer.RoleManagement, Config.DeferLimits): a context carrying a code is answered as that
+// refusal, so a call over its rate limit or quota gets 429
 // with Retry-After, which an authorizer cannot give. It fails closed: a request without that
 // context, or without a tokenId and owner in it, is EUNAUTHORIZED.
 func AuthorizerContext(r *http.Request) (token.Principal, error) {

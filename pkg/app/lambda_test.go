@@ -186,7 +186,10 @@ func TestDeferredLimitsAnswer429(t *testing.T) {
 // TestNewAuthorizerFailsInitClearly: a missing or malformed setting fails the authorizer's init
 // with an error naming the variable.
 func TestNewAuthorizerFailsInitClearly(t *testing.T) {
-	base := map[string]string{app.EnvTableName: "tokens", "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"}
+	base := map[string]string{
+		app.EnvTableName: "tokens", "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s",
+		authorizer.EnvRole: authorizer.RoleConsumer,
+	}
 	if _, err := app.NewAuthorizer(env(base)); err != nil {
 		t.Fatalf("a complete environment: %v", err)
 	}
@@ -197,6 +200,7 @@ func TestNewAuthorizerFailsInitClearly(t *testing.T) {
 		authorizer.EnvRoutes:        `{"FETCH /x":["a"]}`,
 		authorizer.EnvPrefix:        "Tok",
 		authorizer.EnvUsageInterval: "-5",
+		authorizer.EnvRole:          "",
 	} {
 		vars := maps.Clone(base)
 		vars[name] = value

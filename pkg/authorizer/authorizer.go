@@ -34,8 +34,18 @@ type Config struct {
 	LookupTimeout time.Duration // bound on a store read; 0 for none beyond the caller's context
 	APIKeyHeader  string        // optional header carrying the bare token, e.g. x-api-key
 	HTTPIAMPolicy bool          // HTTP API: answer an IAM policy instead of a simple response
-	Now           func() time.Time
-	Logger        *slog.Logger
+	// APIName names the API this instance protects: a token bound to other APIs (Token.APIs) is
+	// refused FORBIDDEN_API. "" accepts tokens whatever their binding.
+	APIName string
+	// RequireAPIBinding also refuses tokens bound to no API; it needs an APIName.
+	RequireAPIBinding bool
+	// DeferLimits lets a request that the token's limits refuse through to the API behind the
+	// authorizer, with the refusal in the context, so that the API can answer 429 (which an
+	// authorizer cannot). The limits are still counted here. Only apitokens' own management
+	// authorizer sets it (RoleManagement), for functions that read that context.
+	DeferLimits bool
+	Now         func() time.Time
+	Logger      *slog.Logger
 }
 
 // Authorizer decides whether a presented token may call a route.
@@ -86,22 +96,21 @@ type Outcome int
 
 const (
 	Unauthorized Outcome = iota // no usable token: 401
-	Forbidden                   // a valid token lacking the route's permissions or the caller's address: 403
+	Forbidden                   // a valid token refused this API, this route or the caller's address: 403
 	Limited                     // a valid token over its rate limit or quota: 429 where the API can say so
 	Allowed
 )
 
 // Request is what an authorization looks at.
 type Request struct {
-	Token    string     // the presented token
-	Method   string     // HTTP method
-	Path     string     // request path
+	Token  string // the presented token
+	Method string // HTTP method of the request
+	// Route is the route as API Gateway matched it, never a path with a stage in it: the path of
+	// an HTTP API's routeKey ("/files/{id}", or "$default"), a REST API's resource
+	// ("/files/{proxy+}"), or for a REST TOKEN authorizer, which is told no resource, the path of
+	// the method ARN with the stage removed.
+	Route    string
 	SourceIP netip.Addr // the caller's address; the zero Addr when unknown (REST TOKEN events)
-	// DeferLimits lets a request that the token's limits refuse through to the API behind the
-	// authorizer, with the refusal in the context, so that the API can answer 429 (which an
-	// authorizer cannot): apitokens' own management functions do so. The limits are still
-	// counted here.
-	DeferLimits bool
 }
 
 // Decision is the outcome of one authorization.
@@ -110,10 +119,18 @@ type Decision struct {
 	Code    string            // the token.Verdict code: VALID, MALFORMED, EXPIRED, RATE_LIMITED, ...
 	Token   *token.Token      // the token when its secret matched; shared: never modify it
 	Limit   *token.LimitState // the refusing limit's state, for Limited
+	// Granted says the token passed every check that does not depend on the route: validity, API
+	// binding, IP allowlist and limits. Only a granted decision may issue a policy that allows
+	// anything; it allows exactly the routes the token's permissions satisfy, so API Gateway can
+	// reuse it for any route. Not granted: the policy allows nothing.
+	Granted bool
 }
 
-// Authorize decides whether a request may proceed: the token (a malformed one costs no store
-// call), the route's permissions, then the token's limits (IP allowlist, rate limit, quota).
+// Authorize decides whether a request may proceed. The checks that do not depend on the route
+// come first, all of them, before the route's permissions: the token (a malformed one costs no
+// store call), its API binding, then its limits (IP allowlist, rate limit, quota). So no Allow
+// ever comes from a decision that skipped a check another route would make, and a request for a
+// route the token lacks counts against its limits like any other request of that token.
 // The error is non-nil only when the store failed or timed out; callers must then deny.
 func (a *Authorizer) Authorize(ctx context.Context, req Request) (Decision, error) {
 	p, ok := token.Parse(a.cfg.Prefix, req.Token)
@@ -121,29 +138,16 @@ func (a *Authorizer) Authorize(ctx context.Context, req Request) (Decision, erro
 		return Decision{Outcome: Unauthorized, Code: token.CodeMalformed}, nil
 	}
 	now := a.cfg.Now()
-	t, cached, err := a.lookup(ctx, p.ID, now, false)
+	v, recorded, err := a.judge(ctx, p, now)
 	if err != nil {
 		return Decision{}, err
-	}
-	v := token.Verdict{Code: token.CodeNotFound}
-	if t != nil {
-		v = token.Judge(t, p.Secret, now)
-	}
-	if v.Code == token.CodeNotFound && cached {
-		// A secret rotated in after the record was cached, or a token created after its id was
-		// cached as unknown, must not wait for the cache to expire.
-		if t, cached, err = a.lookup(ctx, p.ID, now, true); err != nil {
-			return Decision{}, err
-		}
-		if !cached && t != nil {
-			v = token.Judge(t, p.Secret, now)
-		}
 	}
 	if !v.Valid() {
 		return Decision{Outcome: Unauthorized, Code: v.Code, Token: v.Token}, nil
 	}
-	if a.cfg.Routes != nil && !a.cfg.Routes.allows(t.HasPermission, req.Method, req.Path) {
-		return Decision{Outcome: Forbidden, Code: token.CodeInsufficientPermissions, Token: t}, nil
+	t := v.Token
+	if !t.AllowsAPI(a.cfg.APIName, a.cfg.RequireAPIBinding) {
+		return Decision{Outcome: Forbidden, Code: token.CodeForbiddenAPI, Token: t}, nil
 	}
 	if t.HasLimits() {
 		v, err := token.Enforce(ctx, a.store, t, req.SourceIP, now)
@@ -153,7 +157,7 @@ func (a *Authorizer) Authorize(ctx context.Context, req Request) (Decision, erro
 		d := Decision{Outcome: Limited, Code: v.Code, Token: t, Limit: v.Limit}
 		switch {
 		case v.Valid():
-		case req.DeferLimits:
+		case a.cfg.DeferLimits:
 			d.Outcome = Allowed // the API answers the refusal (see the context's code)
 			return d, nil
 		case v.Code == token.CodeForbiddenIP:
@@ -163,42 +167,88 @@ func (a *Authorizer) Authorize(ctx context.Context, req Request) (Decision, erro
 			return d, nil
 		}
 	}
-	a.recordUse(ctx, t.ID, now)
-	return Decision{Outcome: Allowed, Code: token.CodeValid, Token: t}, nil
+	if !recorded {
+		a.recordUse(ctx, t.ID, now)
+	}
+	if a.cfg.Routes != nil && !a.cfg.Routes.allows(t.HasPermission, req.Method, req.Route) {
+		return Decision{Outcome: Forbidden, Code: token.CodeInsufficientPermissions, Token: t, Granted: true}, nil
+	}
+	return Decision{Outcome: Allowed, Code: token.CodeValid, Token: t, Granted: true}, nil
 }
 
-// lookup returns the token with id from the cache or the store (nil when there is none), and
-// whether it came from the cache. With refresh, a cached record older than refreshAfter is read
-// again.
-func (a *Authorizer) lookup(ctx context.Context, id string, now time.Time, refresh bool) (*token.Token, bool, error) {
-	a.mu.Lock()
-	e, ok := a.cache[id]
-	a.mu.Unlock()
-	if ok && now.Before(e.expires) && (!refresh || now.Sub(e.fetched) < refreshAfter) {
-		return e.tok, true, nil
+// judge finds the token p names and judges it at now. recorded says the read also recorded this
+// use (Store.UseToken), which it does on a cache miss when this instance owes the token a usage
+// write anyway: the first sight of a token is then one round trip, not a read and a write.
+func (a *Authorizer) judge(ctx context.Context, p token.Parsed, now time.Time) (token.Verdict, bool, error) {
+	t, cached, recorded, err := a.lookup(ctx, p, now, false)
+	if err != nil {
+		return token.Verdict{}, false, err
 	}
+	v := token.Verdict{Code: token.CodeNotFound}
+	if t != nil {
+		v = token.Judge(t, p, now)
+	}
+	if v.Code == token.CodeNotFound && cached {
+		// A secret rotated in after the record was cached, or a token created after its id was
+		// cached as unknown, must not wait for the cache to expire.
+		if t, cached, recorded, err = a.lookup(ctx, p, now, true); err != nil {
+			return token.Verdict{}, false, err
+		}
+		if !cached && t != nil {
+			v = token.Judge(t, p, now)
+		}
+	}
+	return v, recorded, nil
+}
+
+// lookup returns the token p names from the cache or the store (nil when there is none), whether
+// it came from the cache, and whether the store recorded this use with the read. With refresh, a
+// cached record older than refreshAfter is read again.
+func (a *Authorizer) lookup(ctx context.Context, p token.Parsed, now time.Time, refresh bool) (*token.Token, bool, bool, error) {
+	a.mu.Lock()
+	e, ok := a.cache[p.ID]
+	if ok && now.Before(e.expires) && (!refresh || now.Sub(e.fetched) < refreshAfter) {
+		a.mu.Unlock()
+		return e.tok, true, false, nil
+	}
+	claim := a.claimUsageWrite(p.ID, now)
+	a.mu.Unlock()
+
 	if a.cfg.LookupTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, a.cfg.LookupTimeout)
 		defer cancel()
 	}
-	t, err := a.store.FindToken(ctx, id)
+	var t *token.Token
+	var recorded bool
+	var err error
+	if claim.uses > 0 {
+		t, recorded, err = a.store.UseToken(ctx, p.ID, token.Use{
+			SecretHash: token.HashSecret(p.Secret), Env: p.Env, API: a.cfg.APIName,
+			RequireAPI: a.cfg.RequireAPIBinding, At: now, N: claim.uses,
+		})
+		if !recorded {
+			a.releaseUsageWrite(p.ID, claim)
+		}
+	} else {
+		t, err = a.store.FindToken(ctx, p.ID)
+	}
 	if err != nil && token.ErrorCode(err) != token.ENOTFOUND {
-		return nil, false, err
+		return nil, false, false, err
 	}
 	if err == nil && ctx.Err() != nil {
 		// The store answered after the deadline: deny rather than trust a late answer.
-		return nil, false, ctx.Err()
+		return nil, false, false, ctx.Err()
 	}
 	if a.cfg.CacheTTL > 0 {
 		a.mu.Lock()
 		if len(a.cache) >= a.cfg.CacheSize {
 			a.evict(now)
 		}
-		a.cache[id] = cacheEntry{tok: t, fetched: now, expires: now.Add(a.cfg.CacheTTL)}
+		a.cache[p.ID] = cacheEntry{tok: t, fetched: now, expires: now.Add(a.cfg.CacheTTL)}
 		a.mu.Unlock()
 	}
-	return t, false, nil
+	return t, false, recorded, nil
 }
 
 // evict makes room in a full cache: expired entries go first, then an arbitrary one (Go's map
@@ -214,6 +264,47 @@ func (a *Authorizer) evict(now time.Time) {
 			return
 		}
 		delete(a.cache, id)
+	}
+}
+
+// usageClaim is a usage write taken over by a store read (Store.UseToken): the uses it writes
+// (this one and those buffered) and the instance's previous write time, to give back if the
+// store did not record them.
+type usageClaim struct {
+	uses      int64
+	lastWrite time.Time
+}
+
+// claimUsageWrite claims the usage write of token id when one is due at now (this instance never
+// wrote the token's uses, or the interval has passed): it takes the buffered uses plus this one,
+// and marks the write as done so that concurrent requests buffer theirs. A zero claim means no
+// write is due. a.mu must be held.
+func (a *Authorizer) claimUsageWrite(id string, now time.Time) usageClaim {
+	u, ok := a.usage[id]
+	if ok && !u.lastWrite.IsZero() && now.Sub(u.lastWrite) < a.cfg.UsageInterval {
+		return usageClaim{}
+	}
+	if !ok {
+		if len(a.usage) >= a.cfg.CacheSize {
+			a.pruneUsage(now)
+		}
+		u = &usage{}
+		a.usage[id] = u
+	}
+	c := usageClaim{uses: u.pending + 1, lastWrite: u.lastWrite}
+	u.pending, u.lastWrite = 0, now
+	return c
+}
+
+// releaseUsageWrite gives back a claim the store did not record: the buffered uses are pending
+// again and the write is due again, so that a token that turns out valid after its limits are
+// checked records its use with recordUse.
+func (a *Authorizer) releaseUsageWrite(id string, c usageClaim) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if u, ok := a.usage[id]; ok {
+		u.pending += c.uses - 1
+		u.lastWrite = c.lastWrite
 	}
 }
 

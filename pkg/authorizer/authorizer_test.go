@@ -29,19 +29,33 @@ const (
 	routes  = `{"POST /upload": ["upload"], "DELETE /files/*": ["delete"], "GET /*": ["list"], "GET /admin/{section}": ["admin:read"]}`
 )
 
-// countingStore counts store calls, as an SDK middleware counts DynamoDB requests.
+// countingStore counts store calls, as an SDK middleware counts DynamoDB requests: finds counts
+// reads (FindToken, UseToken), uses counts usage writes (RecordUse, a UseToken that recorded),
+// and trips counts round trips.
 type countingStore struct {
 	token.Store
-	finds, uses atomic.Int32
+	finds, uses, trips atomic.Int32
+}
+
+func (s *countingStore) UseToken(ctx context.Context, id string, u token.Use) (*token.Token, bool, error) {
+	s.finds.Add(1)
+	s.trips.Add(1)
+	t, recorded, err := s.Store.UseToken(ctx, id, u)
+	if recorded {
+		s.uses.Add(1)
+	}
+	return t, recorded, err
 }
 
 func (s *countingStore) FindToken(ctx context.Context, id string) (*token.Token, error) {
 	s.finds.Add(1)
+	s.trips.Add(1)
 	return s.Store.FindToken(ctx, id)
 }
 
 func (s *countingStore) RecordUse(ctx context.Context, id string, at time.Time, n int64) error {
 	s.uses.Add(1)
+	s.trips.Add(1)
 	return s.Store.RecordUse(ctx, id, at, n)
 }
 
@@ -96,12 +110,13 @@ func newFixture(t testing.TB) *fixture {
 	f.badChecksum = f.valid[:len(f.valid)-1] + last
 	f.store.finds.Store(0)
 	f.store.uses.Store(0)
+	f.store.trips.Store(0)
 	return f
 }
 
 func (f *fixture) authorizer(t testing.TB, mutate func(*authorizer.Config)) *authorizer.Authorizer {
 	t.Helper()
-	cfg, err := authorizer.ConfigFromEnv(func(string) string { return "" })
+	cfg, err := authorizer.ConfigFromEnv(consumerEnv(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,6 +126,16 @@ func (f *fixture) authorizer(t testing.TB, mutate func(*authorizer.Config)) *aut
 		mutate(&cfg)
 	}
 	return authorizer.New(f.store, cfg)
+}
+
+// consumerEnv is the environment of a consumer authorizer with the given variables.
+func consumerEnv(vars map[string]string) func(string) string {
+	return func(k string) string {
+		if k == authorizer.EnvRole {
+			return authorizer.RoleConsumer
+		}
+		return vars[k]
+	}
 }
 
 func withRoutes(t testing.TB) func(*authorizer.Config) {
@@ -252,7 +277,7 @@ func TestDecisions(t *testing.T) {
 		t.Run("REQUEST/"+tt.name, func(t *testing.T) {
 			a := f.authorizer(t, cfg)
 			resp, err := a.HandleRequest(context.Background(), events.APIGatewayCustomAuthorizerRequestTypeRequest{
-				Type: "REQUEST", MethodArn: arn(tt.method, tt.path), HTTPMethod: tt.method, Path: tt.path, Headers: tt.req.headers,
+				Type: "REQUEST", MethodArn: arn(tt.method, tt.path), HTTPMethod: tt.method, Resource: tt.path, Path: tt.path, Headers: tt.req.headers,
 			})
 			if got := restOutcome(t, resp, err, arn(tt.method, tt.path)); got != tt.want {
 				t.Fatalf("outcome %s (%v); want %s", got, err, tt.want)
@@ -410,12 +435,22 @@ func (s failingStore) FindToken(ctx context.Context, id string) (*token.Token, e
 	return nil, errors.New("connection reset by peer")
 }
 
+func (s failingStore) UseToken(ctx context.Context, id string, u token.Use) (*token.Token, bool, error) {
+	_, err := s.FindToken(ctx, id)
+	return nil, false, err
+}
+
 // lateStore answers correctly but only after the caller's deadline.
 type lateStore struct{ token.Store }
 
 func (s lateStore) FindToken(ctx context.Context, id string) (*token.Token, error) {
 	<-ctx.Done()
 	return s.Store.FindToken(context.Background(), id)
+}
+
+func (s lateStore) UseToken(ctx context.Context, id string, u token.Use) (*token.Token, bool, error) {
+	<-ctx.Done()
+	return s.Store.UseToken(context.Background(), id, u)
 }
 
 func TestFailClosed(t *testing.T) {
@@ -427,7 +462,7 @@ func TestFailClosed(t *testing.T) {
 	}
 	for name, store := range stores {
 		t.Run(name, func(t *testing.T) {
-			cfg, _ := authorizer.ConfigFromEnv(func(string) string { return "" })
+			cfg, _ := authorizer.ConfigFromEnv(consumerEnv(nil))
 			cfg.LookupTimeout = 20 * time.Millisecond
 			cfg.Now = f.clock.Now
 			cfg.Logger = slog.New(slog.NewTextHandler(f.logs, nil))
@@ -461,7 +496,7 @@ func TestCacheAndUsageWrites(t *testing.T) {
 	a := f.authorizer(t, nil)
 	ctx := context.Background()
 	authorize := func(tok string) authorizer.Outcome {
-		d, err := a.Authorize(ctx, authorizer.Request{Token: tok, Method: "GET", Path: "/a"})
+		d, err := a.Authorize(ctx, authorizer.Request{Token: tok, Method: "GET", Route: "/a"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -522,7 +557,7 @@ func TestCacheDisabledAndBounded(t *testing.T) {
 	f := newFixture(t)
 	a := f.authorizer(t, func(c *authorizer.Config) { c.CacheTTL = 0; c.UsageInterval = 0 })
 	for range 3 {
-		if d, err := a.Authorize(context.Background(), authorizer.Request{Token: f.valid, Method: "GET", Path: "/"}); err != nil || d.Outcome != authorizer.Allowed {
+		if d, err := a.Authorize(context.Background(), authorizer.Request{Token: f.valid, Method: "GET", Route: "/"}); err != nil || d.Outcome != authorizer.Allowed {
 			t.Fatalf("%+v %v", d, err)
 		}
 	}
@@ -532,7 +567,7 @@ func TestCacheDisabledAndBounded(t *testing.T) {
 
 	b := f.authorizer(t, func(c *authorizer.Config) { c.CacheSize = 2 })
 	for _, tok := range []string{f.valid, f.readOnly, f.expired, f.valid, f.readOnly, f.expired} {
-		if _, err := b.Authorize(context.Background(), authorizer.Request{Token: tok, Method: "GET", Path: "/"}); err != nil {
+		if _, err := b.Authorize(context.Background(), authorizer.Request{Token: tok, Method: "GET", Route: "/"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -546,26 +581,60 @@ func TestConfigFromEnv(t *testing.T) {
 		authorizer.EnvCacheTTL: "0", authorizer.EnvUsageInterval: "30", authorizer.EnvCacheSize: "50",
 		authorizer.EnvRoutes: routes, authorizer.EnvAPIKeyHeader: "x-api-key", authorizer.EnvResponse: "iam",
 	}
-	cfg, err := authorizer.ConfigFromEnv(func(k string) string { return good[k] })
+	cfg, err := authorizer.ConfigFromEnv(consumerEnv(good))
 	if err != nil || cfg.CacheTTL != 0 || cfg.UsageInterval != 30*time.Second || cfg.CacheSize != 50 || cfg.Routes == nil || !cfg.HTTPIAMPolicy {
 		t.Fatalf("%+v %v", cfg, err)
 	}
 	for name, value := range map[string]string{
-		authorizer.EnvCacheTTL:      "-1",
-		authorizer.EnvUsageInterval: "soon",
-		authorizer.EnvCacheSize:     "0",
-		authorizer.EnvResponse:      "xml",
-		authorizer.EnvRoutes:        `{"FETCH /x": ["a"]}`,
+		authorizer.EnvCacheTTL:          "-1",
+		authorizer.EnvUsageInterval:     "soon",
+		authorizer.EnvCacheSize:         "0",
+		authorizer.EnvResponse:          "xml",
+		authorizer.EnvRoutes:            `{"FETCH /x": ["a"]}`,
+		authorizer.EnvAPIName:           "Uploads API",
+		authorizer.EnvRequireAPIBinding: "yes",
+		authorizer.EnvRole:              "admin",
 	} {
-		_, err := authorizer.ConfigFromEnv(func(k string) string {
+		_, err := authorizer.ConfigFromEnv(consumerEnv(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = authorizer.ConfigFromEnv(func(k string) string {
 			if k == name {
 				return value
 			}
-			return ""
+			return consumerEnv(nil)(k)
 		})
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("%s=%s: error %v; want one naming the variable", name, value, err)
 		}
+	}
+
+	// The role is required, and the management authorizer's rules cannot be changed by settings
+	// meant for consumer APIs.
+	if _, err := authorizer.ConfigFromEnv(func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), authorizer.EnvRole) {
+		t.Errorf("no role: error %v; want one naming %s", err, authorizer.EnvRole)
+	}
+	for _, name := range []string{authorizer.EnvRoutes, authorizer.EnvResponse, authorizer.EnvAPIName, authorizer.EnvRequireAPIBinding} {
+		_, err := authorizer.ConfigFromEnv(func(k string) string {
+			switch k {
+			case authorizer.EnvRole:
+				return authorizer.RoleManagement
+			case name:
+				return good[name] + "x"
+			}
+			return ""
+		})
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("management with %s: error %v; want one naming it", name, err)
+		}
+	}
+	if _, err := authorizer.ConfigFromEnv(consumerEnv(map[string]string{authorizer.EnvRequireAPIBinding: "true"})); err == nil || !strings.Contains(err.Error(), authorizer.EnvAPIName) {
+		t.Errorf("binding required without an API name: error %v; want one naming %s", err, authorizer.EnvAPIName)
+	}
+	cfg, err = authorizer.ConfigFromEnv(consumerEnv(map[string]string{authorizer.EnvAPIName: "uploads", authorizer.EnvRequireAPIBinding: "true"}))
+	if err != nil || cfg.APIName != "uploads" || !cfg.RequireAPIBinding || cfg.DeferLimits || cfg.CacheTTL != authorizer.DefaultCacheTTL {
+		t.Errorf("consumer with binding: %+v, %v", cfg, err)
 	}
 }
 
@@ -746,7 +815,7 @@ func TestAnyRouteInPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range probes {
-		d, err := a.Authorize(context.Background(), authorizer.Request{Token: f.valid, Method: p.method, Path: p.path})
+		d, err := a.Authorize(context.Background(), authorizer.Request{Token: f.valid, Method: p.method, Route: p.path})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -771,7 +840,7 @@ func TestWildcardNeverGrantsAdmin(t *testing.T) {
 	}
 	a := f.authorizer(t, func(c *authorizer.Config) { c.Routes = m })
 	for path, want := range map[string]authorizer.Outcome{"/admin/x": authorizer.Forbidden, "/ops/x": authorizer.Forbidden, "/apps/x": authorizer.Allowed} {
-		if d, err := a.Authorize(context.Background(), authorizer.Request{Token: plain, Method: "GET", Path: path}); err != nil || d.Outcome != want {
+		if d, err := a.Authorize(context.Background(), authorizer.Request{Token: plain, Method: "GET", Route: path}); err != nil || d.Outcome != want {
 			t.Errorf("GET %s with [a* m*]: %+v %v; want outcome %d", path, d, err, want)
 		}
 	}
@@ -788,7 +857,7 @@ func TestRotatedSecretIsSeenBeforeTheCacheExpires(t *testing.T) {
 	ctx := context.Background()
 	authorize := func(tok string) authorizer.Outcome {
 		t.Helper()
-		d, err := a.Authorize(ctx, authorizer.Request{Token: tok, Method: "GET", Path: "/"})
+		d, err := a.Authorize(ctx, authorizer.Request{Token: tok, Method: "GET", Route: "/"})
 		if err != nil {
 			t.Fatal(err)
 		}

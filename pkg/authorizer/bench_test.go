@@ -14,7 +14,7 @@ func BenchmarkAuthorize(b *testing.B) {
 	run := func(b *testing.B, a *authorizer.Authorizer, tok string, want authorizer.Outcome) {
 		b.ReportAllocs()
 		for b.Loop() {
-			d, err := a.Authorize(ctx, authorizer.Request{Token: tok, Method: "GET", Path: "/files/a"})
+			d, err := a.Authorize(ctx, authorizer.Request{Token: tok, Method: "GET", Route: "/files/a"})
 			if err != nil || d.Outcome != want {
 				b.Fatalf("%+v %v", d, err)
 			}

@@ -30,7 +30,7 @@ func TestCostAgainstDynamoDB(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := authorizer.ConfigFromEnv(func(string) string { return "" })
+	cfg, err := authorizer.ConfigFromEnv(consumerEnv(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func TestCostAgainstDynamoDB(t *testing.T) {
 	counter.Take()
 
 	for i := range 1000 {
-		d, err := a.Authorize(ctx, authorizer.Request{Token: plaintext, Method: "POST", Path: "/upload"})
+		d, err := a.Authorize(ctx, authorizer.Request{Token: plaintext, Method: "POST", Route: "/upload"})
 		if err != nil || d.Outcome != authorizer.Allowed {
 			t.Fatalf("authorization %d: %+v %v", i, d, err)
 		}
@@ -53,7 +53,7 @@ func TestCostAgainstDynamoDB(t *testing.T) {
 	}
 
 	clock.Advance(11 * time.Second) // the usage interval has passed: the next use writes the count
-	if _, err := a.Authorize(ctx, authorizer.Request{Token: plaintext, Method: "POST", Path: "/upload"}); err != nil {
+	if _, err := a.Authorize(ctx, authorizer.Request{Token: plaintext, Method: "POST", Route: "/upload"}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := store.FindToken(ctx, tok.ID)
@@ -64,11 +64,11 @@ func TestCostAgainstDynamoDB(t *testing.T) {
 	if _, err := svc.Revoke(ctx, root, tok.ID); err != nil {
 		t.Fatal(err)
 	}
-	if d, _ := a.Authorize(ctx, authorizer.Request{Token: plaintext, Method: "POST", Path: "/upload"}); d.Outcome != authorizer.Allowed {
+	if d, _ := a.Authorize(ctx, authorizer.Request{Token: plaintext, Method: "POST", Route: "/upload"}); d.Outcome != authorizer.Allowed {
 		t.Fatalf("inside the cache TTL the cached record still answers; got %+v", d)
 	}
 	clock.Advance(authorizer.DefaultCacheTTL)
-	if d, err := a.Authorize(ctx, authorizer.Request{Token: plaintext, Method: "POST", Path: "/upload"}); err != nil || d.Outcome != authorizer.Unauthorized || d.Code != token.CodeRevoked {
+	if d, err := a.Authorize(ctx, authorizer.Request{Token: plaintext, Method: "POST", Route: "/upload"}); err != nil || d.Outcome != authorizer.Unauthorized || d.Code != token.CodeRevoked {
 		t.Fatalf("revoked token after the cache TTL: %+v %v; want 401 REVOKED", d, err)
 	}
 }

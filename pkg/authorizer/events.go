@@ -15,11 +15,6 @@ import (
 	"github.com/apitokens/apitokens/pkg/token"
 )
 
-// StageVarDeferLimits is the stage variable by which an HTTP API asks the authorizer to pass
-// limit refusals on to its functions (Request.DeferLimits): set by apitokens' own API in
-// template.yaml. Clients cannot set stage variables.
-const StageVarDeferLimits = "apitokensDeferLimits"
-
 // Keys of the context an allow passes to the protected API (REST: $context.authorizer.<key>;
 // HTTP API payload 2.0: requestContext.authorizer.lambda.<key>). Values are strings.
 const (
@@ -28,7 +23,7 @@ const (
 	ContextName        = "name"
 	ContextPermissions = "permissions" // space-separated
 	ContextExpiresAt   = "expiresAt"   // RFC 3339, "" for never
-	// With a denial, or an allow whose limit refusal was deferred (Request.DeferLimits): the
+	// With a denial, or an allow whose limit refusal was deferred (Config.DeferLimits): the
 	// verdict code (e.g. RATE_LIMITED), its message, and for a limit its reset (RFC 3339, "" if
 	// none) and its limit.
 	ContextCode  = "code"
@@ -84,26 +79,35 @@ func (a *Authorizer) badEvent(ctx context.Context, err error) error {
 	return errDenied
 }
 
-// HandleToken answers a REST API TOKEN authorizer event. The token carries no source IP and no
-// headers, only authorizationToken ("Bearer <token>").
+// HandleToken answers a REST API TOKEN authorizer event. The event carries no source IP, no
+// headers and no resource, only authorizationToken ("Bearer <token>") and the method ARN, whose
+// path (the stage removed) is the route.
 func (a *Authorizer) HandleToken(ctx context.Context, e events.APIGatewayCustomAuthorizerRequest) (events.APIGatewayCustomAuthorizerResponse, error) {
 	presented, _ := token.BearerToken(e.AuthorizationToken)
-	return a.restResponse(ctx, Request{Token: presented}, e.MethodArn)
+	_, method, path, ok := splitARN(e.MethodArn)
+	if !ok {
+		return events.APIGatewayCustomAuthorizerResponse{}, a.badEvent(ctx, errors.New("malformed methodArn"))
+	}
+	return a.restResponse(ctx, Request{Token: presented, Method: method, Route: path}, e.MethodArn)
 }
 
-// HandleRequest answers a REST API REQUEST authorizer event.
+// HandleRequest answers a REST API REQUEST authorizer event, deciding on the resource API Gateway
+// matched (e.g. /files/{id}) and the request's method.
 func (a *Authorizer) HandleRequest(ctx context.Context, e events.APIGatewayCustomAuthorizerRequestTypeRequest) (events.APIGatewayCustomAuthorizerResponse, error) {
+	if e.HTTPMethod == "" || !strings.HasPrefix(e.Resource, "/") {
+		return events.APIGatewayCustomAuthorizerResponse{}, a.badEvent(ctx, errors.New("REQUEST event without httpMethod or resource"))
+	}
 	ip, _ := netip.ParseAddr(e.RequestContext.Identity.SourceIP)
-	return a.restResponse(ctx, Request{Token: a.credentials(headerGetter(e.Headers)), SourceIP: ip}, e.MethodArn)
+	req := Request{Token: a.credentials(headerGetter(e.Headers)), Method: e.HTTPMethod, Route: e.Resource, SourceIP: ip}
+	return a.restResponse(ctx, req, e.MethodArn)
 }
 
 func (a *Authorizer) restResponse(ctx context.Context, req Request, methodArn string) (events.APIGatewayCustomAuthorizerResponse, error) {
-	base, method, path, ok := splitARN(methodArn)
+	base, _, _, ok := splitARN(methodArn)
 	if !ok {
 		a.cfg.Logger.ErrorContext(ctx, "authorizer event has a malformed methodArn", "methodArn", methodArn)
 		return events.APIGatewayCustomAuthorizerResponse{}, errDenied
 	}
-	req.Method, req.Path = method, path
 	d, err := a.Authorize(ctx, req)
 	if err != nil {
 		a.logFailure(ctx, err)
@@ -115,7 +119,7 @@ func (a *Authorizer) restResponse(ctx context.Context, req Request, methodArn st
 	return events.APIGatewayCustomAuthorizerResponse{
 		PrincipalID:    d.Token.Owner,
 		PolicyDocument: a.policy(base, d),
-		Context:        a.context(d),
+		Context:        a.policyContext(d),
 	}, nil
 }
 
@@ -123,17 +127,13 @@ func (a *Authorizer) restResponse(ctx context.Context, req Request, methodArn st
 // IAM policy when so configured. Both 401 and 403 cases answer isAuthorized false (HTTP API
 // answers 403); a store failure answers an error (500).
 func (a *Authorizer) HandleHTTP(ctx context.Context, e events.APIGatewayV2CustomAuthorizerV2Request) (any, error) {
-	method, path := e.RequestContext.HTTP.Method, e.RawPath
-	if method == "" {
-		method, path, _ = strings.Cut(e.RouteKey, " ")
-	}
-	if path == "" {
-		path = e.RequestContext.HTTP.Path
+	route, ok := httpRoute(e.RouteKey)
+	if !ok || e.RequestContext.HTTP.Method == "" {
+		return nil, a.badEvent(ctx, errors.New("HTTP API event without routeKey or method"))
 	}
 	ip, _ := netip.ParseAddr(e.RequestContext.HTTP.SourceIP)
 	d, err := a.Authorize(ctx, Request{
-		Token: a.credentials(headerGetter(e.Headers)), Method: method, Path: path, SourceIP: ip,
-		DeferLimits: e.StageVariables[StageVarDeferLimits] == "true",
+		Token: a.credentials(headerGetter(e.Headers)), Method: e.RequestContext.HTTP.Method, Route: route, SourceIP: ip,
 	})
 	if err != nil {
 		a.logFailure(ctx, err)
@@ -160,16 +160,26 @@ func (a *Authorizer) HandleHTTP(ctx context.Context, e events.APIGatewayV2Custom
 	return events.APIGatewayV2CustomAuthorizerIAMPolicyResponse{
 		PrincipalID:    d.Token.Owner,
 		PolicyDocument: a.policy(base, d),
-		Context:        a.context(d),
+		Context:        a.policyContext(d),
 	}, nil
+}
+
+// httpRoute is the route of an HTTP API routeKey: its path ("GET /files/{id}" -> "/files/{id}",
+// "ANY /{proxy+}" -> "/{proxy+}"), or "$default". ok is false for anything else.
+func httpRoute(routeKey string) (string, bool) {
+	if routeKey == DefaultRoute {
+		return DefaultRoute, true
+	}
+	_, path, ok := strings.Cut(routeKey, " ")
+	return path, ok && strings.HasPrefix(path, "/")
 }
 
 // policy lists every method-ARN pattern the token may call (the whole API without a route map)
 // and denies the routes it may not, so a policy cached by API Gateway and reused for another
 // route decides that route exactly as Authorize would.
 func (a *Authorizer) policy(base string, d Decision) events.APIGatewayCustomAuthorizerPolicy {
-	if d.Code == token.CodeForbiddenIP || d.Outcome == Limited {
-		return denyAll(base) // the address or the limit refuses every route alike
+	if !d.Granted {
+		return denyAll(base) // the API binding, the address or a limit refuses every route alike
 	}
 	if a.cfg.Routes == nil {
 		return document(statement("Allow", base+"/*"))
@@ -199,6 +209,16 @@ func document(s ...events.IAMPolicyStatement) events.APIGatewayCustomAuthorizerP
 
 func statement(effect string, resources ...string) events.IAMPolicyStatement {
 	return events.IAMPolicyStatement{Action: []string{"execute-api:Invoke"}, Effect: effect, Resource: resources}
+}
+
+// policyContext is the context of an IAM policy answer. API Gateway may reuse that answer for any
+// route, so it says only what holds for every route: a granted decision carries no code (not the
+// route refusal of the request that made it); one that is not granted carries its refusal.
+func (a *Authorizer) policyContext(d Decision) map[string]any {
+	if d.Granted {
+		d.Code, d.Limit = token.CodeValid, nil
+	}
+	return a.context(d)
 }
 
 // context is what the protected API receives: strings only (REST accepts only string, number
@@ -275,7 +295,10 @@ func (a *Authorizer) AuthenticateRequest(r *http.Request) (token.Principal, erro
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		ip = ap.Addr()
 	}
-	d, err := a.Authorize(r.Context(), Request{Token: presented, Method: r.Method, Path: r.URL.Path, SourceIP: ip})
+	// The route is the local server's own matched pattern ("POST /tokens" -> "/tokens"), as API
+	// Gateway's routeKey would be.
+	_, route, _ := strings.Cut(r.Pattern, " ")
+	d, err := a.Authorize(r.Context(), Request{Token: presented, Method: r.Method, Route: route, SourceIP: ip})
 	if err != nil {
 		return token.Principal{}, err
 	}

@@ -27,7 +27,7 @@ var eventKinds = []eventKind{
 	}},
 	{"REQUEST", true, func(t *testing.T, f *fixture, tok, ip string) (outcome, map[string]any) {
 		e := events.APIGatewayCustomAuthorizerRequestTypeRequest{
-			Type: "REQUEST", MethodArn: arn("GET", "/a"), Headers: map[string]string{"Authorization": "Bearer " + tok},
+			Type: "REQUEST", MethodArn: arn("GET", "/a"), HTTPMethod: "GET", Resource: "/a", Headers: map[string]string{"Authorization": "Bearer " + tok},
 		}
 		e.RequestContext.Identity.SourceIP = ip
 		resp, err := f.authorizer(t, nil).HandleRequest(context.Background(), e)
@@ -120,33 +120,46 @@ func TestRateLimitAndQuota(t *testing.T) {
 	}
 }
 
-// TestDeferredLimits: apitokens' own HTTP API sets a stage variable so that its functions, which
-// can answer 429, get limit refusals: the authorizer counts the request, allows it, and puts the
-// refusal in the context.
+// TestDeferredLimits: apitokens' own management authorizer (RoleManagement) passes limit
+// refusals on to its functions, which can answer 429: it counts the request, allows it, and puts
+// the refusal in the context. A consumer authorizer never does, whatever the API's stage
+// variables say: only the role, fixed by the deployment, decides.
 func TestDeferredLimits(t *testing.T) {
 	f := newFixture(t)
 	limited := f.limited(t, token.LimitsInput{Remaining: new(int64)})
+	management, err := authorizer.ConfigFromEnv(func(k string) string {
+		if k == authorizer.EnvRole {
+			return authorizer.RoleManagement
+		}
+		return ""
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !management.DeferLimits || management.CacheTTL != 0 || management.Routes != nil || management.HTTPIAMPolicy {
+		t.Fatalf("management config %+v: want deferred limits, no memory cache, no route map, simple responses", management)
+	}
 	for _, tc := range []struct {
-		stageVars map[string]string
-		tok       string
-		allowed   bool
-		code      any
+		name    string
+		defer_  bool
+		tok     string
+		allowed bool
+		code    any
 	}{
-		{map[string]string{authorizer.StageVarDeferLimits: "true"}, limited, true, token.CodeUsageExceeded},
-		{map[string]string{authorizer.StageVarDeferLimits: "true"}, f.valid, true, nil},
-		{map[string]string{authorizer.StageVarDeferLimits: "true"}, f.revoked, false, nil},
-		{map[string]string{authorizer.StageVarDeferLimits: "yes"}, limited, false, token.CodeUsageExceeded},
-		{nil, limited, false, token.CodeUsageExceeded},
+		{"management, over quota", true, limited, true, token.CodeUsageExceeded},
+		{"management, valid", true, f.valid, true, nil},
+		{"management, revoked", true, f.revoked, false, nil},
+		{"consumer, over quota", false, limited, false, token.CodeUsageExceeded},
 	} {
 		e := httpEvent("GET", "/tokens", map[string]string{"authorization": "Bearer " + tc.tok})
-		e.StageVariables = tc.stageVars
-		resp, err := f.authorizer(t, nil).HandleHTTP(context.Background(), e)
+		e.StageVariables = map[string]string{"apitokensDeferLimits": "true"} // the old switch: ignored
+		resp, err := f.authorizer(t, func(c *authorizer.Config) { c.DeferLimits = tc.defer_ }).HandleHTTP(context.Background(), e)
 		if err != nil {
 			t.Fatal(err)
 		}
 		simple := resp.(events.APIGatewayV2CustomAuthorizerSimpleResponse)
 		if simple.IsAuthorized != tc.allowed || simple.Context[authorizer.ContextCode] != tc.code {
-			t.Errorf("stage variables %v: %+v; want allowed %v and code %v", tc.stageVars, simple, tc.allowed, tc.code)
+			t.Errorf("%s: %+v; want allowed %v and code %v", tc.name, simple, tc.allowed, tc.code)
 		}
 	}
 }

@@ -7,12 +7,17 @@ import (
 	"strings"
 )
 
+// DefaultRoute is the route key of an HTTP API's catch-all route, and the route-map key for it.
+const DefaultRoute = "$default"
+
 // RouteMap maps routes to the permissions they require, e.g.
 //
-//	{"POST /upload": ["upload"], "DELETE /files/*": ["delete"], "GET /*": ["list"]}
+//	{"POST /upload": ["upload"], "DELETE /files/{id}": ["delete"], "GET /*": ["list"], "$default": ["admin"]}
 //
-// A route is "METHOD /path"; METHOD may be ANY; in the path, "*" and "{param}" match any run of
-// characters, slashes included. That is exactly how API Gateway matches the method-ARN patterns
+// A route is "METHOD /path" as the API's routes or resources are written in API Gateway, or
+// "$default" for an HTTP API's $default route (any method); METHOD may be ANY; in the path, "*"
+// and "{param}" match any run of characters, slashes included. Requests are matched on the route
+// API Gateway matched (Request.Route), never on the raw path. That is exactly how API Gateway matches the method-ARN patterns
 // of an IAM policy, so the policy a token gets (Allow for the routes it satisfies, Deny for the
 // others) decides every request the same way this map does, even when API Gateway reuses a cached
 // policy for another route. A request needs every permission of every route it matches; a request
@@ -44,8 +49,10 @@ func ParseRouteMap(s string) (*RouteMap, error) {
 	m := &RouteMap{}
 	for key, perms := range raw {
 		method, path, ok := strings.Cut(key, " ")
-		if !ok || !validMethod(method) || !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " ?#") {
-			return nil, fmt.Errorf("route permissions: %q: want \"METHOD /path\" with METHOD one of GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS, ANY", key)
+		if key == DefaultRoute {
+			method, path, ok = "ANY", DefaultRoute, true
+		} else if !ok || !validMethod(method) || !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " ?#") {
+			return nil, fmt.Errorf("route permissions: %q: want \"METHOD /path\" with METHOD one of GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS, ANY, or \"$default\"", key)
 		}
 		for _, p := range perms {
 			if p == "" || strings.ContainsAny(p, " \t") {
@@ -112,6 +119,15 @@ func (m *RouteMap) resources(base string, granted func(string) bool) (allow, den
 		ok := true
 		for _, p := range r.requires {
 			ok = ok && granted(p)
+		}
+		if r.path == DefaultRoute {
+			// The $default route serves whatever no other route does, so its ARN is any path.
+			// Allowed: the whole API, less the other routes' explicit Denies. Refused: nothing
+			// is allowed for it, and an explicit Deny of everything would override the rest.
+			if ok {
+				allow = append(allow, base+"/*")
+			}
+			continue
 		}
 		ms := []string{r.method}
 		if r.method == "*" {

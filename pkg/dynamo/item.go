@@ -35,6 +35,7 @@ const (
 	attrRemaining = "remaining"
 	attrRefilled  = "refilledAt"
 	attrCount     = "count"
+	attrAPIs      = "apis"
 
 	// ownerIndex is the GSI listing an owner's tokens by sk (token.Token.SortKey), which sorts
 	// by creation time; queried in reverse for newest first. Only token items carry owner and
@@ -46,7 +47,7 @@ const (
 // attributes (owner, sk), the immutable settings (id, env, hint, clientId, createdAt), the usage
 // fields RecordUse owns (lastUsedAt, usageCount) and version, which UpdateToken increments.
 var mutableAttrs = []string{
-	"name", "permissions", "secretHash", "prevSecretHash", "prevSecretUntil", "updatedAt",
+	"name", "permissions", attrAPIs, "secretHash", "prevSecretHash", "prevSecretUntil", "updatedAt",
 	attrExpiresAt, "autoDelete", "enabled", "revokedAt", attrPurgeAt, attrTTL, "meta",
 	"rateLimit", "rateWindow", "refillAmount", "refillInterval", "allowedCidrs",
 }
@@ -71,6 +72,7 @@ type tokenItem struct {
 	Env         string   `dynamodbav:"env,omitempty"`
 	Hint        string   `dynamodbav:"hint"`
 	Permissions []string `dynamodbav:"permissions"`
+	APIs        []string `dynamodbav:"apis,omitempty"` // absent: bound to no API
 
 	SecretHash      []byte `dynamodbav:"secretHash"`
 	PrevSecretHash  []byte `dynamodbav:"prevSecretHash,omitempty"`
@@ -138,6 +140,7 @@ func toItem(t *token.Token) tokenItem {
 		Env:             t.Env,
 		Hint:            t.Hint,
 		Permissions:     t.Permissions,
+		APIs:            t.APIs,
 		SecretHash:      t.SecretHash,
 		PrevSecretHash:  t.PrevSecretHash,
 		PrevSecretUntil: formatTime(t.PrevSecretUntil),
@@ -183,6 +186,7 @@ func fromItem(it tokenItem) (*token.Token, error) {
 		Env:            it.Env,
 		Hint:           it.Hint,
 		Permissions:    it.Permissions,
+		APIs:           it.APIs,
 		SecretHash:     it.SecretHash,
 		PrevSecretHash: it.PrevSecretHash,
 		AutoDelete:     it.AutoDelete,

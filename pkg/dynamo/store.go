@@ -140,6 +140,88 @@ func (s *Store) FindToken(ctx context.Context, id string) (*token.Token, error) 
 	return t, nil
 }
 
+// UseToken implements token.Store with one UpdateItem that is the read too: the condition is
+// token.Use.Admits written as a condition expression (secret hash, environment, active, API
+// binding, no limits), the update records the uses, and the item comes back either way: ALL_NEW
+// when the condition held, ALL_OLD (ReturnValuesOnConditionCheckFailure) when it did not. So the
+// first authorization of a token is one round trip instead of a GetItem followed by a usage
+// UpdateItem, and a token the rule refuses is read without being written. An UpdateItem reads
+// the item as strongly as a consistent GetItem. The hash is compared by DynamoDB here, but the
+// caller judges the returned record again in constant time (token.Judge) before trusting it.
+func (s *Store) UseToken(ctx context.Context, id string, u token.Use) (*token.Token, bool, error) {
+	names := map[string]string{
+		"#pk": attrPK, "#secretHash": "secretHash", "#prevSecretHash": "prevSecretHash",
+		"#prevSecretUntil": "prevSecretUntil", "#enabled": "enabled", "#revokedAt": "revokedAt",
+		"#expiresAt": attrExpiresAt, "#purgeAt": attrPurgeAt, "#env": "env",
+		"#allowedCidrs": "allowedCidrs", "#rateLimit": "rateLimit", "#remaining": attrRemaining,
+		"#lastUsedAt": attrLastUsed, "#usageCount": attrUsage,
+	}
+	values := map[string]types.AttributeValue{
+		":h":    &types.AttributeValueMemberB{Value: u.SecretHash},
+		":now":  &types.AttributeValueMemberS{Value: formatTime(u.At)},
+		":true": &types.AttributeValueMemberBOOL{Value: true},
+		":n":    &types.AttributeValueMemberN{Value: strconv.FormatInt(u.N, 10)},
+	}
+	cond := []string{
+		"attribute_exists(#pk)",
+		"(#secretHash = :h OR (#prevSecretHash = :h AND #prevSecretUntil > :now))",
+		"#enabled = :true",
+		"attribute_not_exists(#revokedAt)",
+		"(attribute_not_exists(#expiresAt) OR #expiresAt > :now)",
+		"(attribute_not_exists(#purgeAt) OR #purgeAt > :now)",
+		"attribute_not_exists(#allowedCidrs)",
+		"attribute_not_exists(#rateLimit)",
+		"attribute_not_exists(#remaining)",
+	}
+	if u.Env == "" {
+		cond = append(cond, "attribute_not_exists(#env)")
+	} else {
+		cond = append(cond, "#env = :env")
+		values[":env"] = &types.AttributeValueMemberS{Value: u.Env}
+	}
+	if u.API != "" {
+		names["#apis"] = attrAPIs
+		values[":api"] = &types.AttributeValueMemberS{Value: u.API}
+		if u.RequireAPI {
+			cond = append(cond, "contains(#apis, :api)")
+		} else {
+			cond = append(cond, "(attribute_not_exists(#apis) OR contains(#apis, :api))")
+		}
+	}
+	out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                           aws.String(s.table),
+		Key:                                 tokenKey(id),
+		UpdateExpression:                    aws.String("SET #lastUsedAt = :now ADD #usageCount :n"),
+		ConditionExpression:                 aws.String(strings.Join(cond, " AND ")),
+		ExpressionAttributeNames:            names,
+		ExpressionAttributeValues:           values,
+		ReturnValues:                        types.ReturnValueAllNew,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	var item map[string]types.AttributeValue
+	var ccf *types.ConditionalCheckFailedException
+	switch {
+	case errors.As(err, &ccf):
+		item = ccf.Item
+	case err != nil:
+		return nil, false, fmt.Errorf("dynamo: use token: %w", err)
+	default:
+		item = out.Attributes
+	}
+	recorded := err == nil
+	if len(item) == 0 {
+		return nil, false, token.NotFound()
+	}
+	t, err := decodeToken(item)
+	if err != nil {
+		return nil, false, fmt.Errorf("dynamo: use token: %w", err)
+	}
+	if t.Gone(s.now()) {
+		return nil, false, token.NotFound()
+	}
+	return t, recorded, nil
+}
+
 // ListTokens implements token.Store with a Query on the owner index, newest first. The first
 // Query asks for one item more than the page, which tells whether a next page exists; when the
 // status filter or gone tokens thin the page, it keeps querying with a growing Limit until the
@@ -419,20 +501,31 @@ func (s *Store) CountRequest(ctx context.Context, id string, start time.Time, wi
 }
 
 // ConsumeQuota implements token.Store: one conditional decrement (remaining > 0); when a refill
-// is due, first one conditional write that only the first caller of the new period wins.
+// is due, first one conditional write that only the first caller of the new period wins, and
+// only while the stored refill settings are the ones the caller read.
 func (s *Store) ConsumeQuota(ctx context.Context, id string, now time.Time, refill *token.Refill, refilledAt time.Time) (bool, error) {
 	names := map[string]string{"#pk": attrPK, "#remaining": attrRemaining}
 	if refill != nil {
 		if due := token.LatestRefill(refilledAt, refill.Interval, now); due.After(refilledAt) {
+			// refilledAt <= :floor: the stored refill lies at least an interval before due, so the
+			// first caller of a period wins, and a schedule read before an admin reset the quota
+			// (which moves refilledAt to the reset) cannot refill early.
 			_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-				TableName:                aws.String(s.table),
-				Key:                      tokenKey(id),
-				UpdateExpression:         aws.String("SET #remaining = :left, #refilledAt = :due"),
-				ConditionExpression:      aws.String("attribute_exists(#remaining) AND #refilledAt < :due"),
-				ExpressionAttributeNames: map[string]string{"#remaining": attrRemaining, "#refilledAt": attrRefilled},
+				TableName:        aws.String(s.table),
+				Key:              tokenKey(id),
+				UpdateExpression: aws.String("SET #remaining = :left, #refilledAt = :due"),
+				ConditionExpression: aws.String("attribute_exists(#remaining) AND #refilledAt <= :floor" +
+					" AND #refillAmount = :amount AND #refillInterval = :interval"),
+				ExpressionAttributeNames: map[string]string{
+					"#remaining": attrRemaining, "#refilledAt": attrRefilled,
+					"#refillAmount": "refillAmount", "#refillInterval": "refillInterval",
+				},
 				ExpressionAttributeValues: map[string]types.AttributeValue{
-					":left": &types.AttributeValueMemberN{Value: strconv.FormatInt(refill.Amount-1, 10)},
-					":due":  &types.AttributeValueMemberS{Value: formatTime(due)},
+					":left":     &types.AttributeValueMemberN{Value: strconv.FormatInt(refill.Amount-1, 10)},
+					":due":      &types.AttributeValueMemberS{Value: formatTime(due)},
+					":floor":    &types.AttributeValueMemberS{Value: formatTime(due.Add(-refill.Interval))},
+					":amount":   &types.AttributeValueMemberN{Value: strconv.FormatInt(refill.Amount, 10)},
+					":interval": &types.AttributeValueMemberN{Value: strconv.FormatInt(int64(refill.Interval/time.Second), 10)},
 				},
 			})
 			var ccf *types.ConditionalCheckFailedException
@@ -440,7 +533,7 @@ func (s *Store) ConsumeQuota(ctx context.Context, id string, now time.Time, refi
 				return true, nil
 			} else if !errors.As(err, &ccf) {
 				return false, fmt.Errorf("dynamo: refill quota: %w", err)
-			} // someone refilled this period first: take a use as usual
+			} // refilled this period already, or the refill changed: take a use as usual
 		}
 	}
 	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{

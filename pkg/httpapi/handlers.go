@@ -18,6 +18,7 @@ type tokenView struct {
 	Hint        string          `json:"hint"`
 	Owner       string          `json:"owner"`
 	Permissions []string        `json:"permissions"`
+	APIs        []string        `json:"apis"` // null: usable on every API
 	Status      token.Status    `json:"status"`
 	CreatedAt   time.Time       `json:"createdAt"`
 	UpdatedAt   time.Time       `json:"updatedAt"`
@@ -106,6 +107,7 @@ func view(t *token.Token, now time.Time) tokenView {
 		Hint:        t.Hint,
 		Owner:       t.Owner,
 		Permissions: t.Permissions,
+		APIs:        t.APIs,
 		Status:      t.Status(now),
 		CreatedAt:   t.CreatedAt,
 		UpdatedAt:   t.UpdatedAt,
@@ -148,6 +150,7 @@ func stringOrNil(s string) *string {
 type createRequest struct {
 	Name        string                    `json:"name"`
 	Permissions []string                  `json:"permissions"`
+	APIs        []string                  `json:"apis"`
 	Owner       string                    `json:"owner"`
 	Environment string                    `json:"environment"`
 	ExpiresAt   optional[string]          `json:"expiresAt"`
@@ -174,6 +177,7 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 		Owner:       req.Owner,
 		Name:        req.Name,
 		Permissions: req.Permissions,
+		APIs:        req.APIs,
 		Env:         req.Environment,
 		Lifetime:    lifetime,
 		AutoDelete:  req.AutoDelete,
@@ -235,6 +239,7 @@ func (a *API) self(w http.ResponseWriter, r *http.Request) {
 type updateRequest struct {
 	Name        optional[string]          `json:"name"`
 	Permissions optional[[]string]        `json:"permissions"`
+	APIs        optional[[]string]        `json:"apis"` // null or []: bound to no API
 	ExpiresAt   optional[string]          `json:"expiresAt"`
 	ExpiresIn   optional[int]             `json:"expiresIn"`
 	AutoDelete  optional[bool]            `json:"autoDelete"`
@@ -264,6 +269,10 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.Permissions.Set {
 		in.Permissions = &req.Permissions.Value
+	}
+	if req.APIs.Set {
+		apis := req.APIs.Value // nil for null: unbind
+		in.APIs = &apis
 	}
 	if req.ExpiresAt.Set || req.ExpiresIn.Set {
 		lifetime, err := parseLifetime(req.ExpiresAt, req.ExpiresIn)
@@ -318,7 +327,8 @@ func (a *API) rotate(w http.ResponseWriter, r *http.Request) {
 type verifyRequest struct {
 	Token       string   `json:"token"`
 	Permissions []string `json:"permissions"`
-	IP          string   `json:"ip"` // the address the token was presented from, for allowlists
+	API         string   `json:"api"` // the API the token was presented to, for API binding
+	IP          string   `json:"ip"`  // the address the token was presented from, for allowlists
 }
 
 type verifyResponse struct {
@@ -344,7 +354,11 @@ func (a *API) verify(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, token.Errorf(token.EINVALID, "token: required"))
 		return
 	}
-	in := token.VerifyInput{Token: req.Token, Permissions: req.Permissions}
+	in := token.VerifyInput{Token: req.Token, Permissions: req.Permissions, API: req.API}
+	if req.API != "" && !token.ValidAPIName(req.API) {
+		a.fail(w, r, token.Errorf(token.EINVALID, "api: must be the name of an API: lowercase letters, digits and ._-, at most 64"))
+		return
+	}
 	if req.IP != "" {
 		ip, err := netip.ParseAddr(req.IP)
 		if err != nil {

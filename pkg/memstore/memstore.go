@@ -159,6 +159,22 @@ func (s *Store) RecordUse(_ context.Context, id string, at time.Time, n int64) e
 	return nil
 }
 
+// UseToken implements token.Store: the read, the rule and the write under one lock.
+func (s *Store) UseToken(_ context.Context, id string, u token.Use) (*token.Token, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.tokens[id]
+	if !ok || t.Gone(s.now()) {
+		return nil, false, token.NotFound()
+	}
+	admitted := u.Admits(t)
+	if admitted {
+		t.LastUsedAt = u.At
+		t.UsageCount += u.N
+	}
+	return t.Clone(), admitted, nil
+}
+
 // CountRequest implements token.Store.
 func (s *Store) CountRequest(_ context.Context, id string, start time.Time, w time.Duration, limit int64) (int64, bool, error) {
 	s.mu.Lock()
@@ -202,8 +218,11 @@ func (s *Store) ConsumeQuota(_ context.Context, id string, now time.Time, refill
 	if t.Remaining == nil {
 		return true, nil
 	}
-	if refill != nil {
-		if due := token.LatestRefill(refilledAt, refill.Interval, now); due.After(t.RefilledAt) {
+	// As the DynamoDB store's condition: the stored refill is the one the caller read, and the
+	// stored refilledAt lies at least an interval before the boundary due.
+	if refill != nil && t.Refill != nil && *t.Refill == *refill {
+		due := token.LatestRefill(refilledAt, refill.Interval, now)
+		if due.After(refilledAt) && !t.RefilledAt.After(due.Add(-refill.Interval)) {
 			r := refill.Amount
 			t.Remaining, t.RefilledAt = &r, due
 		}

@@ -8,6 +8,7 @@ import "strings"
 const (
 	lowerDigits      = "abcdefghijklmnopqrstuvwxyz0123456789"
 	permissionSyntax = "[a-z0-9][a-z0-9:._*-]{0,63}"
+	apiNameSyntax    = "[a-z0-9][a-z0-9._-]{0,63}"
 )
 
 // syntax is a name rule: a length range, a class for the first character and one for the rest.
@@ -38,6 +39,11 @@ var (
 	permissionRule = syntax{1, 64, lowerDigits, lowerDigits + ":._*-"}
 	ownerSyntax    = syntax{1, 128, alnum + "._@:+-", alnum + "._@:+-"}
 	clientIDSyntax = syntax{1, 128, alnum + "._:/+-", alnum + "._:/+-"}
+	apiSyntax      = syntax{1, 64, lowerDigits, lowerDigits + "._-"}
 )
 
 const alnum = lowerDigits + "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+// ValidAPIName reports whether n may name an API that tokens are bound to (Token.APIs):
+// a lowercase letter or digit, then up to 63 lowercase letters, digits or ._-.
+func ValidAPIName(n string) bool { return apiSyntax.match(n) }

@@ -15,6 +15,7 @@ import (
 const (
 	MaxNameLen        = 100
 	MaxPermissions    = 50
+	MaxAPIs           = 20
 	MaxExpiryDays     = 3650
 	MaxMetaBytes      = 4096
 	MaxGracePeriod    = 7 * 24 * time.Hour
@@ -106,6 +107,7 @@ type CreateInput struct {
 	Owner       string   // "" for the caller's owner; another owner needs admin
 	Name        string   // 1-100 characters
 	Permissions []string // nil for the configured default
+	APIs        []string // APIs the token is bound to; empty for every API
 	Env         string   // environment label in the token's prefix, e.g. "live"; "" for none
 	Lifetime    Lifetime
 	AutoDelete  bool
@@ -141,6 +143,10 @@ func (s *Service) Create(ctx context.Context, caller Principal, in CreateInput) 
 	if perms, err = s.validPermissions(caller, perms); err != nil {
 		return nil, "", err
 	}
+	apis, err := validAPIs(in.APIs)
+	if err != nil {
+		return nil, "", err
+	}
 	if in.Env != "" && !ValidEnv(in.Env) {
 		return nil, "", Errorf(EINVALID, "environment: must be 1-16 lowercase letters or digits")
 	}
@@ -164,6 +170,7 @@ func (s *Service) Create(ctx context.Context, caller Principal, in CreateInput) 
 		Env:         in.Env,
 		Hint:        Hint(s.cfg.Prefix, in.Env, id),
 		Permissions: perms,
+		APIs:        apis,
 		SecretHash:  HashSecret(secret),
 		CreatedAt:   now,
 		UpdatedAt:   now,
@@ -261,6 +268,7 @@ func (s *Service) Self(ctx context.Context, caller Principal) (*Token, error) {
 type UpdateInput struct {
 	Name        *string
 	Permissions *[]string
+	APIs        *[]string // empty: bound to no API (usable on every API)
 	Lifetime    *Lifetime
 	AutoDelete  *bool
 	Enabled     *bool
@@ -275,7 +283,7 @@ func (s *Service) Update(ctx context.Context, caller Principal, id string, in Up
 		return nil, forbidden(caller, caller.Owner)
 	}
 	if in == (UpdateInput{}) {
-		return nil, Errorf(EINVALID, "nothing to update: give at least one of name, permissions, expiresAt, expiresIn, autoDelete, enabled, meta, rateLimit, remaining, refill, allowedCidrs")
+		return nil, Errorf(EINVALID, "nothing to update: give at least one of name, permissions, apis, expiresAt, expiresIn, autoDelete, enabled, meta, rateLimit, remaining, refill, allowedCidrs")
 	}
 	now := s.cfg.Now().UTC()
 	var err error
@@ -288,6 +296,12 @@ func (s *Service) Update(ctx context.Context, caller Principal, id string, in Up
 	var perms []string
 	if in.Permissions != nil {
 		if perms, err = s.validPermissions(caller, *in.Permissions); err != nil {
+			return nil, err
+		}
+	}
+	var apis []string
+	if in.APIs != nil {
+		if apis, err = validAPIs(*in.APIs); err != nil {
 			return nil, err
 		}
 	}
@@ -316,6 +330,9 @@ func (s *Service) Update(ctx context.Context, caller Principal, id string, in Up
 	}
 	if in.Permissions != nil {
 		t.Permissions = perms
+	}
+	if in.APIs != nil {
+		t.APIs = apis
 	}
 	if in.Lifetime != nil {
 		t.ExpiresAt = expiresAt
@@ -486,6 +503,24 @@ func (s *Service) validPermissions(caller Principal, perms []string) ([]string, 
 		}
 		if !slices.Contains(out, p) {
 			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// validAPIs checks the names of the APIs a token is bound to: at most MaxAPIs, each matching
+// apiNameSyntax; duplicates are dropped. Returns nil for an empty list (bound to no API).
+func validAPIs(apis []string) ([]string, error) {
+	if len(apis) > MaxAPIs {
+		return nil, Errorf(EINVALID, "apis: must list at most %d APIs", MaxAPIs)
+	}
+	var out []string
+	for i, a := range apis {
+		if !ValidAPIName(a) {
+			return nil, Errorf(EINVALID, "apis[%d]: must match %s", i, apiNameSyntax)
+		}
+		if !slices.Contains(out, a) {
+			out = append(out, a)
 		}
 	}
 	return out, nil

@@ -1505,7 +1505,7 @@ func TestListRejects(t *testing.T) {
 func TestJudge(t *testing.T) {
 	now := start
 	secret, prev := token.NewSecret(), token.NewSecret()
-	base := token.Token{ID: token.NewID(), Enabled: true, SecretHash: token.HashSecret(secret), ExpiresAt: now.Add(time.Hour)}
+	base := token.Token{ID: token.NewID(), Env: "live", Enabled: true, SecretHash: token.HashSecret(secret), ExpiresAt: now.Add(time.Hour)}
 	with := func(mod func(*token.Token)) *token.Token {
 		tok := base.Clone()
 		mod(tok)
@@ -1516,23 +1516,36 @@ func TestJudge(t *testing.T) {
 		tok    *token.Token
 		secret string
 		want   string
+		env    string // the presented token's label; "" means "live", the stored one
 	}{
-		{"current secret", with(func(*token.Token) {}), secret, token.CodeValid},
-		{"other secret", with(func(*token.Token) {}), prev, token.CodeNotFound},
-		{"gone but still stored", with(func(tok *token.Token) { tok.AutoDelete, tok.ExpiresAt, tok.PurgeAt = true, now, now }), secret, token.CodeNotFound},
-		{"revoked, purge time passed", with(func(tok *token.Token) { tok.RevokedAt, tok.PurgeAt = now.Add(-time.Hour), now }), secret, token.CodeNotFound},
+		{"current secret", with(func(*token.Token) {}), secret, token.CodeValid, ""},
+		{"other secret", with(func(*token.Token) {}), prev, token.CodeNotFound, ""},
+		{"gone but still stored", with(func(tok *token.Token) { tok.AutoDelete, tok.ExpiresAt, tok.PurgeAt = true, now, now }), secret, token.CodeNotFound, ""},
+		{"revoked, purge time passed", with(func(tok *token.Token) { tok.RevokedAt, tok.PurgeAt = now.Add(-time.Hour), now }), secret, token.CodeNotFound, ""},
 		{"previous secret in grace", with(func(tok *token.Token) {
 			tok.PrevSecretHash, tok.PrevSecretUntil = token.HashSecret(prev), now.Add(time.Nanosecond)
-		}), prev, token.CodeValid},
-		{"previous secret at grace end", with(func(tok *token.Token) { tok.PrevSecretHash, tok.PrevSecretUntil = token.HashSecret(prev), now }), prev, token.CodeNotFound},
-		{"previous hash without a deadline", with(func(tok *token.Token) { tok.PrevSecretHash = token.HashSecret(prev) }), prev, token.CodeNotFound},
+		}), prev, token.CodeValid, ""},
+		{"previous secret at grace end", with(func(tok *token.Token) { tok.PrevSecretHash, tok.PrevSecretUntil = token.HashSecret(prev), now }), prev, token.CodeNotFound, ""},
+		{"previous hash without a deadline", with(func(tok *token.Token) { tok.PrevSecretHash = token.HashSecret(prev) }), prev, token.CodeNotFound, ""},
 		{"previous secret of a disabled token", with(func(tok *token.Token) {
 			tok.Enabled, tok.PrevSecretHash, tok.PrevSecretUntil = false, token.HashSecret(prev), now.Add(time.Hour)
-		}), prev, token.CodeDisabled},
+		}), prev, token.CodeDisabled, ""},
+		// The label is part of the token: tok_test_<id><secret> is not tok_live_<id><secret>.
+		{"other environment label", with(func(*token.Token) {}), secret, token.CodeNotFound, "test"},
+		{"no environment label", with(func(*token.Token) {}), secret, token.CodeNotFound, "-"},
+		{"label of an unlabelled token", with(func(tok *token.Token) { tok.Env = "" }), secret, token.CodeNotFound, "live"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			v := token.Judge(tt.tok, tt.secret, now)
+			env := tt.tok.Env
+			switch tt.env {
+			case "":
+			case "-":
+				env = ""
+			default:
+				env = tt.env
+			}
+			v := token.Judge(tt.tok, token.Parsed{Env: env, ID: tt.tok.ID, Secret: tt.secret}, now)
 			if v.Code != tt.want {
 				t.Fatalf("Judge = %s; want %s", v.Code, tt.want)
 			}

@@ -19,6 +19,13 @@ type Store interface {
 	// gone. The read is strongly consistent: a revoke is seen by the next FindToken.
 	FindToken(ctx context.Context, id string) (*Token, error)
 
+	// UseToken is FindToken and RecordUse in one atomic write, for the first authorization of a
+	// token: it reads the token with id and, when u.Admits it, records u.N uses at u.At in the
+	// same write. Returns the token as stored (after the write, when it recorded), whether the
+	// uses were recorded, and ENOTFOUND if there is none or it is gone. Strongly consistent, as
+	// FindToken; a token u does not admit is returned unchanged and costs no other write.
+	UseToken(ctx context.Context, id string, u Use) (*Token, bool, error)
+
 	// ListTokens returns up to q.Limit tokens of q.Owner matching q.Status, newest first, starting
 	// after the sort key q.After, and the sort key to continue from ("" when the list is done).
 	// Gone tokens are never returned.
@@ -40,9 +47,13 @@ type Store interface {
 	CountRequest(ctx context.Context, id string, start time.Time, window time.Duration, limit int64) (int64, bool, error)
 
 	// ConsumeQuota takes one of the token's remaining uses in one atomic conditional write, never
-	// read-modify-write. With a refill, when a refill boundary has passed since refilledAt (the
-	// value the caller read; a stale one is fine), the first caller resets the uses to the refill
-	// amount and takes one. Returns whether a use was taken; ENOTFOUND if the token is absent.
+	// read-modify-write. refill and refilledAt are the token's as the caller read them, perhaps
+	// from a cache. When a refill boundary (every refill.Interval from refilledAt) has passed, the
+	// first caller of the period resets the uses to the refill amount and takes one, but only
+	// while the stored refill equals refill (amount and interval) and the stored refilledAt lies
+	// at least an interval before that boundary: a stale caller can neither apply a refill that
+	// was removed or changed meanwhile, nor refill early after the quota was reset. Otherwise the
+	// call is a plain decrement. Returns whether a use was taken; ENOTFOUND if the token is absent.
 	ConsumeQuota(ctx context.Context, id string, now time.Time, refill *Refill, refilledAt time.Time) (bool, error)
 
 	// RecordUse sets lastUsedAt to at and adds n to usageCount in one atomic write, without

@@ -37,6 +37,7 @@ type Token struct {
 	Env         string // environment label of the token's prefix, "" for none
 	Hint        string // non-secret display form, e.g. "tok_live_4f9Xa1..."
 	Permissions []string
+	APIs        []string // names of the APIs the token may be used on; empty: every API
 
 	SecretHash      []byte    // SHA-256 of the current secret
 	PrevSecretHash  []byte    // SHA-256 of the secret replaced by the last rotation
@@ -102,6 +103,19 @@ func (t *Token) HasPermission(perm string) bool {
 	return grants(t.Permissions, perm)
 }
 
+// AllowsAPI reports whether the token may be used on the API named api: a token bound to APIs
+// (a non-empty APIs list) only on those, an unbound one everywhere unless requireBinding. An
+// unnamed API ("") accepts every token.
+func (t *Token) AllowsAPI(api string, requireBinding bool) bool {
+	if api == "" {
+		return true
+	}
+	if len(t.APIs) == 0 {
+		return !requireBinding
+	}
+	return slices.Contains(t.APIs, api)
+}
+
 // SortKey orders an owner's tokens newest first when compared in reverse: the creation time in a
 // fixed-width UTC form, then the id.
 func (t *Token) SortKey() string {
@@ -119,6 +133,7 @@ const sortTimeLayout = "2006-01-02T15:04:05.000000000Z"
 func (t *Token) Clone() *Token {
 	c := *t
 	c.Permissions = slices.Clone(t.Permissions)
+	c.APIs = slices.Clone(t.APIs)
 	c.SecretHash = slices.Clone(t.SecretHash)
 	c.PrevSecretHash = slices.Clone(t.PrevSecretHash)
 	c.Meta = slices.Clone(t.Meta)

@@ -16,6 +16,7 @@ const (
 	CodeRevoked                 = "REVOKED"
 	CodeDisabled                = "DISABLED"
 	CodeInsufficientPermissions = "INSUFFICIENT_PERMISSIONS"
+	CodeForbiddenAPI            = "FORBIDDEN_API"
 )
 
 var verdictMessages = map[string]string{
@@ -26,6 +27,7 @@ var verdictMessages = map[string]string{
 	CodeRevoked:                 "Token revoked",
 	CodeDisabled:                "Token disabled",
 	CodeInsufficientPermissions: "Token lacks a required permission",
+	CodeForbiddenAPI:            "Token may not be used on this API",
 	CodeForbiddenIP:             "Token may not be used from this address",
 	CodeRateLimited:             "Rate limit exceeded",
 	CodeUsageExceeded:           "Usage limit exceeded",
@@ -45,9 +47,9 @@ func (v Verdict) Valid() bool { return v.Code == CodeValid }
 func (v Verdict) Message() string { return verdictMessages[v.Code] }
 
 // Check judges a presented token at now without recording its use and without looking at
-// permissions: MALFORMED without any store call; NOT_FOUND when the id is unknown or gone or the
-// secret does not match (the two are indistinguishable on purpose); then REVOKED, EXPIRED,
-// DISABLED or VALID. The error is non-nil only when the store failed: callers must deny.
+// permissions: MALFORMED without any store call; NOT_FOUND when the id is unknown or gone, or the
+// secret or the environment label does not match (indistinguishable on purpose); then REVOKED,
+// EXPIRED, DISABLED or VALID. The error is non-nil only when the store failed: callers must deny.
 func Check(ctx context.Context, store Store, prefix, presented string, now time.Time) (Verdict, error) {
 	p, ok := Parse(prefix, presented)
 	if !ok {
@@ -59,16 +61,15 @@ func Check(ctx context.Context, store Store, prefix, presented string, now time.
 	} else if err != nil {
 		return Verdict{}, err
 	}
-	return Judge(t, p.Secret, now), nil
+	return Judge(t, p, now), nil
 }
 
-// Judge compares a parsed secret with a stored token at now. Both the current and the previous
-// secret are compared on every call, in constant time, so timing reveals neither.
-func Judge(t *Token, secret string, now time.Time) Verdict {
-	sum := sumSecret(secret)
-	current := subtle.ConstantTimeCompare(sum[:], t.SecretHash) == 1
-	previous := subtle.ConstantTimeCompare(sum[:], t.PrevSecretHash) == 1 && now.Before(t.PrevSecretUntil)
-	if !current && !previous || t.Gone(now) {
+// Judge compares a parsed token with a stored one at now. Both the current and the previous
+// secret are compared on every call, in constant time, so timing reveals neither. The
+// environment label is part of the token: tok_test_<id><secret> is not tok_live_<id><secret>.
+func Judge(t *Token, p Parsed, now time.Time) Verdict {
+	sum := sumSecret(p.Secret)
+	if !secretMatches(t, sum[:], now) || p.Env != t.Env || t.Gone(now) {
 		return Verdict{Code: CodeNotFound}
 	}
 	switch t.Status(now) {
@@ -80,6 +81,34 @@ func Judge(t *Token, secret string, now time.Time) Verdict {
 		return Verdict{Code: CodeDisabled, Token: t}
 	}
 	return Verdict{Code: CodeValid, Token: t}
+}
+
+// secretMatches reports in constant time whether sum is the SHA-256 of t's current secret, or of
+// its previous one while the rotation's grace period lasts.
+func secretMatches(t *Token, sum []byte, now time.Time) bool {
+	current := subtle.ConstantTimeCompare(sum, t.SecretHash) == 1
+	previous := subtle.ConstantTimeCompare(sum, t.PrevSecretHash) == 1 && now.Before(t.PrevSecretUntil)
+	return current || previous
+}
+
+// Use is a presented token that a store judges in the same atomic write that records its use
+// (Store.UseToken), so that the first authorization of a token costs one round trip.
+type Use struct {
+	SecretHash []byte    // SHA-256 of the presented secret
+	Env        string    // environment label of the presented token
+	API        string    // name of the API it is presented to; "" for none
+	RequireAPI bool      // the API refuses tokens bound to no API
+	At         time.Time // when it is used
+	N          int64     // uses to record, at least 1
+}
+
+// Admits reports whether u may be recorded against t without any further check: the secret and
+// environment match, t is active at u.At (not revoked, expired, disabled or gone), t may be used
+// on u.API, and t has no limits (allowlist, rate limit, quota), whose checks come first. Stores
+// evaluate exactly this rule inside their write; the contract suite holds them to it.
+func (u Use) Admits(t *Token) bool {
+	return secretMatches(t, u.SecretHash, u.At) && u.Env == t.Env && t.Status(u.At) == StatusActive &&
+		!t.Gone(u.At) && t.AllowsAPI(u.API, u.RequireAPI) && !t.HasLimits()
 }
 
 // Verify checks a presented token, requires every permission in required, and records one use of
@@ -94,12 +123,13 @@ func (s *Service) Verify(ctx context.Context, presented string, required ...stri
 type VerifyInput struct {
 	Token       string
 	Permissions []string   // every one is required
+	API         string     // the API the token is presented to; "" for none
 	SourceIP    netip.Addr // the caller's address; the zero Addr when unknown
 }
 
-// VerifyRequest checks a presented token, its permissions, then its limits in order (IP
-// allowlist, rate limit, quota), and records one use of a valid token. The error is non-nil only
-// when the store failed.
+// VerifyRequest checks a presented token, its permissions, its API binding, then its limits in
+// order (IP allowlist, rate limit, quota), and records one use of a valid token. The error is
+// non-nil only when the store failed.
 func (s *Service) VerifyRequest(ctx context.Context, in VerifyInput) (Verdict, error) {
 	now := s.cfg.Now().UTC()
 	v, err := Check(ctx, s.store, s.cfg.Prefix, in.Token, now)
@@ -110,6 +140,9 @@ func (s *Service) VerifyRequest(ctx context.Context, in VerifyInput) (Verdict, e
 		if !v.Token.HasPermission(perm) {
 			return Verdict{Code: CodeInsufficientPermissions, Token: v.Token}, nil
 		}
+	}
+	if !v.Token.AllowsAPI(in.API, false) {
+		return Verdict{Code: CodeForbiddenAPI, Token: v.Token}, nil
 	}
 	if v.Token.HasLimits() {
 		if v, err = Enforce(ctx, s.store, v.Token, in.SourceIP, now); err != nil || !v.Valid() {
@@ -133,7 +166,7 @@ func (v Verdict) Err() error {
 	switch v.Code {
 	case CodeValid:
 		return nil
-	case CodeInsufficientPermissions, CodeForbiddenIP:
+	case CodeInsufficientPermissions, CodeForbiddenIP, CodeForbiddenAPI:
 		return Errorf(EFORBIDDEN, "%s.", v.Message())
 	case CodeRateLimited, CodeUsageExceeded:
 		return &Error{Code: ERATELIMITED, Message: v.Message() + ".", Limit: v.Limit}

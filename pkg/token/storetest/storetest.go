@@ -68,12 +68,14 @@ func NewToken(owner string, now time.Time) *token.Token {
 // Run runs the contract suite.
 func Run(t *testing.T, newStore NewStore) {
 	ctx := context.Background()
+	t.Run("UseToken", func(t *testing.T) { runUseToken(t, newStore) })
 
 	t.Run("CreateFindRoundTrip", func(t *testing.T) {
 		clock := NewClock()
 		s := newStore(t, clock.Now)
 		tok := NewToken("alice", clock.Now())
 		tok.ClientID = "client-1"
+		tok.APIs = []string{"uploads", "billing"}
 		tok.PrevSecretHash = token.HashSecret("old")
 		tok.PrevSecretUntil = clock.Now().Add(time.Hour)
 		MustCreate(t, s, tok)
@@ -549,6 +551,7 @@ func AssertEqualTokens(tb testing.TB, got, want *token.Token) {
 		{"ID", got.ID, want.ID}, {"Owner", got.Owner, want.Owner}, {"Name", got.Name, want.Name},
 		{"Env", got.Env, want.Env}, {"Hint", got.Hint, want.Hint},
 		{"Permissions", fmt.Sprint(got.Permissions), fmt.Sprint(want.Permissions)},
+		{"APIs", fmt.Sprint(got.APIs), fmt.Sprint(want.APIs)},
 		{"AutoDelete", got.AutoDelete, want.AutoDelete}, {"Enabled", got.Enabled, want.Enabled},
 		{"UsageCount", got.UsageCount, want.UsageCount}, {"ClientID", got.ClientID, want.ClientID},
 		{"Meta", string(got.Meta), string(want.Meta)}, {"Version", got.Version, want.Version},
