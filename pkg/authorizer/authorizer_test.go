@@ -47,6 +47,16 @@ func (s *countingStore) UseToken(ctx context.Context, id string, u token.Use) (*
 	return t, recorded, err
 }
 
+func (s *countingStore) ConsumeQuota(ctx context.Context, id string, now time.Time, refill *token.Refill, refilledAt time.Time) (bool, error) {
+	s.trips.Add(1)
+	return s.Store.ConsumeQuota(ctx, id, now, refill, refilledAt)
+}
+
+func (s *countingStore) CountRequest(ctx context.Context, id string, start time.Time, window time.Duration, limit int64) (int64, bool, error) {
+	s.trips.Add(1)
+	return s.Store.CountRequest(ctx, id, start, window, limit)
+}
+
 func (s *countingStore) FindToken(ctx context.Context, id string) (*token.Token, error) {
 	s.finds.Add(1)
 	s.trips.Add(1)

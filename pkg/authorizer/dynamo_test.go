@@ -13,8 +13,9 @@ import (
 )
 
 // TestCostAgainstDynamoDB counts real DynamoDB requests: 1,000 authorizations of one token within
-// a minute cost one GetItem per cache window and one write; a revoked token is refused once its
-// cache entry expires.
+// a minute cost one round trip per cache window: the first a conditional UpdateItem that reads
+// the token and records its use at once (Store.UseToken), the others a GetItem; a revoked token
+// is refused once its cache entry expires.
 func TestCostAgainstDynamoDB(t *testing.T) {
 	var counter dynamotest.CallCounter
 	client := dynamotest.MustClient(t, counter.Register)
@@ -48,8 +49,8 @@ func TestCostAgainstDynamoDB(t *testing.T) {
 		}
 	}
 	calls := counter.Take()
-	if calls["GetItem"] != 5 || calls["UpdateItem"] != 1 || len(calls) != 2 {
-		t.Fatalf("1,000 authorizations in 50 s made %v; want 5 GetItem and 1 UpdateItem", calls)
+	if calls["GetItem"] != 4 || calls["UpdateItem"] != 1 || len(calls) != 2 {
+		t.Fatalf("1,000 authorizations in 50 s made %v; want 1 UpdateItem (first sight) and 4 GetItem", calls)
 	}
 
 	clock.Advance(11 * time.Second) // the usage interval has passed: the next use writes the count
@@ -70,5 +71,158 @@ func TestCostAgainstDynamoDB(t *testing.T) {
 	clock.Advance(authorizer.DefaultCacheTTL)
 	if d, err := a.Authorize(ctx, authorizer.Request{Token: plaintext, Method: "POST", Route: "/upload"}); err != nil || d.Outcome != authorizer.Unauthorized || d.Code != token.CodeRevoked {
 		t.Fatalf("revoked token after the cache TTL: %+v %v; want 401 REVOKED", d, err)
+	}
+}
+
+// TestFirstSightIsOneRoundTrip: a token an instance has not seen is read and its use recorded in
+// one DynamoDB request; tokens the authorizer refuses are read and nothing is written.
+func TestFirstSightIsOneRoundTrip(t *testing.T) {
+	var counter dynamotest.CallCounter
+	client := dynamotest.MustClient(t, counter.Register)
+	clock := storetest.NewClock()
+	store := dynamo.New(client, dynamotest.MustTable(t, client, dynamo.CreateTable), dynamo.Options{Now: clock.Now})
+	svc, err := token.NewService(store, token.Config{Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	root := token.Principal{Owner: "alice", Permissions: []string{token.PermAdmin}}
+	mint := func(in token.CreateInput) (*token.Token, string) {
+		t.Helper()
+		in.Name = "first sight"
+		tok, plain, err := svc.Create(ctx, root, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok, plain
+	}
+	cfg, err := authorizer.ConfigFromEnv(consumerEnv(map[string]string{authorizer.EnvAPIName: "uploads"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Now = clock.Now
+	a := authorizer.New(store, cfg)
+
+	valid, validPlain := mint(token.CreateInput{Env: "live"})
+	_, boundElsewhere := mint(token.CreateInput{APIs: []string{"billing"}})
+	off := false
+	_, disabled := mint(token.CreateInput{Enabled: &off})
+	p, _ := token.Parse("tok", validPlain)
+	otherLabel := token.Format("tok", "test", p.ID, p.Secret)
+	counter.Take()
+
+	d, err := a.Authorize(ctx, authorizer.Request{Token: validPlain, Method: "GET", Route: "/x"})
+	if err != nil || d.Outcome != authorizer.Allowed {
+		t.Fatalf("first sight: %+v %v", d, err)
+	}
+	if calls := counter.Take(); calls["UpdateItem"] != 1 || len(calls) != 1 {
+		t.Fatalf("first sight made %v; want one UpdateItem", calls)
+	}
+	if got, _ := store.FindToken(ctx, valid.ID); got.UsageCount != 1 || !got.LastUsedAt.Equal(clock.Now()) {
+		t.Fatalf("usage after first sight: %d at %v", got.UsageCount, got.LastUsedAt)
+	}
+	counter.Take()
+	for name, tc := range map[string]struct {
+		tok  string
+		code string
+	}{
+		"bound to another API":   {boundElsewhere, token.CodeForbiddenAPI},
+		"disabled":               {disabled, token.CodeDisabled},
+		"another label, same id": {otherLabel, token.CodeNotFound},
+	} {
+		d, err := a.Authorize(ctx, authorizer.Request{Token: tc.tok, Method: "GET", Route: "/x"})
+		if err != nil || d.Outcome == authorizer.Allowed || d.Code != tc.code {
+			t.Errorf("%s: %+v %v; want %s", name, d, err, tc.code)
+		}
+		// One conditional UpdateItem that read it, or nothing when the id's record is cached.
+		if calls := counter.Take(); calls["UpdateItem"] > 1 || len(calls) > 1 {
+			t.Errorf("%s made %v; want at most the one conditional UpdateItem that read it", name, calls)
+		}
+	}
+	for _, tok := range []*token.Token{valid} {
+		if got, _ := store.FindToken(ctx, tok.ID); got.UsageCount != 1 {
+			t.Errorf("a refused presentation of %s was counted: usageCount %d", tok.ID, got.UsageCount)
+		}
+	}
+	page, err := svc.List(ctx, root, token.ListInput{Status: "all"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range page.Tokens {
+		if tok.ID != valid.ID && tok.UsageCount != 0 {
+			t.Errorf("refused token %s has usageCount %d", tok.Name, tok.UsageCount)
+		}
+	}
+}
+
+// TestRevocationBound: on the management API (RoleManagement: no memory cache) a revoked or
+// disabled token is refused on the very next call; on a consumer API it is refused once its
+// memory cache entry expires (AUTH_CACHE_TTL_SECONDS, 10 s by default), to which API Gateway's
+// own result TTL adds. Both against DynamoDB Local.
+func TestRevocationBound(t *testing.T) {
+	client := dynamotest.MustClient(t)
+	clock := storetest.NewClock()
+	store := dynamo.New(client, dynamotest.MustTable(t, client, dynamo.CreateTable), dynamo.Options{Now: clock.Now})
+	svc, err := token.NewService(store, token.Config{Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	root := token.Principal{Owner: "alice", Permissions: []string{token.PermAdmin}}
+	management, err := authorizer.ConfigFromEnv(func(k string) string {
+		if k == authorizer.EnvRole {
+			return authorizer.RoleManagement
+		}
+		return ""
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	consumer, err := authorizer.ConfigFromEnv(consumerEnv(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		cfg    authorizer.Config
+		bound  time.Duration
+		revoke func(id string) error
+		code   string
+	}{
+		{"management, revoke", management, 0, func(id string) error { _, err := svc.Revoke(ctx, root, id); return err }, token.CodeRevoked},
+		{"management, disable", management, 0, func(id string) error {
+			off := false
+			_, err := svc.Update(ctx, root, id, token.UpdateInput{Enabled: &off})
+			return err
+		}, token.CodeDisabled},
+		{"consumer, revoke", consumer, authorizer.DefaultCacheTTL, func(id string) error { _, err := svc.Revoke(ctx, root, id); return err }, token.CodeRevoked},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tok, plain, err := svc.Create(ctx, root, token.CreateInput{Name: "to revoke", Permissions: []string{token.PermManage}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := tc.cfg
+			cfg.Now = clock.Now
+			a := authorizer.New(store, cfg)
+			req := authorizer.Request{Token: plain, Method: "POST", Route: "/tokens"}
+			if d, err := a.Authorize(ctx, req); err != nil || d.Outcome != authorizer.Allowed {
+				t.Fatalf("before: %+v %v", d, err)
+			}
+			if err := tc.revoke(tok.ID); err != nil {
+				t.Fatal(err)
+			}
+			if tc.bound > 0 {
+				clock.Advance(tc.bound - time.Millisecond)
+				if d, _ := a.Authorize(ctx, req); d.Outcome != authorizer.Allowed {
+					t.Fatalf("inside the cache TTL: %+v; the stated bound is the TTL, and the test must show it", d)
+				}
+				clock.Advance(time.Millisecond)
+			}
+			d, err := a.Authorize(ctx, req)
+			if err != nil || d.Outcome != authorizer.Unauthorized || d.Code != tc.code {
+				t.Fatalf("after %v: %+v %v; want 401 %s", tc.bound, d, err, tc.code)
+			}
+		})
 	}
 }

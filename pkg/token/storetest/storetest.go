@@ -438,6 +438,8 @@ func Run(t *testing.T, newStore NewStore) {
 			t.Fatalf("usageCount after 200 concurrent uses = %d; want 200", got)
 		}
 	})
+
+	t.Run("StaleRefill", func(t *testing.T) { runStaleRefill(t, newStore) })
 }
 
 func ptr[T any](v T) *T { return &v }
