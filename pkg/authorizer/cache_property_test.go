@@ -63,11 +63,11 @@ func randomRequest(r *rand.Rand, ip string, rest bool) propertyRequest {
 // fresh call can be asked what it decides in the very state a cached answer was made in.
 type propertyScenario struct {
 	id, secret string
-	perms     []string
-	allowlist bool
-	quota     int64 // -1: none
-	rateUsed  bool  // a rate limit of 1 per hour whose window is already used
-	cacheTTL  time.Duration
+	perms      []string
+	allowlist  bool
+	quota      int64 // -1: none
+	rateUsed   bool  // a rate limit of 1 per hour whose window is already used
+	cacheTTL   time.Duration
 }
 
 func randomScenario(r *rand.Rand) propertyScenario {

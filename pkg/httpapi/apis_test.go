@@ -34,9 +34,9 @@ func TestAPIBinding(t *testing.T) {
 
 	before := e.snapshot()
 	for body, msg := range map[string]string{
-		`{"apis":["uploads","Billing"]}`:  "apis[1]: must match [a-z0-9][a-z0-9._-]{0,63}",
-		`{"apis":["uploads",""]}`:         "apis[1]: must match [a-z0-9][a-z0-9._-]{0,63}",
-		`{"apis":["a/b"]}`:                "apis[0]: must match [a-z0-9][a-z0-9._-]{0,63}",
+		`{"apis":["uploads","Billing"]}`: "apis[1]: must match [a-z0-9][a-z0-9._-]{0,63}",
+		`{"apis":["uploads",""]}`:        "apis[1]: must match [a-z0-9][a-z0-9._-]{0,63}",
+		`{"apis":["a/b"]}`:               "apis[0]: must match [a-z0-9][a-z0-9._-]{0,63}",
 		`{"apis":["1","2","3","4","5","6","7","8","9","10","11","12","13","14","15","16","17","18","19","20","21"]}`: "apis: must list at most 20 APIs",
 	} {
 		if got := e.must(400, "PATCH", "/tokens/"+id, e.admin, body).str("message"); got != msg {
