@@ -37,12 +37,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // decodeBody decodes the request body, a single JSON object, into dst. An empty body is the
 // empty object when emptyOK. Errors are *token.Error (EINVALID naming the field) or
-// *http.MaxBytesError (answered 413).
+// *http.MaxBytesError (answered 413); any other is a defect (answered 500).
 //
 // The body is checked against dst's JSON shape before it is decoded (checkShape), because
 // encoding/json is lenient where this API is strict: it matches keys case-insensitively, lets a
-// repeated key win, decodes null into anything, replaces invalid UTF-8 with U+FFFD and names
-// fields by Go struct paths in its errors.
+// repeated key win, replaces invalid UTF-8 with U+FFFD and names fields by Go struct paths in
+// its errors.
 func decodeBody(w http.ResponseWriter, r *http.Request, dst any, emptyOK bool) error {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
