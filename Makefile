@@ -35,7 +35,12 @@ bench:
 # The functions of template.yaml: LogicalId:directory under functions/.
 LAMBDA_FUNCTIONS := CreateFunction:create ListFunction:list SelfFunction:self GetFunction:get \
 	UpdateFunction:update RevokeFunction:revoke RotateFunction:rotate VerifyFunction:verify \
-	AuthorizerFunction:authorizer ExampleWhoamiFunction:example-whoami
+	ManagementAuthorizerFunction:authorizer ExampleWhoamiFunction:example-whoami
+# The function of the consumer authorizer application, authorizer/template.yaml (its CodeUri is
+# this directory, so sam build runs this Makefile for it too, also as a nested application).
+AUTHORIZER_APP_FUNCTIONS := AuthorizerFunction:authorizer
+# Each directory once: both authorizers are functions/authorizer.
+LAMBDA_DIRS := $(sort $(foreach f,$(LAMBDA_FUNCTIONS) $(AUTHORIZER_APP_FUNCTIONS),$(word 2,$(subst :, ,$(f)))))
 LAMBDA_GOFLAGS := -tags lambda.norpc -trimpath -ldflags "-s -w"
 # Lambda's provided.al2023 on arm64 (Graviton), as template.yaml declares.
 LAMBDA_GOBUILD := GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build $(LAMBDA_GOFLAGS)
@@ -52,8 +57,8 @@ RUNS           ?= 1
 build:
 	@set -e; mkdir -p $(BUILD_DIR)/lambda; \
 	printf '%-16s %12s %12s\n' function unzipped zipped; \
-	for f in $(LAMBDA_FUNCTIONS); do \
-		dir=$${f#*:}; out=$(BUILD_DIR)/lambda/$$dir; \
+	for dir in $(LAMBDA_DIRS); do \
+		out=$(BUILD_DIR)/lambda/$$dir; \
 		$(LAMBDA_GOBUILD) -o $$out/bootstrap ./functions/$$dir; \
 		rm -f $$out.zip; \
 		if command -v zip >/dev/null 2>&1; then (cd $$out && zip -q -X ../$$dir.zip bootstrap); \
@@ -63,15 +68,16 @@ build:
 		awk -v f=$$dir -v r=$$raw -v z=$$zipped -v o="$$over" 'BEGIN { printf "%-16s %9.2f MiB %9.2f MiB%s\n", f, r/1048576, z/1048576, o }'; \
 	done
 
-# sam build (BuildMethod: makefile) runs build-<LogicalId> with ARTIFACTS_DIR set.
+# sam build (BuildMethod: makefile) runs build-<LogicalId> with ARTIFACTS_DIR set, several at
+# once (parallel = true): each target writes only to its own ARTIFACTS_DIR, since two functions
+# (the management and the consumer authorizer) build the same directory.
 define lambda_build_target
 .PHONY: build-$(1)
 build-$(1):
 	@test -n "$$(ARTIFACTS_DIR)" || { echo "build-$(1) is for sam build, which sets ARTIFACTS_DIR; use make build" >&2; exit 2; }
-	$$(LAMBDA_GOBUILD) -o $$(BUILD_DIR)/lambda/$(2)/bootstrap ./functions/$(2)
-	cp $$(BUILD_DIR)/lambda/$(2)/bootstrap "$$(ARTIFACTS_DIR)/bootstrap"
+	$$(LAMBDA_GOBUILD) -o "$$(ARTIFACTS_DIR)/bootstrap" ./functions/$(2)
 endef
-$(foreach f,$(LAMBDA_FUNCTIONS),$(eval $(call lambda_build_target,$(word 1,$(subst :, ,$(f))),$(word 2,$(subst :, ,$(f))))))
+$(foreach f,$(LAMBDA_FUNCTIONS) $(AUTHORIZER_APP_FUNCTIONS),$(eval $(call lambda_build_target,$(word 1,$(subst :, ,$(f))),$(word 2,$(subst :, ,$(f))))))
 
 # make invoke FUNCTION=create EVENT=events/create.json [N=3] [RUNS=1]: sam local invoke without
 # Docker. Builds functions/$(FUNCTION) for this machine and runs the real bootstrap under
@@ -85,14 +91,17 @@ invoke:
 	@$(GO) build -o $(BUILD_DIR)/host/lambdarun ./tools/lambdarun
 	@$(BUILD_DIR)/host/lambdarun -event $(EVENT) -n $(N) -runs $(RUNS) $(BUILD_DIR)/host/$(FUNCTION)/bootstrap
 
-# cfn-lint validates template.yaml, SAM transform included; part of make test.
+# cfn-lint validates template.yaml and the consumer authorizer application, SAM transform
+# included; part of make test. internal/samtest also runs the SAM translator on both and on the
+# README's attach snippets, and checks the authorizers API Gateway gets.
 cfn-lint:
 	@command -v cfn-lint >/dev/null 2>&1 || { echo "cfn-lint not found: install it with pip install cfn-lint" >&2; exit 1; }
-	cfn-lint template.yaml
+	cfn-lint template.yaml authorizer/template.yaml
 
 # make measure: init and invoke durations under lambdarun of a minimal aws-lambda-go function
 # and of apitokens' functions, against DynamoDB Local (MEASURE_RUNS cold starts of
-# MEASURE_N invocations each), after the sizes of make build. AWS_CA_BUNDLE is unset as on
+# MEASURE_N invocations each), after the sizes of make build. The authorizer runs in both roles:
+# management (no memory cache: every call reads the table) and consumer (cached, and uncached). AWS_CA_BUNDLE is unset as on
 # Lambda: the SDK parses that bundle at every config load (milliseconds of init).
 MEASURE_RUNS ?= 10
 MEASURE_N    ?= 20
@@ -114,7 +123,8 @@ measure-in-dynamodb-local:
 	sed "s/tok_live_REPLACE_WITH_A_TOKEN/$$tok/g" events/authorizer-http-v2.json > $$host/authorizer-event.json; \
 	run() { $$host/lambdarun -runs $(MEASURE_RUNS) -n $(MEASURE_N) "$$@" 2>&1 >/dev/null | grep '^lambdarun: '; }; \
 	run -event events/create.json -name minimal $$host/minimal/bootstrap; \
-	run -event $$host/authorizer-event.json $$host/authorizer/bootstrap; \
-	run -event $$host/authorizer-event.json -name authorizer-uncached -env AUTH_CACHE_TTL_SECONDS=0 $$host/authorizer/bootstrap; \
+	run -event $$host/authorizer-event.json -name authorizer-management -env AUTHORIZER_ROLE=management $$host/authorizer/bootstrap; \
+	run -event $$host/authorizer-event.json -name authorizer-consumer -env AUTHORIZER_ROLE=consumer $$host/authorizer/bootstrap; \
+	run -event $$host/authorizer-event.json -name authorizer-consumer-uncached -env AUTHORIZER_ROLE=consumer -env AUTH_CACHE_TTL_SECONDS=0 $$host/authorizer/bootstrap; \
 	run -event events/create.json $$host/create/bootstrap; \
 	run -event events/list.json $$host/list/bootstrap

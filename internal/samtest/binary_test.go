@@ -75,6 +75,22 @@ type lambdarunReport struct {
 // It fails the test when init or an invocation fails.
 func mustInvoke(t *testing.T, bootstrap string, event []byte, env []string, n int) []json.RawMessage {
 	t.Helper()
+	rep := runLambda(t, bootstrap, event, env, n)
+	var out []json.RawMessage
+	for i, inv := range rep.Runs[0].Invocations {
+		if rep.Runs[0].InitError != nil || inv.ErrorType != "" {
+			t.Fatalf("lambdarun %s: init error %s; invocation %d: %s %s", bootstrap, rep.Runs[0].InitError, i, inv.ErrorType, inv.Error)
+		}
+		out = append(out, inv.Response)
+	}
+	return out
+}
+
+// runLambda runs bootstrap under tools/lambdarun with event and the environment env (added to
+// this process's) for n invocations, and returns lambdarun's report, whatever the function
+// answered (a REST authorizer's "Unauthorized" is an invocation error).
+func runLambda(t *testing.T, bootstrap string, event []byte, env []string, n int) lambdarunReport {
+	t.Helper()
 	dir := t.TempDir()
 	eventPath, reportPath := filepath.Join(dir, "event.json"), filepath.Join(dir, "report.json")
 	if err := os.WriteFile(eventPath, event, 0o644); err != nil {
@@ -86,19 +102,20 @@ func mustInvoke(t *testing.T, bootstrap string, event []byte, env []string, n in
 	cmd.Stderr = &stderr
 	stdout, err := cmd.Output()
 	b, readErr := os.ReadFile(reportPath)
-	if err != nil || readErr != nil {
+	if readErr != nil {
 		t.Fatalf("lambdarun %s: %v %v\nstdout: %s\nstderr: %s", bootstrap, err, readErr, stdout, stderr.String())
 	}
 	var rep lambdarunReport
-	if err := json.Unmarshal(b, &rep); err != nil || len(rep.Runs) != 1 || len(rep.Runs[0].Invocations) != n {
-		t.Fatalf("lambdarun report %s (%v)", b, err)
+	if err := json.Unmarshal(b, &rep); err != nil || len(rep.Runs) != 1 {
+		t.Fatalf("lambdarun report %s (%v)\nstderr: %s", b, err, stderr.String())
 	}
-	var out []json.RawMessage
-	for _, inv := range rep.Runs[0].Invocations {
-		out = append(out, inv.Response)
+	if r := rep.Runs[0]; r.InitError == nil && len(r.Invocations) != n {
+		t.Fatalf("lambdarun: %d invocations, want %d\nstderr: %s", len(r.Invocations), n, stderr.String())
 	}
-	t.Logf("%s: init %.2f ms, first invoke %.2f ms", filepath.Base(filepath.Dir(bootstrap)), rep.Runs[0].InitDurationMs, rep.Runs[0].Invocations[0].DurationMs)
-	return out
+	if r := rep.Runs[0]; r.InitError == nil {
+		t.Logf("%s: init %.2f ms, first invoke %.2f ms", filepath.Base(filepath.Dir(bootstrap)), r.InitDurationMs, r.Invocations[0].DurationMs)
+	}
+	return rep
 }
 
 // proxyResponse is the part of an API Gateway proxy response (REST or HTTP API) the tests read.

@@ -1,21 +1,27 @@
 package samtest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"maps"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/aws/smithy-go/middleware"
 
 	"github.com/apitokens/apitokens/pkg/authorizer"
 	"github.com/apitokens/apitokens/pkg/dynamo"
@@ -25,79 +31,201 @@ import (
 
 // The tests of this file run against the DynamoDB Local of `make test` (DYNAMODB_ENDPOINT).
 
-// callRecorder records the IAM actions a client's calls need, as "table dynamodb:GetItem" or
-// "index dynamodb:Query": a transaction needs the action of each of its items.
-type callRecorder struct {
-	mu      sync.Mutex
-	actions map[string]bool
+// dynamoRecorder is a proxy in front of DynamoDB Local that records every request as IAM
+// authorizes it (dynamoCall), from the wire, whoever sends it: a Store in this process or a real
+// function binary pointed at it with AWS_ENDPOINT_URL_DYNAMODB.
+type dynamoRecorder struct {
+	URL   string
+	mu    sync.Mutex
+	calls []dynamoCall
+	err   error
 }
 
-func (c *callRecorder) register(o *dynamodb.Options) {
-	o.APIOptions = append(o.APIOptions, func(stack *middleware.Stack) error {
-		return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("recordActions",
-			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
-				c.record(awsmiddleware.GetOperationName(ctx), in.Parameters)
-				return next.HandleInitialize(ctx, in)
-			}), middleware.After)
-	})
-}
-
-func (c *callRecorder) record(op string, params any) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.actions == nil {
-		c.actions = map[string]bool{}
+func mustRecorder(t *testing.T) *dynamoRecorder {
+	t.Helper()
+	target, err := url.Parse(dynamotest.MustEndpoint(t))
+	if err != nil {
+		t.Fatal(err)
 	}
-	switch in := params.(type) {
-	case *dynamodb.TransactWriteItemsInput:
-		for _, item := range in.TransactItems {
-			switch {
-			case item.Put != nil:
-				c.actions["table dynamodb:PutItem"] = true
-			case item.Update != nil:
-				c.actions["table dynamodb:UpdateItem"] = true
-			case item.Delete != nil:
-				c.actions["table dynamodb:DeleteItem"] = true
-			case item.ConditionCheck != nil:
-				c.actions["table dynamodb:ConditionCheckItem"] = true
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	r := &dynamoRecorder{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, err := io.ReadAll(req.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		op := strings.TrimPrefix(req.Header.Get("X-Amz-Target"), "DynamoDB_20120810.")
+		calls, err := parseCalls(op, body)
+		r.mu.Lock()
+		r.calls = append(r.calls, calls...)
+		if err != nil && r.err == nil {
+			r.err = err
+		}
+		r.mu.Unlock()
+		req.Body = io.NopCloser(bytes.NewReader(body))
+		proxy.ServeHTTP(w, req)
+	}))
+	t.Cleanup(srv.Close)
+	r.URL = srv.URL
+	return r
+}
+
+// take returns the calls recorded since the last take.
+func (r *dynamoRecorder) take(t *testing.T) []dynamoCall {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.err != nil {
+		t.Fatalf("recording DynamoDB calls: %v", r.err)
+	}
+	calls := r.calls
+	r.calls = nil
+	return calls
+}
+
+// tableKey is the table's partition key (template.yaml's KeySchema, dynamo.CreateTable's).
+const tableKey = "pk"
+
+// wireRequest is the part of a DynamoDB JSON request that IAM's condition keys read.
+type wireRequest struct {
+	IndexName                string
+	Key                      map[string]map[string]any
+	Item                     map[string]map[string]any
+	ProjectionExpression     string
+	UpdateExpression         string
+	ConditionExpression      string
+	KeyConditionExpression   string
+	FilterExpression         string
+	ExpressionAttributeNames map[string]string
+	AttributesToGet          []string
+	ReturnValues             string
+	TransactItems            []map[string]wireRequest
+}
+
+// transactActions are the IAM actions of the items of a TransactWriteItems.
+var transactActions = map[string]string{"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem", "ConditionCheck": "ConditionCheckItem"}
+
+// parseCalls turns one request of operation op into the calls IAM authorizes: one, or one per
+// item of a transaction.
+func parseCalls(op string, body []byte) ([]dynamoCall, error) {
+	var in wireRequest
+	if err := json.Unmarshal(body, &in); err != nil {
+		return nil, fmt.Errorf("%s: %v", op, err)
+	}
+	if op != "TransactWriteItems" {
+		return []dynamoCall{callOf(op, in)}, nil
+	}
+	var calls []dynamoCall
+	for _, item := range in.TransactItems {
+		for kind, req := range item {
+			action, ok := transactActions[kind]
+			if !ok {
+				return nil, fmt.Errorf("TransactWriteItems: unknown item kind %q", kind)
 			}
+			calls = append(calls, callOf(action, req))
 		}
-	case *dynamodb.QueryInput:
-		resource := "table"
-		if in.IndexName != nil {
-			resource = "index"
-		}
-		c.actions[resource+" dynamodb:Query"] = true
-	default:
-		c.actions["table dynamodb:"+op] = true
 	}
+	return calls, nil
 }
 
-// take returns the actions recorded since the last take as a policy.
-func (c *callRecorder) take() policy {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	p := policy{}
-	for _, a := range slices.Sorted(maps.Keys(c.actions)) {
-		resource, action, _ := strings.Cut(a, " ")
-		p[resource] = append(p[resource], action)
+func callOf(op string, in wireRequest) dynamoCall {
+	c := dynamoCall{Action: "dynamodb:" + op, Resource: "table", ReturnValues: in.ReturnValues}
+	if in.IndexName != "" {
+		c.Resource = "index"
 	}
-	c.actions = nil
-	return p
+	for _, item := range []map[string]map[string]any{in.Key, in.Item} {
+		if s, ok := item[tableKey]["S"].(string); ok {
+			c.LeadingKey = s
+		}
+	}
+	switch op {
+	case "GetItem", "Query", "Scan":
+		if in.ProjectionExpression == "" && len(in.AttributesToGet) == 0 {
+			return c // a read of every attribute
+		}
+	}
+	names := map[string]bool{}
+	for _, item := range []map[string]map[string]any{in.Key, in.Item} {
+		for k := range item {
+			names[k] = true
+		}
+	}
+	for _, n := range in.ExpressionAttributeNames {
+		names[n] = true
+	}
+	for _, n := range in.AttributesToGet {
+		names[n] = true
+	}
+	for _, e := range []string{in.ProjectionExpression, in.UpdateExpression, in.ConditionExpression, in.KeyConditionExpression, in.FilterExpression} {
+		for _, n := range bareNames(e) {
+			names[n] = true
+		}
+	}
+	c.Attributes = slices.Sorted(maps.Keys(names))
+	return c
+}
+
+// expressionWords are the keywords of DynamoDB expressions (functions are told by their "(").
+var expressionWords = map[string]bool{"AND": true, "OR": true, "NOT": true, "BETWEEN": true, "IN": true, "SET": true, "ADD": true, "REMOVE": true, "DELETE": true}
+
+// bareNames returns the top-level attribute names an expression spells out instead of through
+// #placeholders.
+func bareNames(expr string) []string {
+	isIdent := func(c byte) bool {
+		return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+	}
+	var out []string
+	for i := 0; i < len(expr); {
+		if !isIdent(expr[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(expr) && isIdent(expr[j]) {
+			j++
+		}
+		word, next := expr[i:j], strings.TrimLeft(expr[j:], " ")
+		var prev byte = ' '
+		if i > 0 {
+			prev = expr[i-1]
+		}
+		number := expr[i] >= '0' && expr[i] <= '9'
+		if !number && prev != '#' && prev != ':' && prev != '.' && !strings.HasPrefix(next, "(") && !expressionWords[strings.ToUpper(word)] {
+			out = append(out, word)
+		}
+		i = j
+	}
+	return out
+}
+
+func TestBareNames(t *testing.T) {
+	for expr, want := range map[string][]string{
+		"SET #lastUsedAt = :now ADD #usageCount :n":                    nil,
+		"attribute_exists(#pk) AND (#a = :h OR size(#b) > :zero)":      nil,
+		"SET owner = :o, meta.x[0] = :m REMOVE ttl":                    {"owner", "meta", "ttl"},
+		"attribute_not_exists(pk) and begins_with(sk, :p) or not done": {"pk", "sk", "done"},
+	} {
+		if got := bareNames(expr); !slices.Equal(got, want) {
+			t.Errorf("bareNames(%q) = %q, want %q", expr, got, want)
+		}
+	}
 }
 
 // TestPoliciesAllowExactlyTheCalls answers every route event on the DynamoDB store, as the
-// route functions do, and every authorizer event through pkg/authorizer, and checks that each
-// function's policy in template.yaml allows exactly the calls made: none denied in AWS, none
-// granted for nothing. Target tokens hold a clientId, so updates, rotations and revocations
-// take their transactional path too.
+// route functions do, and runs both authorizers' real binaries with the environment their
+// templates give them on every authorizer event and every kind of token; it records each
+// DynamoDB request on the wire, as IAM sees it, and checks that the function's policy allows
+// exactly the calls made: none denied in AWS, no grant (action, item prefix) there for nothing.
+// Target tokens hold a clientId, so updates, rotations and revocations take their
+// transactional path too.
 func TestPoliciesAllowExactlyTheCalls(t *testing.T) {
 	client := dynamotest.MustClient(t)
-	var rec callRecorder
-	recording := dynamotest.MustClient(t, rec.register)
-	policies := functionPolicies(t, mustTemplate(t))
+	rec := mustRecorder(t)
+	recording := dynamotest.NewClient(rec.URL)
+	grants := functionGrants(t, mustTemplate(t), mainResource)
 
-	made := map[string]policy{}
+	made := map[string][]dynamoCall{}
 	for _, tc := range eventCases {
 		rt, ok := routeOf(tc.function)
 		if !ok {
@@ -107,48 +235,150 @@ func TestPoliciesAllowExactlyTheCalls(t *testing.T) {
 			table := dynamotest.MustTable(t, client, dynamo.CreateTable)
 			ev := mustEvent(t, tc.file)
 			seed(t, dynamo.New(client, table, dynamo.Options{}), ev, tc.target, "github-actions")
-			rec.take()
+			rec.take(t)
 			resp := mustProxy(t, dynamo.New(recording, table, dynamo.Options{}), rt.Pattern, ev)
 			checkAnswer(t, tc, resp.StatusCode, resp.Body)
-			made[logicalID(tc.function)] = merge(made[logicalID(tc.function)], rec.take())
+			id := logicalID(tc.function)
+			made[id] = append(made[id], rec.take(t)...)
 		})
 	}
-
-	t.Run("authorizer", func(t *testing.T) {
-		table := dynamotest.MustTable(t, client, dynamo.CreateTable)
-		plaintext := mustSeedPlaintext(t, dynamo.New(client, table, dynamo.Options{}), "acme", "manage")
-		a := authorizer.New(dynamo.New(recording, table, dynamo.Options{}), authorizer.Config{})
-		rec.take()
-		for _, file := range mustAuthorizerEvents(t) {
-			if _, err := a.Handle(context.Background(), withToken(t, file, plaintext)); err != nil && err != authorizer.ErrUnauthorized {
-				t.Errorf("%s: %v", file, err)
-			}
+	t.Run("ManagementAuthorizerFunction", func(t *testing.T) {
+		env := func(table string) []string {
+			return functionEnv(t, mustTemplate(t), "ManagementAuthorizerFunction", nil, map[string]string{"Table": table})
 		}
-		made["AuthorizerFunction"] = merge(made["AuthorizerFunction"], rec.take())
+		made["ManagementAuthorizerFunction"] = authorizerCalls(t, client, rec, env, true)
 	})
+	for id, calls := range made {
+		checkCalls(t, "template.yaml "+id, grants[id], calls)
+	}
 
-	for id, p := range made {
-		if !equalPolicy(p, policies[id]) {
-			t.Errorf("%s calls need %v; template.yaml allows %v", id, p, policies[id])
+	// The consumer authorizer with the application's defaults, and without its memory cache (so
+	// that a token's later calls read it without recording a use), bound to an API name.
+	t.Run(appTemplate, func(t *testing.T) {
+		app := mustTemplateFile(t, appTemplate)
+		var calls []dynamoCall
+		for _, params := range []map[string]string{{}, {"MemoryCacheTtlSeconds": "0", "ApiName": "uploads", "ResponseMode": "iam"}} {
+			env := func(table string) []string {
+				params["TableName"], params["TableArn"] = table, "arn:aws:dynamodb:us-east-1:123456789012:table/"+table
+				return functionEnv(t, app, "AuthorizerFunction", params, nil)
+			}
+			calls = append(calls, authorizerCalls(t, client, rec, env, false)...)
 		}
+		checkCalls(t, appTemplate+" AuthorizerFunction", functionGrants(t, app, appResource)["AuthorizerFunction"], calls)
+	})
+}
+
+// authorizerCalls runs the authorizer binary, with the environment env gives it for a table,
+// twice on every authorizer event (HTTP API ones only when httpOnly) for every kind of token:
+// plain, rate-limited, with a quota due for a refill, unknown; and returns the DynamoDB calls it
+// made.
+func authorizerCalls(t *testing.T, client *dynamodb.Client, rec *dynamoRecorder, env func(table string) []string, httpOnly bool) []dynamoCall {
+	t.Helper()
+	table := dynamotest.MustTable(t, client, dynamo.CreateTable)
+	store := dynamo.New(client, table, dynamo.Options{})
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	remaining := int64(5)
+	tokens := map[string]func(*token.Token){
+		"plain":        func(*token.Token) {},
+		"rate-limited": func(tok *token.Token) { tok.RateLimit = &token.RateLimit{Limit: 100, Window: time.Minute} },
+		"quota": func(tok *token.Token) {
+			tok.Remaining, tok.RefilledAt = &remaining, now.Add(-time.Hour)
+			tok.Refill = &token.Refill{Amount: 5, Interval: time.Minute}
+		},
+	}
+	plaintexts := map[string]string{"unknown": token.Format(token.DefaultPrefix, "live", token.NewID(), token.NewSecret())}
+	for name, set := range tokens {
+		id, secret := token.NewID(), token.NewSecret()
+		tok := newToken(id, "acme", []string{"manage", "read", "upload", "list"}, secret)
+		set(tok)
+		mustCreate(t, store, tok)
+		plaintexts[name] = token.Format(token.DefaultPrefix, tok.Env, id, secret)
+	}
+	bootstrap := mustBinary(t, "functions/authorizer")
+	fnEnv := append(env(table), awsEnv(rec.URL)...)
+	rec.take(t)
+	var calls []dynamoCall
+	for _, file := range mustAuthorizerEvents(t) {
+		if httpOnly && !isHTTPAPIEvent(t, file) {
+			continue
+		}
+		for name, plaintext := range plaintexts {
+			rep := runLambda(t, bootstrap, withToken(t, file, plaintext), fnEnv, 2)
+			if rep.Runs[0].InitError != nil {
+				t.Fatalf("%s: init failed with the template's environment %q: %s", filepath.Base(file), fnEnv, rep.Runs[0].InitError)
+			}
+			got := rec.take(t)
+			if name != "unknown" && len(got) == 0 {
+				t.Errorf("%s, %s token: no DynamoDB call", filepath.Base(file), name)
+			}
+			calls = append(calls, got...)
+		}
+	}
+	return calls
+}
+
+func isHTTPAPIEvent(t *testing.T, file string) bool {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev struct {
+		Version string `json:"version"`
+	}
+	if err := json.Unmarshal(b, &ev); err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	return ev.Version == "2.0"
+}
+
+// awsEnv is what a function needs to reach DynamoDB Local (or the recorder) at endpoint.
+func awsEnv(endpoint string) []string {
+	return []string{
+		"AWS_ENDPOINT_URL_DYNAMODB=" + endpoint, "AWS_REGION=us-east-1",
+		"AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local", "AWS_SESSION_TOKEN=", "AWS_PROFILE=",
+		"AWS_EC2_METADATA_DISABLED=true",
 	}
 }
 
-func merge(a, b policy) policy {
-	out := policy{}
-	for _, p := range []policy{a, b} {
-		for r, actions := range p {
-			for _, x := range actions {
-				if !slices.Contains(out[r], x) {
-					out[r] = append(out[r], x)
+// checkCalls: grants allow every call, and every action of a grant, on every item prefix it
+// names, is needed by a call.
+func checkCalls(t *testing.T, id string, grants []grant, calls []dynamoCall) {
+	t.Helper()
+	denied := map[string]bool{}
+	for _, c := range calls {
+		if !slices.ContainsFunc(grants, func(g grant) bool { return g.allows(c) }) {
+			denied[c.String()] = true
+		}
+	}
+	for _, c := range slices.Sorted(maps.Keys(denied)) {
+		t.Errorf("%s: %s is denied by its policy %v", id, c, grants)
+	}
+	if testing.Verbose() {
+		seen := map[string]bool{}
+		for _, c := range calls {
+			seen[c.String()] = true
+		}
+		t.Logf("%s: %d calls: %s", id, len(calls), strings.Join(slices.Sorted(maps.Keys(seen)), "; "))
+	}
+	for _, g := range grants {
+		keys := g.LeadingKeys
+		if keys == nil {
+			keys = []string{""}
+		}
+		for _, a := range g.Actions {
+			for _, k := range keys {
+				narrow := g
+				narrow.Actions = []string{a}
+				if k != "" {
+					narrow.LeadingKeys = []string{k}
+				}
+				if !slices.ContainsFunc(calls, narrow.allows) {
+					t.Errorf("%s: its policy grants %v, which no call needs", id, narrow)
 				}
 			}
 		}
 	}
-	for r := range out {
-		slices.Sort(out[r])
-	}
-	return out
 }
 
 // mustSeedPlaintext creates a token of owner with perms and returns its plaintext.
@@ -249,31 +479,29 @@ func describedKeys(ks []types.KeySchemaElement) string {
 	return strings.Join(parts, ", ")
 }
 
-// TestBinariesAgainstDynamoDBLocal runs the real bootstrap binaries of the authorizer and of the
-// create and list functions under tools/lambdarun, as make invoke does, on one table: the
-// authorizer admits a manage token and its context, put in the list event as API Gateway would,
-// lets the list function list what the create function created.
+// TestBinariesAgainstDynamoDBLocal runs the real bootstrap binaries of the management API's
+// authorizer and of the create and list functions under tools/lambdarun, as make invoke does, on
+// one table: the authorizer admits a manage token and its context, put in the list event as API
+// Gateway would, lets the list function list what the create function created.
 func TestBinariesAgainstDynamoDBLocal(t *testing.T) {
 	endpoint := dynamotest.MustEndpoint(t)
 	client := dynamotest.MustClient(t)
 	table := dynamotest.MustTable(t, client, dynamo.CreateTable)
-	env := []string{
-		"TABLE_NAME=" + table, "AWS_ENDPOINT_URL_DYNAMODB=" + endpoint, "AWS_REGION=us-east-1",
-		"AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local", "AWS_SESSION_TOKEN=", "AWS_PROFILE=",
-		"AWS_EC2_METADATA_DISABLED=true",
-	}
+	env := append([]string{"TABLE_NAME=" + table}, awsEnv(endpoint)...)
 	admin := mustSeedPlaintext(t, dynamo.New(client, table, dynamo.Options{}), "acme", "manage")
 
-	// The authorizer: a valid token is admitted with its context, an unknown one is not.
+	// The management API's authorizer, with the environment template.yaml gives it: a valid token
+	// is admitted with its context, an unknown one is not.
+	authorizerEnv := append(functionEnv(t, mustTemplate(t), "ManagementAuthorizerFunction", nil, map[string]string{"Table": table}), awsEnv(endpoint)...)
 	authorizerBin := mustBinary(t, "functions/authorizer")
 	event := withToken(t, filepath.Join(root, "events", "authorizer-http-v2.json"), admin)
 	unknown := withToken(t, filepath.Join(root, "events", "authorizer-http-v2.json"),
 		token.Format(token.DefaultPrefix, "live", token.NewID(), token.NewSecret()))
 	var allowed, denied events.APIGatewayV2CustomAuthorizerSimpleResponse
-	if err := json.Unmarshal(mustInvoke(t, authorizerBin, event, env, 2)[1], &allowed); err != nil {
+	if err := json.Unmarshal(mustInvoke(t, authorizerBin, event, authorizerEnv, 2)[1], &allowed); err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal(mustInvoke(t, authorizerBin, unknown, env, 1)[0], &denied); err != nil {
+	if err := json.Unmarshal(mustInvoke(t, authorizerBin, unknown, authorizerEnv, 1)[0], &denied); err != nil {
 		t.Fatal(err)
 	}
 	if !allowed.IsAuthorized || denied.IsAuthorized {

@@ -1,14 +1,16 @@
 package samtest
 
 import (
+	"errors"
 	"go/ast"
 	"go/parser"
-	"go/token"
+	gotoken "go/token"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,6 +21,7 @@ import (
 	"github.com/apitokens/apitokens/pkg/app"
 	"github.com/apitokens/apitokens/pkg/authorizer"
 	"github.com/apitokens/apitokens/pkg/httpapi"
+	"github.com/apitokens/apitokens/pkg/token"
 )
 
 // root is the repository, seen from this package's directory (where go test runs).
@@ -26,9 +29,15 @@ const root = "../.."
 
 // Functions of template.yaml that serve no route of httpapi.Routes, with their directories.
 var otherFunctions = map[string]string{
-	"AuthorizerFunction":    "authorizer",
-	"ExampleWhoamiFunction": "example-whoami",
+	"ManagementAuthorizerFunction": "authorizer",
+	"ExampleWhoamiFunction":        "example-whoami",
 }
+
+// appTemplate is the consumer authorizer application, which other stacks instantiate (and
+// template.yaml's example API), and appFunctions its functions with their directories.
+const appTemplate = "authorizer/template.yaml"
+
+var appFunctions = map[string]string{"AuthorizerFunction": "authorizer"}
 
 // logicalID is the template's name for the function in functions/<dir>: CreateFunction for
 // create, ExampleWhoamiFunction for example-whoami.
@@ -59,23 +68,37 @@ type tree = map[string]any
 
 func mustTemplate(t *testing.T) tree {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(root, "template.yaml"))
+	return mustTemplateFile(t, "template.yaml")
+}
+
+// mustTemplateFile reads a template of the repository (file relative to its root).
+func mustTemplateFile(t *testing.T, file string) tree {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(root, file))
 	if err != nil {
 		t.Fatal(err)
 	}
+	m, err := parseTemplate(b)
+	if err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	return m
+}
+
+func parseTemplate(b []byte) (tree, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
-		t.Fatalf("template.yaml: %v", err)
+		return nil, err
 	}
 	v, err := fromYAML(&doc)
 	if err != nil {
-		t.Fatalf("template.yaml: %v", err)
+		return nil, err
 	}
 	m, ok := v.(tree)
 	if !ok {
-		t.Fatal("template.yaml is not a mapping")
+		return nil, errors.New("not a mapping")
 	}
-	return m
+	return m, nil
 }
 
 func fromYAML(n *yaml.Node) (any, error) {
@@ -158,6 +181,15 @@ func str(v any) string {
 
 func ref(v any) string { return str(get(v, "Ref")) }
 
+// param is the parameter a value takes: !Ref P, or the first branch of !If [cond, !Ref P,
+// !Ref AWS::NoValue], the way the templates leave a variable unset when its parameter is empty.
+func param(v any) string {
+	if branches, ok := get(v, "Fn::If").([]any); ok && len(branches) == 3 && ref(branches[2]) == "AWS::NoValue" {
+		return ref(branches[1])
+	}
+	return ref(v)
+}
+
 func resourcesOfType(tpl tree, typ string) map[string]tree {
 	out := map[string]tree{}
 	for id, r := range get(tpl, "Resources").(tree) {
@@ -228,12 +260,7 @@ func TestTemplateServesTheRouteTable(t *testing.T) {
 				t.Errorf("%s event %s serves %q, which is not its route in httpapi.Routes", id, name, key)
 			}
 		}
-		if got := str(get(fn, "Properties", "CodeUri")); got != "." {
-			t.Errorf("%s: CodeUri %q, want . (the Makefile at the root builds it)", id, got)
-		}
-		if got := str(get(fn, "Metadata", "BuildMethod")); got != "makefile" {
-			t.Errorf("%s: Metadata.BuildMethod %q, want makefile", id, got)
-		}
+		checkBuiltByMakefile(t, id, fn, ".")
 	}
 	for id := range dirs {
 		if _, ok := functions[id]; !ok {
@@ -242,26 +269,56 @@ func TestTemplateServesTheRouteTable(t *testing.T) {
 	}
 }
 
-// TestFunctionsDirectory: every directory under functions/ is a function of the template, and
-// every function of the template has its main.go.
+// checkBuiltByMakefile: sam build builds fn with the Makefile at the repository root, which
+// codeURI (relative to fn's template) names.
+func checkBuiltByMakefile(t *testing.T, id string, fn any, codeURI string) {
+	t.Helper()
+	if got := str(get(fn, "Properties", "CodeUri")); got != codeURI {
+		t.Errorf("%s: CodeUri %q, want %s (the Makefile at the root builds it)", id, got, codeURI)
+	}
+	if got := str(get(fn, "Metadata", "BuildMethod")); got != "makefile" {
+		t.Errorf("%s: Metadata.BuildMethod %q, want makefile", id, got)
+	}
+}
+
+// TestFunctionsDirectory: every directory under functions/ is built by a function of
+// template.yaml or of the authorizer application, and every such function has its main.go.
 func TestFunctionsDirectory(t *testing.T) {
 	entries, err := os.ReadDir(filepath.Join(root, "functions"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	dirs := functionDirs()
+	for id, dir := range appFunctions {
+		dirs[appTemplate+" "+id] = dir
+	}
+	built := slices.Collect(maps.Values(dirs))
 	var onDisk []string
 	for _, e := range entries {
 		if e.IsDir() {
 			onDisk = append(onDisk, e.Name())
-			if _, ok := dirs[logicalID(e.Name())]; !ok {
-				t.Errorf("functions/%s is not a function of template.yaml (want %s)", e.Name(), logicalID(e.Name()))
+			if !slices.Contains(built, e.Name()) {
+				t.Errorf("functions/%s is not a function of template.yaml or %s (want %s)", e.Name(), appTemplate, logicalID(e.Name()))
 			}
 		}
 	}
 	for id, dir := range dirs {
 		if !slices.Contains(onDisk, dir) {
 			t.Errorf("%s: no functions/%s", id, dir)
+		} else if _, err := os.Stat(filepath.Join(root, "functions", dir, "main.go")); err != nil {
+			t.Errorf("%s: %v", id, err)
+		}
+	}
+	app := resourcesOfType(mustTemplateFile(t, appTemplate), "AWS::Serverless::Function")
+	for id, fn := range app {
+		if _, ok := appFunctions[id]; !ok {
+			t.Errorf("%s: function %s is not one of %v", appTemplate, id, appFunctions)
+		}
+		checkBuiltByMakefile(t, id, fn, "..")
+	}
+	for id := range appFunctions {
+		if _, ok := app[id]; !ok {
+			t.Errorf("%s: no function %s", appTemplate, id)
 		}
 	}
 }
@@ -271,7 +328,7 @@ func TestFunctionsDirectory(t *testing.T) {
 func TestRouteMainsOnlyWire(t *testing.T) {
 	for _, rt := range httpapi.Routes {
 		path := filepath.Join(root, "functions", rt.Function, "main.go")
-		fset := token.NewFileSet()
+		fset := gotoken.NewFileSet()
 		f, err := parser.ParseFile(fset, path, nil, 0)
 		if err != nil {
 			t.Errorf("%s: %v", path, err)
@@ -284,7 +341,7 @@ func TestRouteMainsOnlyWire(t *testing.T) {
 				}
 				continue
 			}
-			if gd, ok := d.(*ast.GenDecl); ok && gd.Tok == token.IMPORT {
+			if gd, ok := d.(*ast.GenDecl); ok && gd.Tok == gotoken.IMPORT {
 				continue
 			}
 			t.Errorf("%s: declares more than main; logic belongs in pkg/", path)
@@ -309,13 +366,16 @@ func TestRouteMainsOnlyWire(t *testing.T) {
 	}
 }
 
-// TestMakeBuildTargets: sam build runs make build-<LogicalId> for every function, which must
-// build functions/<dir> into $(ARTIFACTS_DIR)/bootstrap.
+// TestMakeBuildTargets: sam build runs make build-<LogicalId> for every function of both
+// templates (the application's also when template.yaml nests it), which must build
+// functions/<dir> into $(ARTIFACTS_DIR)/bootstrap.
 func TestMakeBuildTargets(t *testing.T) {
 	if _, err := exec.LookPath("make"); err != nil {
 		t.Fatal("make not found")
 	}
-	for id, dir := range functionDirs() {
+	targets := functionDirs()
+	maps.Copy(targets, appFunctions)
+	for id, dir := range targets {
 		out, err := exec.Command("make", "-C", root, "-n", "build-"+id, "ARTIFACTS_DIR=/artifacts").CombinedOutput()
 		if err != nil {
 			t.Errorf("make -n build-%s: %v\n%s", id, err, out)
@@ -327,52 +387,6 @@ func TestMakeBuildTargets(t *testing.T) {
 			}
 		}
 	}
-}
-
-// policy is what a function's IAM policies allow: actions by resource, where the resource is
-// "table" (!GetAtt Table.Arn) or "index" (${Table.Arn}/index/*).
-type policy map[string][]string
-
-func functionPolicies(t *testing.T, tpl tree) map[string]policy {
-	t.Helper()
-	out := map[string]policy{}
-	for id, fn := range resourcesOfType(tpl, "AWS::Serverless::Function") {
-		p := policy{}
-		policies, _ := get(fn, "Properties", "Policies").([]any)
-		for _, doc := range policies {
-			statements, ok := get(doc, "Statement").([]any)
-			if !ok {
-				t.Errorf("%s: policy %v is not an inline statement list; least privilege is spelled out here", id, doc)
-				continue
-			}
-			for _, st := range statements {
-				if get(st, "Effect") != "Allow" {
-					t.Errorf("%s: statement %v is not an Allow", id, st)
-				}
-				var resource string
-				switch r := get(st, "Resource"); {
-				case slices.Equal(toStrings(get(r, "Fn::GetAtt")), []string{"Table", "Arn"}):
-					resource = "table"
-				case str(get(r, "Fn::Sub")) == "${Table.Arn}/index/*":
-					resource = "index"
-				default:
-					t.Errorf("%s: statement resource %v is neither the table nor its indexes", id, r)
-					continue
-				}
-				for _, a := range toStrings(get(st, "Action")) {
-					if !strings.HasPrefix(a, "dynamodb:") || strings.Contains(a, "*") {
-						t.Errorf("%s: action %q: want a single dynamodb action", id, a)
-					}
-					p[resource] = append(p[resource], a)
-				}
-			}
-		}
-		for r := range p {
-			sort.Strings(p[r])
-		}
-		out[id] = p
-	}
-	return out
 }
 
 func toStrings(v any) []string {
@@ -388,56 +402,8 @@ func toStrings(v any) []string {
 	return out
 }
 
-// wantPolicies is the least privilege of each function, derived from the Store calls its route
-// makes (pkg/dynamo/store.go); TestPoliciesAllowExactlyTheCalls (DynamoDB Local) checks it
-// against the calls the handlers really make. A transaction needs the actions of its items.
-var wantPolicies = map[string]policy{
-	// CreateToken: PutItem, or a transaction of two Puts (token, clientId marker).
-	"CreateFunction": {"table": {"dynamodb:PutItem"}},
-	// ListTokens: Query on the owner index only.
-	"ListFunction": {"index": {"dynamodb:Query"}},
-	// FindToken: GetItem.
-	"SelfFunction": {"table": {"dynamodb:GetItem"}},
-	"GetFunction":  {"table": {"dynamodb:GetItem"}},
-	// FindToken, then UpdateToken: UpdateItem, or a transaction of Update + Put (claim the clientId).
-	"UpdateFunction": {"table": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}},
-	"RotateFunction": {"table": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}},
-	// FindToken, then UpdateToken of a revoke: a transaction of Update + Delete (release the clientId).
-	"RevokeFunction": {"table": {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:UpdateItem"}},
-	// FindToken, then RecordUse of a valid token: UpdateItem.
-	"VerifyFunction":     {"table": {"dynamodb:GetItem", "dynamodb:UpdateItem"}},
-	"AuthorizerFunction": {"table": {"dynamodb:GetItem", "dynamodb:UpdateItem"}},
-	// The example API's backend reads the authorizer's context, not the table.
-	"ExampleWhoamiFunction": {},
-}
-
-func TestPoliciesLeastPrivilege(t *testing.T) {
-	got := functionPolicies(t, mustTemplate(t))
-	for id := range functionDirs() {
-		if !equalPolicy(got[id], wantPolicies[id]) {
-			t.Errorf("%s allows %v, want %v", id, got[id], wantPolicies[id])
-		}
-	}
-	for id, p := range got {
-		if _, ok := wantPolicies[id]; !ok {
-			t.Errorf("%s: no least-privilege policy on record for it (allows %v)", id, p)
-		}
-	}
-}
-
-func equalPolicy(a, b policy) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for r, actions := range a {
-		if !slices.Equal(actions, b[r]) {
-			return false
-		}
-	}
-	return true
-}
-
-// TestEnvironmentIsRead: every variable the template sets is one the code reads.
+// TestEnvironmentIsRead: every variable template.yaml sets is one the code reads, and the
+// management API's authorizer sets only what its role leaves tunable (its rules are in code).
 func TestEnvironmentIsRead(t *testing.T) {
 	tpl := mustTemplate(t)
 	read := []string{
@@ -453,23 +419,251 @@ func TestEnvironmentIsRead(t *testing.T) {
 	if ref(global[app.EnvTableName]) != "Table" {
 		t.Errorf("%s = %v, want !Ref Table", app.EnvTableName, global[app.EnvTableName])
 	}
-	authorizerRead := []string{
-		authorizer.EnvPrefix, authorizer.EnvCacheTTL, authorizer.EnvCacheSize, authorizer.EnvUsageInterval,
-		authorizer.EnvRoutes, authorizer.EnvAPIKeyHeader, authorizer.EnvResponse,
-	}
-	vars, _ := get(tpl, "Resources", "AuthorizerFunction", "Properties", "Environment", "Variables").(tree)
+	managementRead := []string{authorizer.EnvRole, authorizer.EnvCacheTTL, authorizer.EnvCacheSize, authorizer.EnvUsageInterval}
+	vars, _ := get(tpl, "Resources", "ManagementAuthorizerFunction", "Properties", "Environment", "Variables").(tree)
 	for k := range vars {
-		if !slices.Contains(authorizerRead, k) {
-			t.Errorf("AuthorizerFunction sets %s, which pkg/authorizer does not read", k)
+		if !slices.Contains(managementRead, k) {
+			t.Errorf("ManagementAuthorizerFunction sets %s; the management authorizer's role leaves only %v to the environment", k, managementRead)
 		}
 	}
-	if str(vars[authorizer.EnvResponse]) != "simple" {
-		t.Errorf("%s = %v: the management API's authorizer uses simple responses", authorizer.EnvResponse, vars[authorizer.EnvResponse])
+	if got := str(vars[authorizer.EnvRole]); got != authorizer.RoleManagement {
+		t.Errorf("ManagementAuthorizerFunction: %s=%q, want %s", authorizer.EnvRole, got, authorizer.RoleManagement)
 	}
 }
 
-// TestHTTPAPIAuthorizer: the management API's default authorizer is AuthorizerFunction, payload
-// 2.0 with simple responses, on the Authorization header, cached for a parameter's time.
+// appParameters maps every variable the consumer authorizer reads to the parameter of
+// authorizer/template.yaml that sets it: every setting of a consumer API is its instance's own.
+var appParameters = map[string]string{
+	app.EnvTableName:                "TableName",
+	authorizer.EnvPrefix:            "TokenPrefix",
+	authorizer.EnvRoutes:            "RoutePermissions",
+	authorizer.EnvResponse:          "ResponseMode",
+	authorizer.EnvCacheTTL:          "MemoryCacheTtlSeconds",
+	authorizer.EnvCacheSize:         "MemoryCacheSize",
+	authorizer.EnvUsageInterval:     "UsageWriteIntervalSeconds",
+	authorizer.EnvAPIKeyHeader:      "ApiKeyHeader",
+	authorizer.EnvAPIName:           "ApiName",
+	authorizer.EnvRequireAPIBinding: "RequireApiBinding",
+}
+
+// TestAuthorizerApplication holds authorizer/template.yaml to what a consumer API needs: one
+// function in the consumer role, every setting a parameter, its own log group, the outputs an
+// API attaches, and the metadata the Serverless Application Repository publishes.
+func TestAuthorizerApplication(t *testing.T) {
+	tpl := mustTemplateFile(t, appTemplate)
+	if get(tpl, "Transform") != "AWS::Serverless-2016-10-31" {
+		t.Errorf("%s: Transform %v, want AWS::Serverless-2016-10-31", appTemplate, get(tpl, "Transform"))
+	}
+	fn := get(tpl, "Resources", "AuthorizerFunction")
+	vars, _ := get(fn, "Properties", "Environment", "Variables").(tree)
+	if got := str(vars[authorizer.EnvRole]); got != authorizer.RoleConsumer {
+		t.Errorf("AuthorizerFunction: %s=%q, want %s", authorizer.EnvRole, got, authorizer.RoleConsumer)
+	}
+	for k, v := range vars {
+		if want, ok := appParameters[k]; ok && param(v) != want {
+			t.Errorf("AuthorizerFunction: %s = %v, want parameter %s", k, v, want)
+		} else if !ok && k != authorizer.EnvRole {
+			t.Errorf("AuthorizerFunction sets %s, which the consumer authorizer does not read", k)
+		}
+	}
+	for k, p := range appParameters {
+		if _, ok := vars[k]; !ok {
+			t.Errorf("AuthorizerFunction does not set %s (parameter %s): a consumer could not configure it", k, p)
+		}
+	}
+
+	params, _ := get(tpl, "Parameters").(tree)
+	for _, required := range []string{"TableName", "TableArn"} {
+		if _, ok := params[required]; !ok || get(params[required], "Default") != nil {
+			t.Errorf("parameter %s: want it, without a default (each consumer names the apitokens table)", required)
+		}
+	}
+	used := refsIn(get(tpl, "Resources"))
+	for name := range params {
+		if !used[name] {
+			t.Errorf("parameter %s is used by no resource", name)
+		}
+	}
+	for _, want := range []string{"simple", "iam"} {
+		if !slices.Contains(toStrings(get(params, "ResponseMode", "AllowedValues")), want) {
+			t.Errorf("ResponseMode: %s is not an allowed value", want)
+		}
+	}
+
+	logs := resourcesOfType(tpl, "AWS::Logs::LogGroup")
+	if len(logs) != 1 {
+		t.Errorf("%d log groups, want the function's", len(logs))
+	}
+	for id, lg := range logs {
+		if got := str(get(lg, "Properties", "LogGroupName", "Fn::Sub")); got != "/aws/lambda/${AuthorizerFunction}" {
+			t.Errorf("%s: LogGroupName %q, want the function's /aws/lambda/${AuthorizerFunction}", id, got)
+		}
+		if ref(get(lg, "Properties", "RetentionInDays")) != "LogRetentionDays" {
+			t.Errorf("%s: retention is not LogRetentionDays", id)
+		}
+	}
+	outputs := get(tpl, "Outputs")
+	if !slices.Equal(toStrings(get(outputs, "FunctionArn", "Value", "Fn::GetAtt")), []string{"AuthorizerFunction", "Arn"}) {
+		t.Errorf("output FunctionArn = %v, want !GetAtt AuthorizerFunction.Arn", get(outputs, "FunctionArn", "Value"))
+	}
+	if ref(get(outputs, "FunctionName", "Value")) != "AuthorizerFunction" {
+		t.Errorf("output FunctionName = %v, want !Ref AuthorizerFunction", get(outputs, "FunctionName", "Value"))
+	}
+
+	sar := get(tpl, "Metadata", "AWS::ServerlessRepo::Application")
+	author := regexp.MustCompile(`^[a-z0-9](([a-z0-9]|-[a-z0-9])*[a-z0-9])?$`)
+	for _, check := range []struct {
+		what string
+		ok   bool
+	}{
+		{"Name matches [a-zA-Z0-9-]+", regexp.MustCompile(`^[a-zA-Z0-9-]{1,140}$`).MatchString(str(get(sar, "Name")))},
+		{"Description of 1-256 characters", len(str(get(sar, "Description"))) > 0 && len(str(get(sar, "Description"))) <= 256},
+		{"Author in lowercase letters, digits and single hyphens", author.MatchString(str(get(sar, "Author")))},
+		{"a SemanticVersion", regexp.MustCompile(`^\d+\.\d+\.\d+$`).MatchString(str(get(sar, "SemanticVersion")))},
+	} {
+		if !check.ok {
+			t.Errorf("Metadata AWS::ServerlessRepo::Application: not %s: %v", check.what, sar)
+		}
+	}
+	if readme := str(get(sar, "ReadmeUrl")); readme == "" {
+		t.Error("Metadata AWS::ServerlessRepo::Application: no ReadmeUrl")
+	} else if _, err := os.Stat(filepath.Join(root, filepath.Dir(appTemplate), readme)); err != nil {
+		t.Errorf("ReadmeUrl %s: %v", readme, err)
+	}
+}
+
+// refsIn returns the names every !Ref, ${Name} of a !Sub, and !GetAtt in v refer to.
+func refsIn(v any) map[string]bool {
+	out := map[string]bool{}
+	var walk func(any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case tree:
+			for k, x := range v {
+				switch k {
+				case "Ref":
+					out[str(x)] = true
+				case "Fn::Sub":
+					s := str(x)
+					if l, ok := x.([]any); ok && len(l) > 0 {
+						s = str(l[0])
+					}
+					for _, m := range regexp.MustCompile(`\$\{([A-Za-z0-9]+)`).FindAllStringSubmatch(s, -1) {
+						out[m[1]] = true
+					}
+				}
+				walk(x)
+			}
+		case []any:
+			for _, x := range v {
+				walk(x)
+			}
+		}
+	}
+	walk(v)
+	return out
+}
+
+// TestParameterPatternsMatchTheCode: the AllowedPattern of a parameter accepts exactly what the
+// code accepts, so a deployment that passes CloudFormation's check also passes the function's init.
+func TestParameterPatternsMatchTheCode(t *testing.T) {
+	app := mustTemplateFile(t, appTemplate)
+	prefixes := []string{"tok", "t", "abc123", "a" + strings.Repeat("b", 15), "a" + strings.Repeat("b", 16), "T", "1ab", "a-b", "a_b", ""}
+	apis := []string{"uploads", "billing-v2", "a", "9z", "x.y", "x_y", strings.Repeat("a", 64), strings.Repeat("a", 65), "A", "-x", ".x", "a b", "ü"}
+	for _, tc := range []struct {
+		tpl   tree
+		name  string
+		valid func(string) bool
+		cases []string
+		empty bool // the parameter also takes "", for "unset"
+	}{
+		{mustTemplate(t), "TokenPrefix", token.ValidPrefix, prefixes, false},
+		{app, "TokenPrefix", token.ValidPrefix, prefixes, false},
+		{app, "ApiName", token.ValidAPIName, apis, true},
+	} {
+		pattern := str(get(tc.tpl, "Parameters", tc.name, "AllowedPattern"))
+		re, err := regexp.Compile(pattern)
+		if err != nil {
+			t.Errorf("%s: AllowedPattern %q: %v", tc.name, pattern, err)
+			continue
+		}
+		for _, s := range tc.cases {
+			if s == "" {
+				continue
+			}
+			if got, want := re.MatchString(s), tc.valid(s); got != want {
+				t.Errorf("%s %q: AllowedPattern %q accepts it: %v; the code: %v", tc.name, s, pattern, got, want)
+			}
+		}
+		if re.MatchString("") != tc.empty {
+			t.Errorf("%s: AllowedPattern %q accepts \"\": %v, want %v", tc.name, pattern, re.MatchString(""), tc.empty)
+		}
+	}
+}
+
+// TestExampleUsesTheApplication: the example API instantiates authorizer/template.yaml as another
+// stack would, and lets API Gateway invoke that instance for its authorizer only.
+func TestExampleUsesTheApplication(t *testing.T) {
+	tpl := mustTemplate(t)
+	appTpl := mustTemplateFile(t, appTemplate)
+	a := get(tpl, "Resources", "ExampleAuthorizerApp")
+	if get(a, "Type") != "AWS::Serverless::Application" || str(get(a, "Properties", "Location")) != appTemplate {
+		t.Fatalf("ExampleAuthorizerApp: want an AWS::Serverless::Application with Location %s, got %v", appTemplate, a)
+	}
+	if str(get(a, "Condition")) != "ExampleApiEnabled" {
+		t.Errorf("ExampleAuthorizerApp: Condition %v, want ExampleApiEnabled", get(a, "Condition"))
+	}
+	given, _ := get(a, "Properties", "Parameters").(tree)
+	appParams, _ := get(appTpl, "Parameters").(tree)
+	for name := range given {
+		if _, ok := appParams[name]; !ok {
+			t.Errorf("ExampleAuthorizerApp passes %s, which %s does not take", name, appTemplate)
+		}
+	}
+	for name, p := range appParams {
+		if _, ok := given[name]; !ok && get(p, "Default") == nil {
+			t.Errorf("ExampleAuthorizerApp does not pass the required parameter %s", name)
+		}
+	}
+	if ref(given["TableName"]) != "Table" || !slices.Equal(toStrings(get(given["TableArn"], "Fn::GetAtt")), []string{"Table", "Arn"}) {
+		t.Errorf("ExampleAuthorizerApp: TableName %v, TableArn %v: want this stack's table", given["TableName"], given["TableArn"])
+	}
+	if ref(given["TokenPrefix"]) != "TokenPrefix" {
+		t.Errorf("ExampleAuthorizerApp: TokenPrefix %v, want !Ref TokenPrefix", given["TokenPrefix"])
+	}
+	appArn := []string{"ExampleAuthorizerApp", "Outputs.FunctionArn"}
+	perm := get(tpl, "Resources", "ExampleAuthorizerPermission", "Properties")
+	if !slices.Equal(toStrings(get(perm, "FunctionName", "Fn::GetAtt")), appArn) || get(perm, "Principal") != "apigateway.amazonaws.com" {
+		t.Errorf("ExampleAuthorizerPermission: want API Gateway allowed to invoke !GetAtt ExampleAuthorizerApp.Outputs.FunctionArn: %v", perm)
+	}
+	if s := str(get(perm, "SourceArn", "Fn::Sub")); !strings.HasSuffix(s, "${ExampleRestApi}/authorizers/${ExampleAuthorizer}") {
+		t.Errorf("ExampleAuthorizerPermission: SourceArn %q, want the example API's authorizer only", s)
+	}
+}
+
+// TestTableExports: the table's name and ARN are exported, for the consumer authorizers of
+// other stacks (Fn::ImportValue <stack>-TableName and <stack>-TableArn).
+func TestTableExports(t *testing.T) {
+	outputs := get(mustTemplate(t), "Outputs")
+	if ref(get(outputs, "TableName", "Value")) != "Table" {
+		t.Errorf("output TableName = %v, want !Ref Table", get(outputs, "TableName", "Value"))
+	}
+	if !slices.Equal(toStrings(get(outputs, "TableArn", "Value", "Fn::GetAtt")), []string{"Table", "Arn"}) {
+		t.Errorf("output TableArn = %v, want !GetAtt Table.Arn", get(outputs, "TableArn", "Value"))
+	}
+	for _, name := range []string{"TableName", "TableArn"} {
+		if got, want := str(get(outputs, name, "Export", "Name", "Fn::Sub")), "${AWS::StackName}-"+name; got != want {
+			t.Errorf("output %s: export name %q, want %q", name, got, want)
+		}
+	}
+	if get(outputs, "AuthorizerFunctionArn") != nil {
+		t.Error("output AuthorizerFunctionArn: the management API's authorizer is not for other APIs; they instantiate " + appTemplate)
+	}
+}
+
+// TestHTTPAPIAuthorizer: the management API's default authorizer is ManagementAuthorizerFunction,
+// payload 2.0 with simple responses, on the Authorization header, source address and route,
+// cached for a parameter's time; nothing the API sets changes what the authorizer decides.
 func TestHTTPAPIAuthorizer(t *testing.T) {
 	tpl := mustTemplate(t)
 	auth := get(tpl, "Resources", "Api", "Properties", "Auth")
@@ -479,23 +673,92 @@ func TestHTTPAPIAuthorizer(t *testing.T) {
 		t.Fatalf("Api: default authorizer %q is not defined", name)
 	}
 	checks := map[string]bool{
-		"FunctionArn is AuthorizerFunction.Arn":     slices.Equal(toStrings(get(a, "FunctionArn", "Fn::GetAtt")), []string{"AuthorizerFunction", "Arn"}),
-		"payload format 2.0":                        str(get(a, "AuthorizerPayloadFormatVersion")) == "2.0",
-		"simple responses":                          get(a, "EnableSimpleResponses") == true,
-		"identity: the Authorization header":        slices.Equal(toStrings(get(a, "Identity", "Headers")), []string{"Authorization"}),
-		"cache TTL from AuthorizerCacheTtlSeconds":  ref(get(a, "Identity", "ReauthorizeEvery")) == "AuthorizerCacheTtlSeconds",
-		"API Gateway may invoke the authorizer":     get(a, "EnableFunctionDefaultPermissions") == true,
-		"AuthorizerCacheTtlSeconds defaults to 0":   get(tpl, "Parameters", "AuthorizerCacheTtlSeconds", "Default") == 0,
-		"cache key holds address and route":         slices.Equal(toStrings(get(a, "Identity", "Context")), []string{"identity.sourceIp", "routeKey"}),
-		"limit refusals deferred to the functions":  get(tpl, "Resources", "Api", "Properties", "StageVariables", authorizer.StageVarDeferLimits) == "true",
-		"throttling defaults on the $default stage": get(tpl, "Resources", "Api", "Properties", "DefaultRouteSettings", "ThrottlingRateLimit") != nil,
-		"access logging":                            get(tpl, "Resources", "Api", "Properties", "AccessLogSettings", "DestinationArn") != nil,
+		"FunctionArn is ManagementAuthorizerFunction.Arn": slices.Equal(toStrings(get(a, "FunctionArn", "Fn::GetAtt")), []string{"ManagementAuthorizerFunction", "Arn"}),
+		"payload format 2.0":                              str(get(a, "AuthorizerPayloadFormatVersion")) == "2.0",
+		"simple responses":                                get(a, "EnableSimpleResponses") == true,
+		"identity: the Authorization header":              slices.Equal(toStrings(get(a, "Identity", "Headers")), []string{"Authorization"}),
+		"cache TTL from AuthorizerCacheTtlSeconds":        ref(get(a, "Identity", "ReauthorizeEvery")) == "AuthorizerCacheTtlSeconds",
+		"API Gateway may invoke the authorizer":           get(a, "EnableFunctionDefaultPermissions") == true,
+		"AuthorizerCacheTtlSeconds defaults to 0":         get(tpl, "Parameters", "AuthorizerCacheTtlSeconds", "Default") == 0,
+		"cache key holds address and route":               slices.Equal(toStrings(get(a, "Identity", "Context")), []string{"identity.sourceIp", "routeKey"}),
+		"no stage variables (the role says what to do)":   get(tpl, "Resources", "Api", "Properties", "StageVariables") == nil,
+		"throttling defaults on the $default stage":       get(tpl, "Resources", "Api", "Properties", "DefaultRouteSettings", "ThrottlingRateLimit") != nil,
+		"access logging":                                  get(tpl, "Resources", "Api", "Properties", "AccessLogSettings", "DestinationArn") != nil,
 	}
 	for what, ok := range checks {
 		if !ok {
 			t.Errorf("Api authorizer: not %s", what)
 		}
 	}
+}
+
+// functionEnv is the environment CloudFormation gives function id of tpl: the Globals' variables
+// and the function's own, parameters from params or else their defaults, other references from
+// refs (e.g. "Table"), and variables that resolve to AWS::NoValue left out.
+func functionEnv(t *testing.T, tpl tree, id string, params, refs map[string]string) []string {
+	t.Helper()
+	vars := tree{}
+	if g, ok := get(tpl, "Globals", "Function", "Environment", "Variables").(tree); ok {
+		maps.Copy(vars, g)
+	}
+	own, _ := get(tpl, "Resources", id, "Properties", "Environment", "Variables").(tree)
+	maps.Copy(vars, own)
+	var env []string
+	for k, v := range vars {
+		if s, ok := resolve(t, tpl, v, params, refs); ok {
+			env = append(env, k+"="+s)
+		}
+	}
+	slices.Sort(env)
+	return env
+}
+
+// resolve evaluates a template value of the kinds the templates' variables use; false for
+// AWS::NoValue.
+func resolve(t *testing.T, tpl tree, v any, params, refs map[string]string) (string, bool) {
+	t.Helper()
+	if name, ok := get(v, "Ref").(string); ok {
+		if name == "AWS::NoValue" {
+			return "", false
+		}
+		if s, ok := params[name]; ok {
+			return s, true
+		}
+		if p, ok := get(tpl, "Parameters", name).(tree); ok {
+			return str(p["Default"]), true
+		}
+		if s, ok := refs[name]; ok {
+			return s, true
+		}
+		t.Fatalf("!Ref %s: no value for it", name)
+	}
+	if branches, ok := get(v, "Fn::If").([]any); ok && len(branches) == 3 {
+		if condition(t, tpl, get(tpl, "Conditions", str(branches[0])), params, refs) {
+			return resolve(t, tpl, branches[1], params, refs)
+		}
+		return resolve(t, tpl, branches[2], params, refs)
+	}
+	if _, ok := v.(tree); ok {
+		t.Fatalf("cannot resolve %v", v)
+	}
+	return str(v), true
+}
+
+func condition(t *testing.T, tpl tree, c any, params, refs map[string]string) bool {
+	t.Helper()
+	if args, ok := get(c, "Fn::Equals").([]any); ok && len(args) == 2 {
+		a, _ := resolve(t, tpl, args[0], params, refs)
+		b, _ := resolve(t, tpl, args[1], params, refs)
+		return a == b
+	}
+	if args, ok := get(c, "Fn::Not").([]any); ok && len(args) == 1 {
+		return !condition(t, tpl, args[0], params, refs)
+	}
+	if name, ok := get(c, "Condition").(string); ok {
+		return condition(t, tpl, get(tpl, "Conditions", name), params, refs)
+	}
+	t.Fatalf("cannot evaluate the condition %v", c)
+	return false
 }
 
 // TestTableDefinition: the table as DESIGN.md and pkg/dynamo have it, kept on stack deletion.

@@ -1,0 +1,305 @@
+package samtest
+
+import (
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// grant is one Allow statement of a function's IAM policy, reduced to what DynamoDB evaluates.
+// The conditions are the only ones the tests can evaluate; any other condition fails the test
+// that reads the template, so that no condition is ever silently ignored.
+type grant struct {
+	Resource     string   // "table" or "index" (the owner index)
+	Actions      []string // sorted
+	LeadingKeys  []string // ForAllValues:StringLike dynamodb:LeadingKeys; nil: any item
+	Attributes   []string // ForAllValues:StringEquals dynamodb:Attributes; nil: any attribute
+	ReturnValues []string // StringEqualsIfExists dynamodb:ReturnValues; nil: any
+}
+
+// String is g in one line, its lists sorted, so that equal grants print alike.
+func (g grant) String() string {
+	list := func(v []string, sep string) string { return strings.Join(slices.Sorted(slices.Values(v)), sep) }
+	s := g.Resource + " " + list(g.Actions, ",")
+	if g.LeadingKeys != nil {
+		s += " LeadingKeys like " + list(g.LeadingKeys, "|")
+	}
+	if g.Attributes != nil {
+		s += " Attributes in " + list(g.Attributes, ",")
+	}
+	if g.ReturnValues != nil {
+		s += " ReturnValues in " + list(g.ReturnValues, ",")
+	}
+	return s
+}
+
+// dynamoCall is one DynamoDB request as IAM authorizes it: a transaction is one call per item.
+type dynamoCall struct {
+	Action       string   // "dynamodb:GetItem"
+	Resource     string   // "table" or "index"
+	LeadingKey   string   // the partition key value the request names; "" when unknown
+	Attributes   []string // attribute names read, written or compared; nil: every attribute (a read without projection)
+	ReturnValues string   // "" when the request sets none
+}
+
+func (c dynamoCall) String() string {
+	attrs := "*"
+	if c.Attributes != nil {
+		attrs = strings.Join(c.Attributes, ",")
+	}
+	return fmt.Sprintf("%s %s on %q (attributes %s, ReturnValues %q)", c.Resource, c.Action, c.LeadingKey, attrs, c.ReturnValues)
+}
+
+// allows reports whether g allows c, as IAM evaluates the statement.
+func (g grant) allows(c dynamoCall) bool {
+	if g.Resource != c.Resource || !slices.Contains(g.Actions, c.Action) {
+		return false
+	}
+	if g.LeadingKeys != nil && !g.leadingKeyMatches(c.LeadingKey) {
+		return false
+	}
+	if g.Attributes != nil {
+		if c.Attributes == nil {
+			return false
+		}
+		for _, a := range c.Attributes {
+			if !slices.Contains(g.Attributes, a) {
+				return false
+			}
+		}
+	}
+	if g.ReturnValues != nil && c.ReturnValues != "" && !slices.Contains(g.ReturnValues, c.ReturnValues) {
+		return false
+	}
+	return true
+}
+
+// leadingKeyMatches: an unknown key never matches a LeadingKeys condition here (IAM's
+// ForAllValues would even let a request naming no key through: such requests must not happen).
+func (g grant) leadingKeyMatches(key string) bool {
+	if key == "" {
+		return false
+	}
+	return slices.ContainsFunc(g.LeadingKeys, func(p string) bool { return stringLike(p, key) })
+}
+
+// stringLike is IAM's StringLike: * matches any characters, ? one.
+func stringLike(pattern, s string) bool {
+	// path.Match treats / specially and knows [ ]; token keys hold neither.
+	ok, err := path.Match(pattern, s)
+	return err == nil && ok
+}
+
+// functionGrants returns the grants of every function of tpl, with resourceOf naming the
+// resource of a statement ("table", "index", or "" when it is neither).
+func functionGrants(t *testing.T, tpl tree, resourceOf func(any) string) map[string][]grant {
+	t.Helper()
+	out := map[string][]grant{}
+	for id, fn := range resourcesOfType(tpl, "AWS::Serverless::Function") {
+		out[id] = []grant{}
+		policies, _ := get(fn, "Properties", "Policies").([]any)
+		for _, doc := range policies {
+			statements, ok := get(doc, "Statement").([]any)
+			if !ok {
+				t.Errorf("%s: policy %v is not an inline statement list; least privilege is spelled out here", id, doc)
+				continue
+			}
+			for _, st := range statements {
+				if g, ok := parseGrant(t, id, st, resourceOf); ok {
+					out[id] = append(out[id], g)
+				}
+			}
+		}
+	}
+	return out
+}
+
+func parseGrant(t *testing.T, id string, st any, resourceOf func(any) string) (grant, bool) {
+	t.Helper()
+	if get(st, "Effect") != "Allow" {
+		t.Errorf("%s: statement %v is not an Allow", id, st)
+		return grant{}, false
+	}
+	g := grant{Resource: resourceOf(get(st, "Resource"))}
+	if g.Resource == "" {
+		t.Errorf("%s: statement resource %v is neither the table nor its indexes", id, get(st, "Resource"))
+		return grant{}, false
+	}
+	for _, a := range toStrings(get(st, "Action")) {
+		if !strings.HasPrefix(a, "dynamodb:") || strings.Contains(a, "*") {
+			t.Errorf("%s: action %q: want a single dynamodb action", id, a)
+		}
+		g.Actions = append(g.Actions, a)
+	}
+	slices.Sort(g.Actions)
+	cond, _ := get(st, "Condition").(tree)
+	for op, keys := range cond {
+		km, _ := keys.(tree)
+		for key, v := range km {
+			values := toStrings(v)
+			switch op + " " + key {
+			case "ForAllValues:StringLike dynamodb:LeadingKeys":
+				g.LeadingKeys = values
+			case "ForAllValues:StringEquals dynamodb:Attributes":
+				g.Attributes = values
+			case "StringEqualsIfExists dynamodb:ReturnValues":
+				g.ReturnValues = values
+			default:
+				t.Errorf("%s: condition %s %s: not one these tests evaluate (LeadingKeys StringLike, Attributes StringEquals, ReturnValues StringEqualsIfExists)", id, op, key)
+			}
+		}
+	}
+	return g, true
+}
+
+// mainResource names the resources of template.yaml: its table and the table's indexes.
+func mainResource(r any) string {
+	switch {
+	case slices.Equal(toStrings(get(r, "Fn::GetAtt")), []string{"Table", "Arn"}):
+		return "table"
+	case str(get(r, "Fn::Sub")) == "${Table.Arn}/index/*":
+		return "index"
+	}
+	return ""
+}
+
+// appResource names the resources of authorizer/template.yaml: the table of its TableArn.
+func appResource(r any) string {
+	if ref(r) == "TableArn" {
+		return "table"
+	}
+	return ""
+}
+
+// Least privilege of the authorizers (both roles, one binary): token records are read whole
+// (GetItem) and a token's first sight is one UpdateItem returning the whole item (ReturnValues
+// ALL_NEW), so for TOKEN# items only the items can be restricted; rate-limit windows are written
+// by an ADD of count that sets ttl and returns only what it updated, so those writes are held to
+// their attributes too (dynamodb:Attributes needs the key, and ReturnValues that return only
+// these attributes).
+var authorizerGrants = []grant{
+	{Resource: "table", Actions: []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, LeadingKeys: []string{"TOKEN#*"}},
+	{Resource: "table", Actions: []string{"dynamodb:UpdateItem"}, LeadingKeys: []string{"RATE#*"},
+		Attributes: []string{"pk", "count", "ttl"}, ReturnValues: []string{"NONE", "UPDATED_OLD", "UPDATED_NEW"}},
+}
+
+// wantGrants is the least privilege of each function of template.yaml, derived from the Store
+// calls its route makes (pkg/dynamo/store.go); TestPoliciesAllowExactlyTheCalls (DynamoDB Local)
+// checks it against the calls the handlers and the authorizer binary really make. A transaction
+// needs the actions of its items.
+var wantGrants = map[string][]grant{
+	// CreateToken: PutItem, or a transaction of two Puts (token, clientId marker).
+	"CreateFunction": {{Resource: "table", Actions: []string{"dynamodb:PutItem"}}},
+	// ListTokens: Query on the owner index only.
+	"ListFunction": {{Resource: "index", Actions: []string{"dynamodb:Query"}}},
+	// FindToken: GetItem.
+	"SelfFunction": {{Resource: "table", Actions: []string{"dynamodb:GetItem"}}},
+	"GetFunction":  {{Resource: "table", Actions: []string{"dynamodb:GetItem"}}},
+	// FindToken, then UpdateToken: UpdateItem, or a transaction of Update + Put (claim the clientId).
+	"UpdateFunction": {{Resource: "table", Actions: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}}},
+	"RotateFunction": {{Resource: "table", Actions: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}}},
+	// FindToken, then UpdateToken of a revoke: a transaction of Update + Delete (release the clientId).
+	"RevokeFunction": {{Resource: "table", Actions: []string{"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:UpdateItem"}}},
+	// FindToken, then RecordUse of a valid token: UpdateItem.
+	"VerifyFunction":               {{Resource: "table", Actions: []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}}},
+	"ManagementAuthorizerFunction": authorizerGrants,
+	// The example API's backend reads the authorizer's context, not the table.
+	"ExampleWhoamiFunction": {},
+}
+
+// wantAppGrants is the least privilege of the function of authorizer/template.yaml.
+var wantAppGrants = map[string][]grant{"AuthorizerFunction": authorizerGrants}
+
+func TestPoliciesLeastPrivilege(t *testing.T) {
+	for _, tc := range []struct {
+		file       string
+		resourceOf func(any) string
+		want       map[string][]grant
+	}{
+		{"template.yaml", mainResource, wantGrants},
+		{appTemplate, appResource, wantAppGrants},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			got := functionGrants(t, mustTemplateFile(t, tc.file), tc.resourceOf)
+			for id, want := range tc.want {
+				if !equalGrants(got[id], want) {
+					t.Errorf("%s allows %v, want %v", id, got[id], want)
+				}
+			}
+			for id, g := range got {
+				if _, ok := tc.want[id]; !ok {
+					t.Errorf("%s: no least-privilege policy on record for it (allows %v)", id, g)
+				}
+			}
+		})
+	}
+}
+
+// TestAuthorizerGrantsScoped: every statement of an authorizer's role names the items it may
+// touch, and any attribute restriction is one DynamoDB can enforce for the calls it covers.
+func TestAuthorizerGrantsScoped(t *testing.T) {
+	for _, g := range authorizerGrants {
+		if len(g.LeadingKeys) == 0 {
+			t.Errorf("%v: no dynamodb:LeadingKeys: an authorizer may touch TOKEN# and RATE# items only", g)
+		}
+		for _, k := range g.LeadingKeys {
+			if k != "TOKEN#*" && k != "RATE#*" {
+				t.Errorf("%v: leading key %q is neither a token record nor a rate-limit window", g, k)
+			}
+		}
+		if g.Attributes == nil {
+			continue
+		}
+		if slices.Contains(g.Actions, "dynamodb:GetItem") {
+			t.Errorf("%v: an attribute restriction on GetItem needs a projection, and the authorizer reads whole records", g)
+		}
+		if !slices.Contains(g.Attributes, "pk") {
+			t.Errorf("%v: dynamodb:Attributes must list the key attribute pk", g)
+		}
+		if g.ReturnValues == nil || slices.Contains(g.ReturnValues, "ALL_NEW") || slices.Contains(g.ReturnValues, "ALL_OLD") {
+			t.Errorf("%v: with dynamodb:Attributes, ReturnValues must be held to NONE, UPDATED_OLD or UPDATED_NEW, or the write returns every attribute", g)
+		}
+	}
+}
+
+// TestGrantEvaluation: the evaluation the recorded-calls test relies on decides as IAM does.
+func TestGrantEvaluation(t *testing.T) {
+	token, rate := authorizerGrants[0], authorizerGrants[1]
+	for _, tc := range []struct {
+		name string
+		g    grant
+		c    dynamoCall
+		want bool
+	}{
+		{"token read", token, dynamoCall{Action: "dynamodb:GetItem", Resource: "table", LeadingKey: "TOKEN#abc"}, true},
+		{"token first sight", token, dynamoCall{Action: "dynamodb:UpdateItem", Resource: "table", LeadingKey: "TOKEN#abc", Attributes: []string{"pk", "secretHash"}, ReturnValues: "ALL_NEW"}, true},
+		{"client marker", token, dynamoCall{Action: "dynamodb:GetItem", Resource: "table", LeadingKey: "CLIENT#acme#ci"}, false},
+		{"unknown key", token, dynamoCall{Action: "dynamodb:GetItem", Resource: "table"}, false},
+		{"index", token, dynamoCall{Action: "dynamodb:GetItem", Resource: "index", LeadingKey: "TOKEN#abc"}, false},
+		{"other action", token, dynamoCall{Action: "dynamodb:PutItem", Resource: "table", LeadingKey: "TOKEN#abc"}, false},
+		{"window count", rate, dynamoCall{Action: "dynamodb:UpdateItem", Resource: "table", LeadingKey: "RATE#abc#1", Attributes: []string{"pk", "count", "ttl"}, ReturnValues: "UPDATED_NEW"}, true},
+		{"window without return values", rate, dynamoCall{Action: "dynamodb:UpdateItem", Resource: "table", LeadingKey: "RATE#abc#1", Attributes: []string{"pk", "count"}}, true},
+		{"window returning all", rate, dynamoCall{Action: "dynamodb:UpdateItem", Resource: "table", LeadingKey: "RATE#abc#1", Attributes: []string{"pk", "count"}, ReturnValues: "ALL_NEW"}, false},
+		{"window other attribute", rate, dynamoCall{Action: "dynamodb:UpdateItem", Resource: "table", LeadingKey: "RATE#abc#1", Attributes: []string{"pk", "count", "owner"}}, false},
+		{"window all attributes", rate, dynamoCall{Action: "dynamodb:UpdateItem", Resource: "table", LeadingKey: "RATE#abc#1"}, false},
+		{"token item as window", rate, dynamoCall{Action: "dynamodb:UpdateItem", Resource: "table", LeadingKey: "TOKEN#abc", Attributes: []string{"pk", "count"}}, false},
+	} {
+		if got := tc.g.allows(tc.c); got != tc.want {
+			t.Errorf("%s: %v allows %v: %v, want %v", tc.name, tc.g, tc.c, got, tc.want)
+		}
+	}
+}
+
+func equalGrants(a, b []grant) bool {
+	key := func(gs []grant) []string {
+		var s []string
+		for _, g := range gs {
+			s = append(s, g.String())
+		}
+		slices.Sort(s)
+		return s
+	}
+	return slices.Equal(key(a), key(b))
+}
