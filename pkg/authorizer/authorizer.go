@@ -56,6 +56,8 @@ type Authorizer struct {
 	mu    sync.Mutex
 	cache map[string]cacheEntry
 	usage map[string]*usage
+
+	writes sync.WaitGroup // first-sight usage writes in flight
 }
 
 type cacheEntry struct {
@@ -138,7 +140,7 @@ func (a *Authorizer) Authorize(ctx context.Context, req Request) (Decision, erro
 		return Decision{Outcome: Unauthorized, Code: token.CodeMalformed}, nil
 	}
 	now := a.cfg.Now()
-	v, recorded, err := a.judge(ctx, p, now)
+	v, counted, err := a.judge(ctx, p, now)
 	if err != nil {
 		return Decision{}, err
 	}
@@ -167,7 +169,7 @@ func (a *Authorizer) Authorize(ctx context.Context, req Request) (Decision, erro
 			return d, nil
 		}
 	}
-	if !recorded {
+	if !counted {
 		a.recordUse(ctx, t.ID, now)
 	}
 	if a.cfg.Routes != nil && !a.cfg.Routes.allows(t.HasPermission, req.Method, req.Route) {
@@ -176,9 +178,9 @@ func (a *Authorizer) Authorize(ctx context.Context, req Request) (Decision, erro
 	return Decision{Outcome: Allowed, Code: token.CodeValid, Token: t, Granted: true}, nil
 }
 
-// judge finds the token p names and judges it at now. recorded says the read also recorded this
-// use (Store.UseToken), which it does on a cache miss when this instance owes the token a usage
-// write anyway: the first sight of a token is then one round trip, not a read and a write.
+// judge finds the token p names and judges it at now. recorded says this use is counted by the
+// usage write a first sight sends in parallel with its read (see lookup), so the caller must not
+// count it again.
 func (a *Authorizer) judge(ctx context.Context, p token.Parsed, now time.Time) (token.Verdict, bool, error) {
 	t, cached, recorded, err := a.lookup(ctx, p, now, false)
 	if err != nil {
@@ -202,8 +204,19 @@ func (a *Authorizer) judge(ctx context.Context, p token.Parsed, now time.Time) (
 }
 
 // lookup returns the token p names from the cache or the store (nil when there is none), whether
-// it came from the cache, and whether the store recorded this use with the read. With refresh, a
-// cached record older than refreshAfter is read again.
+// it came from the cache, and whether this use is counted by a parallel usage write. With
+// refresh, a cached record older than refreshAfter is read again.
+//
+// First sight: on a cache miss when this instance owes the token a usage write (it never wrote
+// its uses, or the interval has passed), the write goes out at the same time as the read, as
+// one conditional UpdateItem (Store.RecordAdmittedUse) that counts the use only if the stored
+// token admits it without further checks (token.Use.Admits: right secret and label, active,
+// allowed on this API, no limits). The decision waits for the read only, so a token's first
+// authorization costs one round trip of latency instead of a read and then a write, and a
+// refused token is never counted. The write is sent before the decision returns; its outcome is
+// handled when it arrives: if it did not count, the uses it carried are pending again. The read
+// decides; the write never turns an Allow into a Deny. On Lambda, an answer that arrives after
+// the function returned is handled when the instance thaws; the request itself has long left.
 func (a *Authorizer) lookup(ctx context.Context, p token.Parsed, now time.Time, refresh bool) (*token.Token, bool, bool, error) {
 	a.mu.Lock()
 	e, ok := a.cache[p.ID]
@@ -214,31 +227,34 @@ func (a *Authorizer) lookup(ctx context.Context, p token.Parsed, now time.Time, 
 	claim := a.claimUsageWrite(p.ID, now)
 	a.mu.Unlock()
 
+	var use token.Use
+	if claim != nil {
+		use = token.Use{
+			SecretHash: token.HashSecret(p.Secret), Env: p.Env, API: a.cfg.APIName,
+			RequireAPI: a.cfg.RequireAPIBinding, At: now, N: claim.uses,
+		}
+		a.writes.Add(1)
+		go a.writeFirstUse(context.WithoutCancel(ctx), claim, use)
+	}
 	if a.cfg.LookupTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, a.cfg.LookupTimeout)
 		defer cancel()
 	}
-	var t *token.Token
-	var recorded bool
-	var err error
-	if claim.uses > 0 {
-		t, recorded, err = a.store.UseToken(ctx, p.ID, token.Use{
-			SecretHash: token.HashSecret(p.Secret), Env: p.Env, API: a.cfg.APIName,
-			RequireAPI: a.cfg.RequireAPIBinding, At: now, N: claim.uses,
-		})
-		if !recorded {
-			a.releaseUsageWrite(p.ID, claim)
-		}
-	} else {
-		t, err = a.store.FindToken(ctx, p.ID)
-	}
-	if err != nil && token.ErrorCode(err) != token.ENOTFOUND {
-		return nil, false, false, err
-	}
+	t, err := a.store.FindToken(ctx, p.ID)
 	if err == nil && ctx.Err() != nil {
 		// The store answered after the deadline: deny rather than trust a late answer.
-		return nil, false, false, ctx.Err()
+		err = ctx.Err()
+	}
+	if err != nil && token.ErrorCode(err) != token.ENOTFOUND {
+		if claim != nil {
+			a.giveBack(claim)
+		}
+		return nil, false, false, err
+	}
+	counted := claim != nil && t != nil && use.Admits(t)
+	if claim != nil && !counted {
+		a.giveBack(claim) // the write will not count it: the caller records an allowed use itself
 	}
 	if a.cfg.CacheTTL > 0 {
 		a.mu.Lock()
@@ -248,7 +264,7 @@ func (a *Authorizer) lookup(ctx context.Context, p token.Parsed, now time.Time, 
 		a.cache[p.ID] = cacheEntry{tok: t, fetched: now, expires: now.Add(a.cfg.CacheTTL)}
 		a.mu.Unlock()
 	}
-	return t, false, recorded, nil
+	return t, false, counted, nil
 }
 
 // evict makes room in a full cache: expired entries go first, then an arbitrary one (Go's map
@@ -267,22 +283,24 @@ func (a *Authorizer) evict(now time.Time) {
 	}
 }
 
-// usageClaim is a usage write taken over by a store read (Store.UseToken): the uses it writes
-// (this one and those buffered) and the instance's previous write time, to give back if the
-// store did not record them.
+// usageClaim is the usage write a first sight sends with its read: the uses it carries (this one
+// and those buffered before it) and the instance's previous write time, to give back if the
+// write does not count them.
 type usageClaim struct {
+	id        string
 	uses      int64
 	lastWrite time.Time
+	settled   bool // under a.mu: given back already
 }
 
 // claimUsageWrite claims the usage write of token id when one is due at now (this instance never
 // wrote the token's uses, or the interval has passed): it takes the buffered uses plus this one,
-// and marks the write as done so that concurrent requests buffer theirs. A zero claim means no
+// and marks the write as done so that concurrent requests buffer theirs. Returns nil when no
 // write is due. a.mu must be held.
-func (a *Authorizer) claimUsageWrite(id string, now time.Time) usageClaim {
+func (a *Authorizer) claimUsageWrite(id string, now time.Time) *usageClaim {
 	u, ok := a.usage[id]
 	if ok && !u.lastWrite.IsZero() && now.Sub(u.lastWrite) < a.cfg.UsageInterval {
-		return usageClaim{}
+		return nil
 	}
 	if !ok {
 		if len(a.usage) >= a.cfg.CacheSize {
@@ -291,22 +309,50 @@ func (a *Authorizer) claimUsageWrite(id string, now time.Time) usageClaim {
 		u = &usage{}
 		a.usage[id] = u
 	}
-	c := usageClaim{uses: u.pending + 1, lastWrite: u.lastWrite}
+	c := &usageClaim{id: id, uses: u.pending + 1, lastWrite: u.lastWrite}
 	u.pending, u.lastWrite = 0, now
 	return c
 }
 
-// releaseUsageWrite gives back a claim the store did not record: the buffered uses are pending
-// again and the write is due again, so that a token that turns out valid after its limits are
-// checked records its use with recordUse.
-func (a *Authorizer) releaseUsageWrite(id string, c usageClaim) {
+// writeFirstUse sends a first sight's usage write and gives its uses back if it did not count
+// them (the token did not admit them, or the store failed): usage bookkeeping is never a reason
+// to deny, only to retry with the next write.
+func (a *Authorizer) writeFirstUse(ctx context.Context, c *usageClaim, u token.Use) {
+	defer a.writes.Done()
+	if a.cfg.LookupTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, a.cfg.LookupTimeout)
+		defer cancel()
+	}
+	counted, err := a.store.RecordAdmittedUse(ctx, c.id, u)
+	if err != nil {
+		a.cfg.Logger.WarnContext(ctx, "usage write failed; retrying with the next use", "tokenId", c.id, "uses", c.uses, "error", err)
+	}
+	if !counted {
+		a.giveBack(c)
+	}
+}
+
+// giveBack settles a claim whose write did not count its uses, once: the buffered uses are
+// pending again and a write is due again. This use is not given back: the request that made the
+// claim counts it itself if it is allowed (Authorize calls recordUse), and a refused one is not
+// counted at all.
+func (a *Authorizer) giveBack(c *usageClaim) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if u, ok := a.usage[id]; ok {
+	if c.settled {
+		return
+	}
+	c.settled = true
+	if u, ok := a.usage[c.id]; ok {
 		u.pending += c.uses - 1
 		u.lastWrite = c.lastWrite
 	}
 }
+
+// WaitForWrites waits until the usage writes sent in parallel with first-sight reads have been
+// answered, for tests and for a server that is shutting down.
+func (a *Authorizer) WaitForWrites() { a.writes.Wait() }
 
 // recordUse counts a use and writes the uses counted so far at most once per interval per token,
 // in one UpdateItem. A failed write is logged and its uses kept for the next one: usage

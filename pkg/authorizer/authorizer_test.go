@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -30,50 +31,65 @@ const (
 )
 
 // countingStore counts store calls, as an SDK middleware counts DynamoDB requests: finds counts
-// reads (FindToken, UseToken), uses counts usage writes (RecordUse, a UseToken that recorded),
-// and trips counts round trips.
+// reads, uses counts usage writes that counted (RecordUse, RecordAdmittedUse), writes every write.
 type countingStore struct {
 	token.Store
-	finds, uses, trips atomic.Int32
+	finds, uses, writes atomic.Int32
 }
 
-func (s *countingStore) UseToken(ctx context.Context, id string, u token.Use) (*token.Token, bool, error) {
-	s.finds.Add(1)
-	s.trips.Add(1)
-	t, recorded, err := s.Store.UseToken(ctx, id, u)
-	if recorded {
+func (s *countingStore) RecordAdmittedUse(ctx context.Context, id string, u token.Use) (bool, error) {
+	s.writes.Add(1)
+	counted, err := s.Store.RecordAdmittedUse(ctx, id, u)
+	if counted {
 		s.uses.Add(1)
 	}
-	return t, recorded, err
+	return counted, err
 }
 
 func (s *countingStore) ConsumeQuota(ctx context.Context, id string, now time.Time, refill *token.Refill, refilledAt time.Time) (bool, error) {
-	s.trips.Add(1)
+	s.writes.Add(1)
 	return s.Store.ConsumeQuota(ctx, id, now, refill, refilledAt)
 }
 
 func (s *countingStore) CountRequest(ctx context.Context, id string, start time.Time, window time.Duration, limit int64) (int64, bool, error) {
-	s.trips.Add(1)
+	s.writes.Add(1)
 	return s.Store.CountRequest(ctx, id, start, window, limit)
 }
 
 func (s *countingStore) FindToken(ctx context.Context, id string) (*token.Token, error) {
 	s.finds.Add(1)
-	s.trips.Add(1)
 	return s.Store.FindToken(ctx, id)
 }
 
 func (s *countingStore) RecordUse(ctx context.Context, id string, at time.Time, n int64) error {
 	s.uses.Add(1)
-	s.trips.Add(1)
+	s.writes.Add(1)
 	return s.Store.RecordUse(ctx, id, at, n)
+}
+
+// syncBuffer is a log destination safe for the usage writes' goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 type fixture struct {
 	clock *storetest.Clock
 	store *countingStore
 	svc   *token.Service
-	logs  *bytes.Buffer
+	logs  *syncBuffer
 	// Tokens of owner "alice", by what they are.
 	valid, readOnly, expired, revoked, disabled, unknown, badChecksum string
 }
@@ -81,7 +97,7 @@ type fixture struct {
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	clock := storetest.NewClock()
-	f := &fixture{clock: clock, store: &countingStore{Store: memstore.New(clock.Now)}, logs: &bytes.Buffer{}}
+	f := &fixture{clock: clock, store: &countingStore{Store: memstore.New(clock.Now)}, logs: &syncBuffer{}}
 	svc, err := token.NewService(f.store, token.Config{Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +136,7 @@ func newFixture(t testing.TB) *fixture {
 	f.badChecksum = f.valid[:len(f.valid)-1] + last
 	f.store.finds.Store(0)
 	f.store.uses.Store(0)
-	f.store.trips.Store(0)
+	f.store.writes.Store(0)
 	return f
 }
 
@@ -445,9 +461,9 @@ func (s failingStore) FindToken(ctx context.Context, id string) (*token.Token, e
 	return nil, errors.New("connection reset by peer")
 }
 
-func (s failingStore) UseToken(ctx context.Context, id string, u token.Use) (*token.Token, bool, error) {
+func (s failingStore) RecordAdmittedUse(ctx context.Context, id string, u token.Use) (bool, error) {
 	_, err := s.FindToken(ctx, id)
-	return nil, false, err
+	return false, err
 }
 
 // lateStore answers correctly but only after the caller's deadline.
@@ -458,9 +474,9 @@ func (s lateStore) FindToken(ctx context.Context, id string) (*token.Token, erro
 	return s.Store.FindToken(context.Background(), id)
 }
 
-func (s lateStore) UseToken(ctx context.Context, id string, u token.Use) (*token.Token, bool, error) {
+func (s lateStore) RecordAdmittedUse(ctx context.Context, id string, u token.Use) (bool, error) {
 	<-ctx.Done()
-	return s.Store.UseToken(context.Background(), id, u)
+	return s.Store.RecordAdmittedUse(context.Background(), id, u)
 }
 
 func TestFailClosed(t *testing.T) {
@@ -520,6 +536,7 @@ func TestCacheAndUsageWrites(t *testing.T) {
 			f.clock.Advance(5 * time.Second) // 1,000 calls over 50 s: 5 cache windows of 10 s
 		}
 	}
+	a.WaitForWrites()
 	if got := f.store.finds.Load(); got != 5 {
 		t.Fatalf("1,000 authorizations over 50 s made %d lookups; want 5 (one per 10 s window)", got)
 	}
@@ -528,6 +545,7 @@ func TestCacheAndUsageWrites(t *testing.T) {
 	}
 	f.clock.Advance(11 * time.Second) // past the 60 s usage interval
 	authorize(f.valid)
+	a.WaitForWrites()
 	if got := f.store.uses.Load(); got != 2 {
 		t.Fatalf("usage writes after the interval: %d; want 2", got)
 	}
@@ -571,6 +589,7 @@ func TestCacheDisabledAndBounded(t *testing.T) {
 			t.Fatalf("%+v %v", d, err)
 		}
 	}
+	a.WaitForWrites()
 	if f.store.finds.Load() != 3 || f.store.uses.Load() != 3 {
 		t.Fatalf("without cache and throttling: %d lookups, %d writes; want 3 and 3", f.store.finds.Load(), f.store.uses.Load())
 	}

@@ -3,8 +3,12 @@ package authorizer_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/apitokens/apitokens/pkg/authorizer"
+	"github.com/apitokens/apitokens/pkg/dynamo"
+	"github.com/apitokens/apitokens/pkg/dynamo/dynamotest"
+	"github.com/apitokens/apitokens/pkg/token"
 )
 
 // BenchmarkAuthorize measures one decision on the memory store: hit (record cached), miss (every
@@ -35,5 +39,65 @@ func BenchmarkAuthorize(b *testing.B) {
 	b.Run("hit-routes", func(b *testing.B) {
 		f := newFixture(b)
 		run(b, f.authorizer(b, withRoutes(b)), f.valid, authorizer.Allowed)
+	})
+}
+
+// BenchmarkAgainstDynamoDB compares, in one process against DynamoDB Local, the authorizer with
+// the bare consistent GetItem it waits for: a repeat miss (cache off, usage write not due) and a
+// first sight (the GetItem, with the usage write sent in parallel):
+//
+//	scripts/dynamodb-local.sh go test ./pkg/authorizer/ -run '^$' -bench AgainstDynamoDB
+func BenchmarkAgainstDynamoDB(b *testing.B) {
+	client := dynamotest.MustClient(b)
+	store := dynamo.New(client, dynamotest.MustTable(b, client, dynamo.CreateTable), dynamo.Options{})
+	svc, err := token.NewService(store, token.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	tokens := make([]string, 2000)
+	for i := range tokens {
+		_, tokens[i], err = svc.Create(ctx, token.Principal{Owner: "bench", Permissions: []string{token.PermAdmin}}, token.CreateInput{Name: "bench"})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	p, _ := token.Parse("tok", tokens[0])
+	repeat := authorizer.New(store, authorizer.Config{UsageInterval: time.Hour})
+	authorize := func(a *authorizer.Authorizer, tok string) {
+		if d, err := a.Authorize(ctx, authorizer.Request{Token: tok, Method: "GET", Route: "/x"}); err != nil || d.Outcome != authorizer.Allowed {
+			b.Fatalf("%+v %v", d, err)
+		}
+	}
+	getItem := func() {
+		if _, err := store.FindToken(ctx, p.ID); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for range 1000 { // warm up the server's JVM on every path
+		authorize(repeat, tokens[0])
+		getItem()
+	}
+	b.Run("GetItem", func(b *testing.B) {
+		for b.Loop() {
+			getItem()
+		}
+	})
+	b.Run("repeat-miss", func(b *testing.B) {
+		for b.Loop() {
+			authorize(repeat, tokens[0])
+		}
+	})
+	b.Run("first-sight", func(b *testing.B) {
+		i := 0
+		a := authorizer.New(store, authorizer.Config{CacheTTL: time.Minute, UsageInterval: time.Hour})
+		for b.Loop() {
+			if i == len(tokens) { // every token seen: a new instance sees them for the first time
+				i, a = 0, authorizer.New(store, authorizer.Config{CacheTTL: time.Minute, UsageInterval: time.Hour})
+			}
+			authorize(a, tokens[i])
+			i++
+		}
+		a.WaitForWrites()
 	})
 }

@@ -2,7 +2,9 @@ package authorizer_test
 
 import (
 	"context"
+	"errors"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -53,6 +55,7 @@ func TestAPIBinding(t *testing.T) {
 			}
 			a := authorizer.New(f.store, cfg)
 			resp, err := a.HandleToken(ctx, events.APIGatewayCustomAuthorizerRequest{Type: "TOKEN", AuthorizationToken: "Bearer " + tc.tok, MethodArn: arn("GET", "/files")})
+			a.WaitForWrites()
 			if got := restOutcome(t, resp, err, arn("GET", "/files")); got != tc.want {
 				t.Fatalf("outcome %s; want %s", got, tc.want)
 			}
@@ -103,45 +106,99 @@ func TestEnvironmentLabelIsBound(t *testing.T) {
 	}
 }
 
-// TestFirstSightRoundTrips: with the memory cache off, the first authorization of a token in an
-// instance is one store round trip that also records the use; later ones within the usage
-// interval are one read and no write; a token with limits is read, limited and then recorded.
-func TestFirstSightRoundTrips(t *testing.T) {
+// rendezvousStore shows that a first sight's read and usage write are in flight together: a read
+// waits (a second at most) for a usage write to start.
+type rendezvousStore struct {
+	token.Store
+	writeStarted chan struct{}
+}
+
+func (s *rendezvousStore) RecordAdmittedUse(ctx context.Context, id string, u token.Use) (bool, error) {
+	s.writeStarted <- struct{}{}
+	return s.Store.RecordAdmittedUse(ctx, id, u)
+}
+
+func (s *rendezvousStore) FindToken(ctx context.Context, id string) (*token.Token, error) {
+	select {
+	case <-s.writeStarted:
+	case <-time.After(time.Second):
+		return nil, errors.New("the read was made without a usage write in flight")
+	}
+	return s.Store.FindToken(ctx, id)
+}
+
+// TestFirstSight: the first authorization of a token in an instance sends its usage write in
+// parallel with its read (one round trip of latency) and counts the use exactly once; later ones
+// within the usage interval read only; a token with limits is counted once, after its limits;
+// refused tokens are never counted.
+func TestFirstSight(t *testing.T) {
 	f := newFixture(t)
-	a := f.authorizer(t, func(c *authorizer.Config) { c.CacheTTL = 0 })
 	ctx := context.Background()
-	step := func(tok string, wantTrips, wantUses int32) {
+	p, _ := token.Parse("tok", f.valid)
+
+	parallel := authorizer.New(&rendezvousStore{Store: f.store, writeStarted: make(chan struct{}, 1)}, authorizer.Config{Now: f.clock.Now, UsageInterval: time.Minute})
+	if d, err := parallel.Authorize(ctx, authorizer.Request{Token: f.valid, Method: "GET", Route: "/a"}); err != nil || d.Outcome != authorizer.Allowed {
+		t.Fatalf("first sight: %+v %v", d, err)
+	}
+	parallel.WaitForWrites()
+	if got := mustUsage(t, f, p.ID); got != 1 {
+		t.Fatalf("usageCount %d after a first sight; want 1", got)
+	}
+
+	a := f.authorizer(t, func(c *authorizer.Config) { c.CacheTTL = 0 })
+	step := func(tok string, wantFinds, wantWrites, wantUses int32) {
 		t.Helper()
-		f.store.trips.Store(0)
+		f.store.finds.Store(0)
+		f.store.writes.Store(0)
 		f.store.uses.Store(0)
 		if d, err := a.Authorize(ctx, authorizer.Request{Token: tok, Method: "GET", Route: "/a"}); err != nil || d.Outcome != authorizer.Allowed {
 			t.Fatalf("%+v %v", d, err)
 		}
-		if got, uses := f.store.trips.Load(), f.store.uses.Load(); got != wantTrips || uses != wantUses {
-			t.Fatalf("%d round trips, %d usage writes; want %d and %d", got, uses, wantTrips, wantUses)
+		a.WaitForWrites()
+		if finds, writes, uses := f.store.finds.Load(), f.store.writes.Load(), f.store.uses.Load(); finds != wantFinds || writes != wantWrites || uses != wantUses {
+			t.Fatalf("%d reads, %d writes, %d counted; want %d, %d, %d", finds, writes, uses, wantFinds, wantWrites, wantUses)
 		}
 	}
-	step(f.valid, 1, 1) // first sight: read and record in one
-	step(f.valid, 1, 0) // within the usage interval: one read
+	step(f.valid, 1, 1, 1) // first sight in this instance: the read and the parallel write
+	step(f.valid, 1, 0, 0) // within the usage interval: the read only
 	f.clock.Advance(authorizer.DefaultUsageInterval)
-	step(f.valid, 1, 1) // a write is due again: one round trip again
-	p, _ := token.Parse("tok", f.valid)
-	if got := mustUsage(t, f, p.ID); got != 3 {
-		t.Fatalf("usageCount %d after 3 authorizations; want 3", got)
+	step(f.valid, 1, 1, 1) // a write is due again: it goes with the read again
+	if got := mustUsage(t, f, p.ID); got != 4 {
+		t.Fatalf("usageCount %d after 4 authorizations in two instances; want 4", got)
 	}
 
 	limited := f.limited(t, token.LimitsInput{Remaining: ptr(int64(5))})
-	step(limited, 3, 1) // read (no write: it has a quota), the quota's write, the usage write
+	lp, _ := token.Parse("tok", limited)
+	// The parallel write does not count a token with limits; the quota's write does its part,
+	// then the use is counted once, after the limits allowed it.
+	step(limited, 1, 3, 1)
+	if got := mustUsage(t, f, lp.ID); got != 1 {
+		t.Fatalf("usageCount of the limited token %d; want 1", got)
+	}
 
-	// A refused token records nothing, and its refusal does not postpone the next write.
+	// Refused tokens are never counted.
+	before := map[string]int64{}
+	page, err := f.svc.List(ctx, token.Principal{Owner: "alice", Permissions: []string{token.PermAdmin}}, token.ListInput{Status: "all", Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range page.Tokens {
+		before[tok.ID] = tok.UsageCount
+	}
 	f.store.uses.Store(0)
 	for _, tok := range []string{f.revoked, f.disabled, f.expired, f.unknown} {
 		if d, _ := a.Authorize(ctx, authorizer.Request{Token: tok, Method: "GET", Route: "/a"}); d.Outcome != authorizer.Unauthorized {
 			t.Fatalf("%+v", d)
 		}
 	}
+	a.WaitForWrites()
 	if got := f.store.uses.Load(); got != 0 {
-		t.Fatalf("refused tokens caused %d usage writes", got)
+		t.Fatalf("refused tokens were counted %d times", got)
+	}
+	for id, n := range before {
+		if got := mustUsage(t, f, id); got != n {
+			t.Errorf("usageCount of %s moved from %d to %d", id, n, got)
+		}
 	}
 }
 

@@ -299,6 +299,9 @@ func (a *Authorizer) AuthenticateRequest(r *http.Request) (token.Principal, erro
 	// Gateway's routeKey would be.
 	_, route, _ := strings.Cut(r.Pattern, " ")
 	d, err := a.Authorize(r.Context(), Request{Token: presented, Method: r.Method, Route: route, SourceIP: ip})
+	// A server has no reason to answer before its usage write: waiting for it makes the record
+	// that this request may read show this use.
+	a.WaitForWrites()
 	if err != nil {
 		return token.Principal{}, err
 	}

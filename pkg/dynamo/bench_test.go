@@ -96,3 +96,43 @@ func mustPopulate(b *testing.B, client *dynamodb.Client, table, owner string, n 
 		b.Fatalf("BatchWriteItem: %v", failed)
 	}
 }
+
+// BenchmarkFirstSight compares the two requests of the authorizer's first sight of a token, which
+// it sends in parallel: the consistent read it waits for (FindToken) and the conditional usage
+// write (RecordAdmittedUse) it does not wait for. On DynamoDB Local a write costs about twice a
+// read, which is why the first sight must not wait for it:
+//
+//	scripts/dynamodb-local.sh go test ./pkg/dynamo/ -run '^$' -bench FirstSight
+func BenchmarkFirstSight(b *testing.B) {
+	client := MustClient(b)
+	store := New(client, MustTable(b, client), Options{})
+	ctx := context.Background()
+	tok := storetest.NewToken("bench", time.Now())
+	if err := store.CreateToken(ctx, tok); err != nil {
+		b.Fatal(err)
+	}
+	use := func() {
+		if ok, err := store.RecordAdmittedUse(ctx, tok.ID, token.Use{SecretHash: tok.SecretHash, Env: tok.Env, At: time.Now(), N: 1}); err != nil || !ok {
+			b.Fatalf("RecordAdmittedUse: %v %v", ok, err)
+		}
+	}
+	find := func() {
+		if _, err := store.FindToken(ctx, tok.ID); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for range 1000 { // warm up the server's JVM on both paths
+		use()
+		find()
+	}
+	b.Run("GetItem", func(b *testing.B) {
+		for b.Loop() {
+			find()
+		}
+	})
+	b.Run("RecordAdmittedUse", func(b *testing.B) {
+		for b.Loop() {
+			use()
+		}
+	})
+}

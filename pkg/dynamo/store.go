@@ -140,15 +140,12 @@ func (s *Store) FindToken(ctx context.Context, id string) (*token.Token, error) 
 	return t, nil
 }
 
-// UseToken implements token.Store with one UpdateItem that is the read too: the condition is
-// token.Use.Admits written as a condition expression (secret hash, environment, active, API
-// binding, no limits), the update records the uses, and the item comes back either way: ALL_NEW
-// when the condition held, ALL_OLD (ReturnValuesOnConditionCheckFailure) when it did not. So the
-// first authorization of a token is one round trip instead of a GetItem followed by a usage
-// UpdateItem, and a token the rule refuses is read without being written. An UpdateItem reads
-// the item as strongly as a consistent GetItem. The hash is compared by DynamoDB here, but the
-// caller judges the returned record again in constant time (token.Judge) before trusting it.
-func (s *Store) UseToken(ctx context.Context, id string, u token.Use) (*token.Token, bool, error) {
+// RecordAdmittedUse implements token.Store with one UpdateItem whose condition is token.Use.Admits
+// written as a condition expression: secret hash, environment label, active (enabled, not
+// revoked, not expired, not gone), API binding, no limits. The hash comparison here decides only
+// whether a use is counted, never an authorization: the caller judges the token it read in
+// constant time (token.Judge). The authorizer's role may write lastUsedAt and usageCount only.
+func (s *Store) RecordAdmittedUse(ctx context.Context, id string, u token.Use) (bool, error) {
 	names := map[string]string{
 		"#pk": attrPK, "#secretHash": "secretHash", "#prevSecretHash": "prevSecretHash",
 		"#prevSecretUntil": "prevSecretUntil", "#enabled": "enabled", "#revokedAt": "revokedAt",
@@ -188,38 +185,21 @@ func (s *Store) UseToken(ctx context.Context, id string, u token.Use) (*token.To
 			cond = append(cond, "(attribute_not_exists(#apis) OR contains(#apis, :api))")
 		}
 	}
-	out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                           aws.String(s.table),
-		Key:                                 tokenKey(id),
-		UpdateExpression:                    aws.String("SET #lastUsedAt = :now ADD #usageCount :n"),
-		ConditionExpression:                 aws.String(strings.Join(cond, " AND ")),
-		ExpressionAttributeNames:            names,
-		ExpressionAttributeValues:           values,
-		ReturnValues:                        types.ReturnValueAllNew,
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(s.table),
+		Key:                       tokenKey(id),
+		UpdateExpression:          aws.String("SET #lastUsedAt = :now ADD #usageCount :n"),
+		ConditionExpression:       aws.String(strings.Join(cond, " AND ")),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
 	})
-	var item map[string]types.AttributeValue
 	var ccf *types.ConditionalCheckFailedException
-	switch {
-	case errors.As(err, &ccf):
-		item = ccf.Item
-	case err != nil:
-		return nil, false, fmt.Errorf("dynamo: use token: %w", err)
-	default:
-		item = out.Attributes
+	if errors.As(err, &ccf) {
+		return false, nil
+	} else if err != nil {
+		return false, fmt.Errorf("dynamo: record admitted use: %w", err)
 	}
-	recorded := err == nil
-	if len(item) == 0 {
-		return nil, false, token.NotFound()
-	}
-	t, err := decodeToken(item)
-	if err != nil {
-		return nil, false, fmt.Errorf("dynamo: use token: %w", err)
-	}
-	if t.Gone(s.now()) {
-		return nil, false, token.NotFound()
-	}
-	return t, recorded, nil
+	return true, nil
 }
 
 // ListTokens implements token.Store with a Query on the owner index, newest first. The first

@@ -259,7 +259,7 @@ func TestSeedFlowPermissionsOwnerExpiryAutoDelete(t *testing.T) {
 
 func TestSeedFlowClientIDAndPerUserManagement(t *testing.T) {
 	e := newEnv(t, nil)
-	alice := e.mint("alice", token.PermManage)
+	alice := e.mint("alice", token.PermManage, "submit_score")
 	body := `{"name":"Fervidex Token","permissions":["submit_score"],"clientId":"FERVIDEX_OA2_CLIENT_ID"}`
 	first := e.must(201, "POST", "/tokens", alice, body)
 	if first.str("clientId") != "FERVIDEX_OA2_CLIENT_ID" {
@@ -269,7 +269,7 @@ func TestSeedFlowClientIDAndPerUserManagement(t *testing.T) {
 	if conflict.str("code") != token.ECONFLICT {
 		t.Fatalf("second create: %s", conflict.raw)
 	}
-	bob := e.mint("bob", token.PermManage)
+	bob := e.mint("bob", token.PermManage, "submit_score")
 	e.must(201, "POST", "/tokens", bob, body) // another user's client slot
 	e.must(404, "GET", "/tokens/"+first.str("id"), bob, "")
 	e.must(200, "DELETE", "/tokens/"+first.str("id"), alice, "")
@@ -401,9 +401,9 @@ func TestStatusPaths(t *testing.T) {
 
 func TestOwnerIsolation(t *testing.T) {
 	e := newEnv(t, nil)
-	a := e.mint("alice", token.PermManage)
+	a := e.mint("alice", token.PermManage, "read")
 	aPlain := e.mint("alice", "read")
-	b := e.mint("bob", token.PermManage)
+	b := e.mint("bob", token.PermManage, "read")
 	bTok := e.must(201, "POST", "/tokens", b, `{"name":"bob's"}`).str("id")
 	aTok := e.must(201, "POST", "/tokens", a, `{"name":"alice's"}`).str("id")
 
@@ -546,8 +546,8 @@ var errBroken = errors.New("dial tcp 10.0.0.1:8000: connection refused (secret d
 
 func (failingStore) FindToken(context.Context, string) (*token.Token, error) { return nil, errBroken }
 
-func (failingStore) UseToken(context.Context, string, token.Use) (*token.Token, bool, error) {
-	return nil, false, errBroken
+func (failingStore) RecordAdmittedUse(context.Context, string, token.Use) (bool, error) {
+	return false, errBroken
 }
 
 func TestInternalErrorsAreHidden(t *testing.T) {

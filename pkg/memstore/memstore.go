@@ -159,20 +159,17 @@ func (s *Store) RecordUse(_ context.Context, id string, at time.Time, n int64) e
 	return nil
 }
 
-// UseToken implements token.Store: the read, the rule and the write under one lock.
-func (s *Store) UseToken(_ context.Context, id string, u token.Use) (*token.Token, bool, error) {
+// RecordAdmittedUse implements token.Store: the rule and the write under one lock.
+func (s *Store) RecordAdmittedUse(_ context.Context, id string, u token.Use) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t, ok := s.tokens[id]
-	if !ok || t.Gone(s.now()) {
-		return nil, false, token.NotFound()
+	if !ok || t.Gone(s.now()) || !u.Admits(t) {
+		return false, nil
 	}
-	admitted := u.Admits(t)
-	if admitted {
-		t.LastUsedAt = u.At
-		t.UsageCount += u.N
-	}
-	return t.Clone(), admitted, nil
+	t.LastUsedAt = u.At
+	t.UsageCount += u.N
+	return true, nil
 }
 
 // CountRequest implements token.Store.

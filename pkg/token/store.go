@@ -19,12 +19,12 @@ type Store interface {
 	// gone. The read is strongly consistent: a revoke is seen by the next FindToken.
 	FindToken(ctx context.Context, id string) (*Token, error)
 
-	// UseToken is FindToken and RecordUse in one atomic write, for the first authorization of a
-	// token: it reads the token with id and, when u.Admits it, records u.N uses at u.At in the
-	// same write. Returns the token as stored (after the write, when it recorded), whether the
-	// uses were recorded, and ENOTFOUND if there is none or it is gone. Strongly consistent, as
-	// FindToken; a token u does not admit is returned unchanged and costs no other write.
-	UseToken(ctx context.Context, id string, u Use) (*Token, bool, error)
+	// RecordAdmittedUse is RecordUse under a condition: it records u.N uses at u.At, in one
+	// atomic conditional write, only if u.Admits the stored token. Returns whether it recorded;
+	// false, and no error, when the token is absent, gone or not admitted. The authorizer sends it
+	// in parallel with its read of a token it has not seen, so that the first sight costs one
+	// round trip of latency and a refused token is never counted.
+	RecordAdmittedUse(ctx context.Context, id string, u Use) (bool, error)
 
 	// ListTokens returns up to q.Limit tokens of q.Owner matching q.Status, newest first, starting
 	// after the sort key q.After, and the sort key to continue from ("" when the list is done).

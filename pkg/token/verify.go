@@ -91,8 +91,8 @@ func secretMatches(t *Token, sum []byte, now time.Time) bool {
 	return current || previous
 }
 
-// Use is a presented token that a store judges in the same atomic write that records its use
-// (Store.UseToken), so that the first authorization of a token costs one round trip.
+// Use is a presented token whose use a store records only if it admits it, in one conditional
+// write (Store.RecordAdmittedUse).
 type Use struct {
 	SecretHash []byte    // SHA-256 of the presented secret
 	Env        string    // environment label of the presented token

@@ -65,6 +65,7 @@ type config struct {
 	bootstrap   string
 	args        []string
 	event       []byte
+	events      [][]byte // with -events: invocation i of each run gets events[i % len(events)]
 	invocations int
 	runs        int
 	timeout     time.Duration
@@ -122,7 +123,9 @@ func parseFlags(args []string, stdin io.Reader, stderr io.Writer) (config, error
 	var cfg config
 	var eventPath string
 	var env envFlags
+	var eventsPath string
 	fs.StringVar(&eventPath, "event", "-", "event JSON file; - reads stdin")
+	fs.StringVar(&eventsPath, "events", "", "file of JSON events, one per line: invocation i of each run gets event i (cycling); replaces -event")
 	fs.IntVar(&cfg.invocations, "n", 1, "invocations of the event per run; the ones after the first are warm")
 	fs.IntVar(&cfg.runs, "runs", 1, "cold starts: each run starts a new process and invokes it -n times")
 	fs.DurationVar(&cfg.timeout, "timeout", 10*time.Second, "function timeout (Lambda-Runtime-Deadline-Ms)")
@@ -150,6 +153,20 @@ func parseFlags(args []string, stdin io.Reader, stderr io.Writer) (config, error
 		cfg.name = filepath.Base(filepath.Dir(cfg.bootstrap))
 	}
 	var err error
+	if eventsPath != "" {
+		b, err := os.ReadFile(eventsPath)
+		if err != nil {
+			return cfg, err
+		}
+		for i, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			if !json.Valid([]byte(line)) {
+				return cfg, fmt.Errorf("%s: line %d is not a JSON event", eventsPath, i+1)
+			}
+			cfg.events = append(cfg.events, []byte(line))
+		}
+		cfg.event = cfg.events[0]
+		return cfg, nil
+	}
 	if eventPath == "-" {
 		cfg.event, err = io.ReadAll(stdin)
 	} else {
@@ -323,7 +340,11 @@ func invoke(ctx context.Context, cfg config, environ []string, stdout, stderr io
 	rep.InitDurationMs = millis(initEnd.Sub(start))
 
 	for i := 0; i < cfg.invocations; i++ {
-		inv := &invocation{id: newRequestID(), event: cfg.event, deadline: time.Now().Add(cfg.timeout), done: make(chan struct{})}
+		event := cfg.event
+		if len(cfg.events) > 0 {
+			event = cfg.events[i%len(cfg.events)]
+		}
+		inv := &invocation{id: newRequestID(), event: event, deadline: time.Now().Add(cfg.timeout), done: make(chan struct{})}
 		select {
 		case api.pending <- inv:
 		case <-exited:

@@ -273,3 +273,25 @@ func TestUsage(t *testing.T) {
 		t.Errorf("an event that is not JSON: exit %d, want %d", code, exitUsage)
 	}
 }
+
+// TestInvokeEvents: with -events, invocation i of every run gets line i of the file, cycling, so
+// a measurement can present a token the function has not seen at each call.
+func TestInvokeEvents(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.jsonl")
+	if err := os.WriteFile(path, []byte("{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := mustRun(t, os.Environ(), "-events", path, "-n", "4", "-runs", "2", mustBootstrap(t, "minimal"))
+	if r.code != exitOK {
+		t.Fatalf("exit %d; stderr:\n%s", r.code, r.stderr)
+	}
+	if want := strings.Repeat("{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n{\"n\":1}\n", 2); r.stdout != want {
+		t.Errorf("stdout %q, want %q", r.stdout, want)
+	}
+	if err := os.WriteFile(path, []byte("{\"n\":1}\nnot json\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := mustRun(t, os.Environ(), "-events", path, mustBootstrap(t, "minimal")); r.code != exitUsage || !strings.Contains(r.stderr, "line 2") {
+		t.Errorf("a bad events file: exit %d, %s; want a usage error naming line 2", r.code, r.stderr)
+	}
+}

@@ -68,7 +68,7 @@ func NewToken(owner string, now time.Time) *token.Token {
 // Run runs the contract suite.
 func Run(t *testing.T, newStore NewStore) {
 	ctx := context.Background()
-	t.Run("UseToken", func(t *testing.T) { runUseToken(t, newStore) })
+	t.Run("RecordAdmittedUse", func(t *testing.T) { runRecordAdmittedUse(t, newStore) })
 
 	t.Run("CreateFindRoundTrip", func(t *testing.T) {
 		clock := NewClock()

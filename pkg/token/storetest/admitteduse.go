@@ -9,11 +9,11 @@ import (
 	"github.com/apitokens/apitokens/pkg/token"
 )
 
-// runUseToken holds Store.UseToken to token.Use.Admits: the store records a use exactly when the
-// rule admits the stored token, and otherwise returns the token untouched. A store that wrote
+// runRecordAdmittedUse holds Store.RecordAdmittedUse to token.Use.Admits: the store records a use
+// exactly when the rule admits the stored token, and otherwise leaves the token untouched. A store that wrote
 // for a wrong secret, another environment label, a revoked, disabled, expired or limited token,
 // or a token bound to another API would count uses the authorizer then refuses.
-func runUseToken(t *testing.T, newStore NewStore) {
+func runRecordAdmittedUse(t *testing.T, newStore NewStore) {
 	ctx := context.Background()
 	secret, prev := token.NewSecret(), token.NewSecret()
 	at := NewClock().Now().Add(time.Minute)
@@ -70,9 +70,9 @@ func runUseToken(t *testing.T, newStore NewStore) {
 				t.Fatalf("Use.Admits = %v; the case expects %v", got, tt.record)
 			}
 			MustCreate(t, s, tok)
-			got, recorded, err := s.UseToken(ctx, tok.ID, tt.use)
+			recorded, err := s.RecordAdmittedUse(ctx, tok.ID, tt.use)
 			if err != nil {
-				t.Fatalf("UseToken: %v", err)
+				t.Fatalf("RecordAdmittedUse: %v", err)
 			}
 			if recorded != tt.record {
 				t.Fatalf("recorded = %v; want %v", recorded, tt.record)
@@ -81,7 +81,6 @@ func runUseToken(t *testing.T, newStore NewStore) {
 			if tt.record {
 				want.UsageCount, want.LastUsedAt = 3, at
 			}
-			AssertEqualTokens(t, got, want)
 			AssertEqualTokens(t, MustFind(t, s, tok.ID), want)
 		})
 	}
@@ -89,15 +88,19 @@ func runUseToken(t *testing.T, newStore NewStore) {
 	t.Run("absent or gone", func(t *testing.T) {
 		clock := NewClock()
 		s := newStore(t, clock.Now)
-		_, recorded, err := s.UseToken(ctx, token.NewID(), use(nil))
-		AssertCode(t, err, token.ENOTFOUND)
+		recorded, err := s.RecordAdmittedUse(ctx, token.NewID(), use(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
 		gone := NewToken("alice", clock.Now())
 		gone.SecretHash = token.HashSecret(secret)
 		gone.AutoDelete, gone.ExpiresAt, gone.PurgeAt = true, clock.Now().Add(time.Second), clock.Now().Add(time.Second)
 		MustCreate(t, s, gone)
 		clock.Advance(2 * time.Second)
-		_, recorded2, err := s.UseToken(ctx, gone.ID, use(func(u *token.Use) { u.At = clock.Now() }))
-		AssertCode(t, err, token.ENOTFOUND)
+		recorded2, err := s.RecordAdmittedUse(ctx, gone.ID, use(func(u *token.Use) { u.At = clock.Now() }))
+		if err != nil {
+			t.Fatal(err)
+		}
 		if recorded || recorded2 {
 			t.Fatal("a use was recorded for an absent or gone token")
 		}
@@ -110,8 +113,8 @@ func runUseToken(t *testing.T, newStore NewStore) {
 		tok.SecretHash = token.HashSecret(secret)
 		MustCreate(t, s, tok)
 		parallel(40, func(int) {
-			if _, recorded, err := s.UseToken(ctx, tok.ID, use(func(u *token.Use) { u.N = 1 })); err != nil || !recorded {
-				t.Errorf("UseToken: %v, recorded %v", err, recorded)
+			if recorded, err := s.RecordAdmittedUse(ctx, tok.ID, use(func(u *token.Use) { u.N = 1 })); err != nil || !recorded {
+				t.Errorf("RecordAdmittedUse: %v, recorded %v", err, recorded)
 			}
 		})
 		if got := MustFind(t, s, tok.ID).UsageCount; got != 40 {

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Usage: scripts/dynamodb-local.sh scripts/measure-authorizer.sh   (what `make measure` runs)
+#
+# The authorizer's latency against a function doing one bare GetItem with the same SDK client,
+# both real bootstrap binaries under tools/lambdarun, against DynamoDB Local, in one run:
+#   first sight   each invocation presents a token the instance has not seen (40 tokens), against
+#                 a bare GetItem and against a bare usage UpdateItem (the one write it makes)
+#   repeat miss   the same token again and again, memory cache off
+#   init          cold start of the authorizer against the minimal aws-lambda-go function
+# and prints each median and its ratio to the baseline. AWS_CA_BUNDLE is unset, as on Lambda.
+set -euo pipefail
+: "${DYNAMODB_ENDPOINT:?run me through scripts/dynamodb-local.sh}"
+RUNS=${MEASURE_RUNS:-5}
+TOKENS=${MEASURE_TOKENS:-40}
+host=.build/host
+flags=(-tags lambda.norpc -trimpath -ldflags "-s -w")
+mkdir -p "$host"
+for fn in authorizer; do CGO_ENABLED=0 go build "${flags[@]}" -o "$host/$fn/bootstrap" "./functions/$fn"; done
+for fn in minimal getitem; do CGO_ENABLED=0 go build "${flags[@]}" -o "$host/$fn/bootstrap" "./tools/lambdarun/testdata/$fn"; done
+go build -o "$host/lambdarun" ./tools/lambdarun
+go build -o "$host/apitokens" ./cmd/apitokens
+
+export AWS_ENDPOINT_URL_DYNAMODB=$DYNAMODB_ENDPOINT AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local
+export TABLE_NAME=apitokens-measure-$$ AUTHORIZER_ROLE=consumer
+unset AWS_CA_BUNDLE AWS_PROFILE
+"$host/apitokens" table create --table "$TABLE_NAME" >/dev/null 2>&1
+
+events=$host/first-sight.jsonl
+: > "$events"
+for i in $(seq "$TOKENS"); do
+	tok=$("$host/apitokens" create --store dynamodb --owner acme --name "measure $i" --permissions read | sed -n 's/^Token: //p')
+	[ -n "$tok" ] || { echo "measure: apitokens create printed no token" >&2; exit 1; }
+	sed "s/tok_live_REPLACE_WITH_A_TOKEN/$tok/g" events/authorizer-http-v2.json | tr -d '\n' >> "$events"
+	echo >> "$events"
+done
+head -n 1 "$events" > "$host/repeat.json"
+
+# warm NAME ARGS...: the median of the warm invocations (all but each run's first), in ms.
+warm() {
+	local name=$1
+	shift
+	"$host/lambdarun" -runs "$RUNS" -name "$name" "$@" 2>&1 >/dev/null | grep '^lambdarun: ' | tee -a "$host/measure.log" |
+		sed -n 's/.*warm invoke median \([0-9.]*\) ms.*/\1/p'
+}
+# init NAME ARGS...: the median init duration, in ms.
+init() {
+	local name=$1
+	shift
+	"$host/lambdarun" -runs "$RUNS" -n 1 -name "$name" "$@" 2>&1 >/dev/null | grep '^lambdarun: ' | tee -a "$host/measure.log" |
+		sed -n 's/.*init median \([0-9.]*\) ms.*/\1/p'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+: > "$host/measure.log"
+
+first=$(warm authorizer-first-sight -events "$events" -n "$TOKENS" "$host/authorizer/bootstrap")
+first_base=$(warm getitem-first-sight -events "$events" -n "$TOKENS" "$host/getitem/bootstrap")
+first_write=$(warm updateitem-first-sight -env BASELINE_WRITE=1 -events "$events" -n "$TOKENS" "$host/getitem/bootstrap")
+repeat=$(warm authorizer-repeat-miss -env AUTH_CACHE_TTL_SECONDS=0 -event "$host/repeat.json" -n "$TOKENS" "$host/authorizer/bootstrap")
+repeat_base=$(warm getitem-repeat -event "$host/repeat.json" -n "$TOKENS" "$host/getitem/bootstrap")
+init_auth=$(init authorizer-init -event "$host/repeat.json" "$host/authorizer/bootstrap")
+init_min=$(init minimal-init -event "$host/repeat.json" "$host/minimal/bootstrap")
+
+printf '%-34s %9s %9s %7s %s\n' measure authorizer baseline ratio target
+printf '%-34s %6s ms %6s ms %7s %s\n' "first sight (per call, median)" "$first" "$first_base" "$(ratio "$first" "$first_base")" "<= 1.15 x bare GetItem"
+printf '%-34s %6s ms %6s ms %7s %s\n' "first sight vs one bare UpdateItem" "$first" "$first_write" "$(ratio "$first" "$first_write")" "(its one round trip is a write)"
+printf '%-34s %6s ms %6s ms %7s %s\n' "repeat miss, cache off (median)" "$repeat" "$repeat_base" "$(ratio "$repeat" "$repeat_base")" "<= 1.10 x bare GetItem"
+printf '%-34s %6s ms %6s ms %7s %s\n' "init (median of $RUNS cold starts)" "$init_auth" "$init_min" "$(ratio "$init_auth" "$init_min")" "<= 1.5 x minimal function"
+echo "(lambdarun summaries: $host/measure.log)"
