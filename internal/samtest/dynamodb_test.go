@@ -513,7 +513,9 @@ func TestBinariesAgainstDynamoDBLocal(t *testing.T) {
 		}
 	}
 
-	// The create function, twice in one warm container.
+	// The create function, twice in one warm container; it reads its caller, the token the
+	// event's authorizer context names.
+	seed(t, dynamo.New(client, table, dynamo.Options{}), mustEvent(t, "create.json"), false, "")
 	createEvent, err := os.ReadFile(filepath.Join(root, "events", "create.json"))
 	if err != nil {
 		t.Fatal(err)

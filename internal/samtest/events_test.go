@@ -162,7 +162,14 @@ func seed(t *testing.T, store token.Store, ev events.APIGatewayV2HTTPRequest, ta
 		owner, _ = c[authorizer.ContextOwner].(string)
 		id, _ := c[authorizer.ContextTokenID].(string)
 		perms, _ := c[authorizer.ContextPermissions].(string)
-		mustCreate(t, store, newToken(id, owner, strings.Fields(perms), token.NewSecret()))
+		caller := newToken(id, owner, strings.Fields(perms), token.NewSecret())
+		// The caller is the token the context describes: its expiry is the ceiling of what it
+		// creates (token.Service.Create hands on no more than the caller holds).
+		expiresAt, _ := c[authorizer.ContextExpiresAt].(string)
+		if at, err := time.Parse(time.RFC3339, expiresAt); err == nil {
+			caller.ExpiresAt = at
+		}
+		mustCreate(t, store, caller)
 	}
 	if target {
 		tok := newToken(ev.PathParameters["id"], owner, []string{"upload", "list"}, token.NewSecret())

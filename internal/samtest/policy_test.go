@@ -190,8 +190,9 @@ var authorizerGrants = []grant{
 // checks it against the calls the handlers and the authorizer binary really make. A transaction
 // needs the actions of its items.
 var wantGrants = map[string][]grant{
+	// FindToken of a caller that is not an admin (its ceilings, pkg/token/attenuation.go), then
 	// CreateToken: PutItem, or a transaction of two Puts (token, clientId marker).
-	"CreateFunction": {{Resource: "table", Actions: []string{"dynamodb:PutItem"}}},
+	"CreateFunction": {{Resource: "table", Actions: []string{"dynamodb:GetItem", "dynamodb:PutItem"}}},
 	// ListTokens: Query on the owner index only.
 	"ListFunction": {{Resource: "index", Actions: []string{"dynamodb:Query"}}},
 	// FindToken: GetItem.

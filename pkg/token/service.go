@@ -118,8 +118,12 @@ type CreateInput struct {
 }
 
 // Create makes a token for the caller (or, for an admin, for in.Owner) and returns it with its
-// plaintext, which is never available again. Returns EFORBIDDEN if the caller may not manage the
-// owner or grant a permission, EINVALID for a broken rule, ECONFLICT if the clientId is taken.
+// plaintext, which is never available again. A caller that is not an admin hands on no more than
+// it holds (attenuation.go): what the create omits of apis, expiry and limits is inherited from
+// the caller's own token, read fresh (one more FindToken). Returns EFORBIDDEN if the caller may
+// not manage the owner or grant a permission, or a setting exceeds the caller's own (naming the
+// field and the ceiling); EUNAUTHORIZED if the caller's token is no longer valid; EINVALID for a
+// broken rule; ECONFLICT if the clientId is taken.
 func (s *Service) Create(ctx context.Context, caller Principal, in CreateInput) (*Token, string, error) {
 	owner := in.Owner
 	if owner == "" {
@@ -161,6 +165,10 @@ func (s *Service) Create(ctx context.Context, caller Principal, in CreateInput) 
 	if err != nil {
 		return nil, "", err
 	}
+	ceiling, err := s.ceilings(ctx, caller, now)
+	if err != nil {
+		return nil, "", err
+	}
 
 	id, secret := NewID(), NewSecret()
 	t := &Token{
@@ -181,8 +189,16 @@ func (s *Service) Create(ctx context.Context, caller Principal, in CreateInput) 
 		Meta:        meta,
 		Version:     1,
 	}
+	if ceiling != nil {
+		inherit(t, in.Lifetime, &in.Limits, ceiling)
+	}
 	if err := applyLimits(t, in.Limits, now); err != nil {
 		return nil, "", err
+	}
+	if ceiling != nil {
+		if err := attenuateCreate(t, ceiling); err != nil {
+			return nil, "", err
+		}
 	}
 	t.PurgeAt = s.purgeAt(t)
 	if err := s.store.CreateToken(ctx, t); err != nil {
@@ -276,8 +292,13 @@ type UpdateInput struct {
 	Limits      LimitsInput
 }
 
-// Update changes a token's settings. Returns EINVALID for a broken rule or an empty update,
-// ENOTFOUND as Get, ECONFLICT if the token is revoked or changed concurrently.
+// Update changes a token's settings. A caller that is not an admin may tighten any setting of a
+// token it manages, itself included, and loosen one only up to its own ceiling (attenuation.go);
+// settings the update leaves alone are not checked. That costs one more FindToken when the update
+// sets permissions, apis, expiry or a limit of another token. Returns EINVALID for a broken rule
+// or an empty update, ENOTFOUND as Get, EFORBIDDEN if a setting exceeds the caller's own (naming
+// the field and the ceiling), EUNAUTHORIZED if the caller's token is no longer valid, ECONFLICT if
+// the token is revoked or changed concurrently.
 func (s *Service) Update(ctx context.Context, caller Principal, id string, in UpdateInput) (*Token, error) {
 	if !caller.CanManage(caller.Owner) {
 		return nil, forbidden(caller, caller.Owner)
@@ -325,6 +346,11 @@ func (s *Service) Update(ctx context.Context, caller Principal, id string, in Up
 	if !t.RevokedAt.IsZero() {
 		return nil, Errorf(ECONFLICT, "Token is revoked and cannot be changed.")
 	}
+	var prev *Token
+	checks := in.bounds()
+	if !caller.IsAdmin() && len(checks) > 0 {
+		prev = t.Clone()
+	}
 	if in.Name != nil {
 		t.Name = name
 	}
@@ -348,6 +374,11 @@ func (s *Service) Update(ctx context.Context, caller Principal, id string, in Up
 	}
 	if err := applyLimits(t, in.Limits, now); err != nil {
 		return nil, err
+	}
+	if prev != nil {
+		if err := s.attenuateUpdate(ctx, caller, checks, prev, t, now); err != nil {
+			return nil, err
+		}
 	}
 	return t, s.save(ctx, t, now)
 }

@@ -584,7 +584,7 @@ func TestHasPermission(t *testing.T) {
 
 func TestAutoDeleteGoneAtExpiry(t *testing.T) {
 	f := newFixture(t, token.Config{})
-	manager, _ := f.mustCaller(t, "alice", token.PermManage)
+	manager, _ := f.mustCaller(t, "alice", token.PermManage, "read")
 	gone, gonePlain := f.mustCreate(t, manager, token.CreateInput{AutoDelete: true, Lifetime: token.Lifetime{Days: ptr(1)}})
 	kept, keptPlain := f.mustCreate(t, manager, token.CreateInput{Lifetime: token.Lifetime{Days: ptr(1)}})
 
@@ -632,7 +632,7 @@ func TestAutoDeleteGoneAtExpiry(t *testing.T) {
 
 func TestOwnerIsolation(t *testing.T) {
 	f := newFixture(t, token.Config{})
-	alice, _ := f.mustCaller(t, "alice", token.PermManage)
+	alice, _ := f.mustCaller(t, "alice", token.PermManage, "read")
 	mine, _ := f.mustCreate(t, alice, token.CreateInput{Name: "alice's"})
 	bobs, bobPlain := f.mustCreate(t, admin, token.CreateInput{Owner: "bob", Name: "bob's", Permissions: []string{"read", token.PermManage}})
 	unknown := token.NewID()
@@ -771,7 +771,9 @@ func TestUpdate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, token.Config{})
-			manager, _ := f.mustCaller(t, "alice", token.PermManage)
+			// The manager holds every permission the cases set and never expires (attenuation).
+			m, _ := f.mustCreate(t, admin, token.CreateInput{Owner: "alice", Permissions: []string{token.PermManage, "read", "a", "b"}, Lifetime: token.Lifetime{Never: true}})
+			manager := m.Principal()
 			before, plaintext := f.mustCreate(t, manager, token.CreateInput{Permissions: []string{"read"}, Lifetime: token.Lifetime{Days: ptr(30)}, Meta: json.RawMessage(`{"a":1}`)})
 			f.clock.Advance(time.Minute)
 			now := f.clock.Now()
@@ -831,7 +833,7 @@ func TestUpdateRejects(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, tt.cfg)
-			manager, _ := f.mustCaller(t, "alice", token.PermManage)
+			manager, _ := f.mustCaller(t, "alice", token.PermManage, "read")
 			tok, _ := f.mustCreate(t, manager, token.CreateInput{Permissions: []string{"read"}, Lifetime: token.Lifetime{Days: ptr(30)}})
 			if tt.prepare != nil {
 				tt.prepare(t, f, manager, tok.ID)
@@ -914,7 +916,7 @@ func TestConcurrentChangeConflicts(t *testing.T) {
 
 func TestRevoke(t *testing.T) {
 	f := newFixture(t, token.Config{RevokedRetention: time.Hour})
-	manager, _ := f.mustCaller(t, "alice", token.PermManage)
+	manager, _ := f.mustCaller(t, "alice", token.PermManage, "read")
 	tok, plaintext := f.mustCreate(t, manager, token.CreateInput{ClientID: "app"})
 	f.clock.Advance(time.Minute)
 	revokedAt := f.clock.Now()
@@ -955,7 +957,7 @@ func TestRevoke(t *testing.T) {
 
 func TestRotate(t *testing.T) {
 	f := newFixture(t, token.Config{})
-	manager, _ := f.mustCaller(t, "alice", token.PermManage)
+	manager, _ := f.mustCaller(t, "alice", token.PermManage, "files:*")
 	tok, oldPlain := f.mustCreate(t, manager, token.CreateInput{
 		Env: "live", Permissions: []string{"files:*"}, Lifetime: token.Lifetime{Days: ptr(30)},
 		ClientID: "app", Meta: json.RawMessage(`{"a":1}`), AutoDelete: true,
@@ -1384,7 +1386,7 @@ func TestList(t *testing.T) {
 
 func TestListPages(t *testing.T) {
 	f := newFixture(t, token.Config{})
-	manager, _ := f.mustCaller(t, "alice", token.PermManage)
+	manager, _ := f.mustCaller(t, "alice", token.PermManage, "read")
 	want := []string{manager.TokenID}
 	for range 21 {
 		f.clock.Advance(time.Second)
@@ -1434,8 +1436,8 @@ func TestListPages(t *testing.T) {
 
 func TestListRejects(t *testing.T) {
 	f := newFixture(t, token.Config{})
-	alice, _ := f.mustCaller(t, "alice", token.PermManage)
-	bob, _ := f.mustCaller(t, "bob", token.PermManage)
+	alice, _ := f.mustCaller(t, "alice", token.PermManage, "read")
+	bob, _ := f.mustCaller(t, "bob", token.PermManage, "read")
 	for range 3 {
 		f.mustCreate(t, alice, token.CreateInput{})
 		f.mustCreate(t, bob, token.CreateInput{})
