@@ -101,8 +101,10 @@ cfn-lint:
 # make measure: init and invoke durations under lambdarun of a minimal aws-lambda-go function
 # and of apitokens' functions, against DynamoDB Local (MEASURE_RUNS cold starts of
 # MEASURE_N invocations each), after the sizes of make build. The authorizer runs in both roles:
-# management (no memory cache: every call reads the table) and consumer (cached, and uncached). AWS_CA_BUNDLE is unset as on
-# Lambda: the SDK parses that bundle at every config load (milliseconds of init).
+# management (no memory cache: every call reads the table) and consumer (cached, and uncached);
+# then scripts/measure-authorizer.sh prints its first-sight, repeat-miss and init ratios to a
+# bare GetItem and to the minimal function. AWS_CA_BUNDLE is unset as on Lambda: the SDK parses
+# that bundle at every config load (milliseconds of init).
 MEASURE_RUNS ?= 10
 MEASURE_N    ?= 20
 measure: build
@@ -128,3 +130,4 @@ measure-in-dynamodb-local:
 	run -event $$host/authorizer-event.json -name authorizer-consumer-uncached -env AUTHORIZER_ROLE=consumer -env AUTH_CACHE_TTL_SECONDS=0 $$host/authorizer/bootstrap; \
 	run -event events/create.json $$host/create/bootstrap; \
 	run -event events/list.json $$host/list/bootstrap
+	@MEASURE_RUNS=$(MEASURE_RUNS) scripts/measure-authorizer.sh
