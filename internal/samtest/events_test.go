@@ -208,7 +208,7 @@ func newToken(id, owner string, perms []string, secret string) *token.Token {
 
 func mustCreate(t *testing.T, store token.Store, tok *token.Token) {
 	t.Helper()
-	if err := store.CreateToken(context.Background(), tok); err != nil {
+	if err := store.CreateToken(context.Background(), tok, nil); err != nil {
 		t.Fatalf("create token %s: %v", tok.ID, err)
 	}
 }

@@ -90,7 +90,10 @@ func AuthorizerContext(r *http.Request) (token.Principal, error) {
 	if code, _ := c[authorizer.ContextCode].(string); code != "" {
 		return token.Principal{}, refusal(code, c)
 	}
-	return token.Principal{TokenID: id, Owner: owner, Permissions: strings.Fields(perms)}, nil
+	return token.Principal{
+		TokenID: id, Owner: owner, Permissions: strings.Fields(perms),
+		SourceIP: rc.HTTP.SourceIP, RequestID: rc.RequestID,
+	}, nil
 }
 
 // refusal rebuilds the error of a verdict the authorizer passed on in its context.

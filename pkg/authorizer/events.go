@@ -311,5 +311,14 @@ func (a *Authorizer) AuthenticateRequest(r *http.Request) (token.Principal, erro
 	if err := (token.Verdict{Code: d.Code, Limit: d.Limit}).Err(); err != nil {
 		return token.Principal{}, err
 	}
-	return d.Token.Principal(), nil
+	p := d.Token.Principal()
+	if ip.IsValid() {
+		p.SourceIP = ip.String()
+	}
+	// A client's X-Request-Id ties the audit trail to its own logs; it is only a label.
+	p.RequestID = r.Header.Get("X-Request-Id")
+	if p.RequestID == "" || len(p.RequestID) > 128 || strings.ContainsFunc(p.RequestID, func(c rune) bool { return c <= ' ' || c > '~' }) {
+		p.RequestID = token.NewID()
+	}
+	return p, nil
 }

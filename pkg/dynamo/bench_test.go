@@ -108,7 +108,7 @@ func BenchmarkFirstSight(b *testing.B) {
 	store := New(client, MustTable(b, client), Options{})
 	ctx := context.Background()
 	tok := storetest.NewToken("bench", time.Now())
-	if err := store.CreateToken(ctx, tok); err != nil {
+	if err := store.CreateToken(ctx, tok, nil); err != nil {
 		b.Fatal(err)
 	}
 	use := func() {

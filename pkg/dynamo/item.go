@@ -18,6 +18,12 @@ const (
 	tokenPrefix  = "TOKEN#"  // TOKEN#<id>: a token record
 	clientPrefix = "CLIENT#" // CLIENT#<owner>#<clientId>: the token holding a clientId
 	ratePrefix   = "RATE#"   // RATE#<id>#<window start, epoch seconds>: a rate-limit window's count
+	auditPrefix  = "AUDIT#"  // AUDIT#<event id>: an audit event
+
+	// Index keys of audit events. They contain '#', which owners and token ids cannot, so they
+	// never meet a token's owner or creator in an index.
+	auditAll        = "AUDIT#"  // owner index: every event, newest first (admins' "all")
+	auditOwnerRefOf = "AUDIT#"  // ref index: AUDIT#<owner>, the events of one owner's tokens
 )
 
 // Attribute and index names used in expressions; item structs carry the same names in tags.
@@ -36,11 +42,18 @@ const (
 	attrRefilled  = "refilledAt"
 	attrCount     = "count"
 	attrAPIs      = "apis"
+	attrRef       = "ref"
+	attrTargetID  = "targetId"
 
 	// ownerIndex is the GSI listing an owner's tokens by sk (token.Token.SortKey), which sorts
-	// by creation time; queried in reverse for newest first. Only token items carry owner and
-	// sk, so the index holds nothing else.
+	// by creation time; queried in reverse for newest first. Token items carry their owner;
+	// audit events all carry auditAll, so the index also lists every event newest first.
 	ownerIndex = "owner"
+	// refIndex is the GSI on ref and sk: a token's ref is the token that created it
+	// (token.Token.CreatedBy), so the index lists a token's children; an audit event's ref is
+	// AUDIT#<owner of its token>, so it lists an owner's events. Tokens created by no token have
+	// no ref and are not in it.
+	refIndex = "ref"
 )
 
 // mutableAttrs are the token attributes UpdateToken writes: everything but the key, the index
@@ -98,9 +111,75 @@ type tokenItem struct {
 	RefilledAt     string   `dynamodbav:"refilledAt,omitempty"`
 	AllowedCIDRs   []string `dynamodbav:"allowedCidrs,omitempty"`
 
+	CreatedBy string `dynamodbav:"createdBy,omitempty"`
+	Ref       string `dynamodbav:"ref,omitempty"` // = CreatedBy: the ref index lists a token's children
+
 	ClientID string `dynamodbav:"clientId,omitempty"`
 	Meta     string `dynamodbav:"meta,omitempty"` // compact JSON object
 	Version  int64  `dynamodbav:"version"`
+}
+
+// auditItem is a token.AuditEvent as stored, in both indexes (see ownerIndex, refIndex); TTL
+// deletes it when its retention ends.
+type auditItem struct {
+	PK           string `dynamodbav:"pk"`
+	Owner        string `dynamodbav:"owner"` // auditAll
+	Ref          string `dynamodbav:"ref"`   // AUDIT#<target owner>
+	SK           string `dynamodbav:"sk"`    // at#id
+	ID           string `dynamodbav:"id"`
+	At           string `dynamodbav:"at"`
+	Action       string `dynamodbav:"action"`
+	ActorTokenID string `dynamodbav:"actorTokenId,omitempty"`
+	ActorOwner   string `dynamodbav:"actorOwner,omitempty"`
+	TargetID     string `dynamodbav:"targetId"`
+	TargetOwner  string `dynamodbav:"targetOwner"`
+	Changes      string `dynamodbav:"changes"` // JSON array of token.Change
+	SourceIP     string `dynamodbav:"sourceIp,omitempty"`
+	RequestID    string `dynamodbav:"requestId,omitempty"`
+	Cascade      string `dynamodbav:"cascade,omitempty"`
+	ExpiresAt    string `dynamodbav:"expiresAt"`
+	TTL          int64  `dynamodbav:"ttl"`
+}
+
+func toAuditItem(e *token.AuditEvent) (auditItem, error) {
+	changes, err := json.Marshal(e.Changes)
+	if err != nil {
+		return auditItem{}, err
+	}
+	if e.Changes == nil {
+		changes = []byte("[]")
+	}
+	return auditItem{
+		PK: auditPrefix + e.ID, Owner: auditAll, Ref: auditOwnerRefOf + e.TargetOwner, SK: e.SortKey(),
+		ID: e.ID, At: formatTime(e.At), Action: e.Action, ActorTokenID: e.ActorTokenID, ActorOwner: e.ActorOwner,
+		TargetID: e.TargetID, TargetOwner: e.TargetOwner, Changes: string(changes), SourceIP: e.SourceIP,
+		RequestID: e.RequestID, Cascade: e.Cascade, ExpiresAt: formatTime(e.ExpiresAt), TTL: ttlSeconds(e.ExpiresAt),
+	}, nil
+}
+
+func decodeAudit(av map[string]types.AttributeValue) (*token.AuditEvent, error) {
+	var it auditItem
+	if err := attributevalue.UnmarshalMap(av, &it); err != nil {
+		return nil, fmt.Errorf("decode audit item: %w", err)
+	}
+	if it.PK != auditPrefix+it.ID {
+		return nil, fmt.Errorf("decode audit item: %q is not an audit item", it.PK)
+	}
+	e := &token.AuditEvent{
+		ID: it.ID, Action: it.Action, ActorTokenID: it.ActorTokenID, ActorOwner: it.ActorOwner,
+		TargetID: it.TargetID, TargetOwner: it.TargetOwner, SourceIP: it.SourceIP, RequestID: it.RequestID, Cascade: it.Cascade,
+	}
+	if err := json.Unmarshal([]byte(it.Changes), &e.Changes); err != nil {
+		return nil, fmt.Errorf("audit event %s: changes: %w", it.ID, err)
+	}
+	var err error
+	if e.At, err = time.Parse(timeLayout, it.At); err != nil {
+		return nil, fmt.Errorf("audit event %s: at: %w", it.ID, err)
+	}
+	if e.ExpiresAt, err = time.Parse(timeLayout, it.ExpiresAt); err != nil {
+		return nil, fmt.Errorf("audit event %s: expiresAt: %w", it.ID, err)
+	}
+	return e, nil
 }
 
 // rateItem counts the requests of one token in one rate-limit window; TTL deletes it after the
@@ -157,6 +236,8 @@ func toItem(t *token.Token) tokenItem {
 		RefilledAt:      formatTime(t.RefilledAt),
 		AllowedCIDRs:    formatCIDRs(t.AllowedCIDRs),
 		Remaining:       t.Remaining,
+		CreatedBy:       t.CreatedBy,
+		Ref:             t.CreatedBy,
 		ClientID:        t.ClientID,
 		Meta:            string(t.Meta),
 		Version:         t.Version,
@@ -193,6 +274,7 @@ func fromItem(it tokenItem) (*token.Token, error) {
 		Enabled:        it.Enabled,
 		UsageCount:     it.UsageCount,
 		ClientID:       it.ClientID,
+		CreatedBy:      it.CreatedBy,
 		Version:        it.Version,
 		Remaining:      it.Remaining,
 	}

@@ -68,9 +68,10 @@ func errClientTaken(clientID string) error {
 	return token.Errorf(token.ECONFLICT, "A live token for clientId %q already exists.", clientID)
 }
 
-// CreateToken implements token.Store: one PutItem, or, when t holds a clientId, one
-// TransactWriteItems putting the token and its clientId marker together.
-func (s *Store) CreateToken(ctx context.Context, t *token.Token) error {
+// CreateToken implements token.Store: one TransactWriteItems putting the token, its audit event
+// and, when t holds a clientId, its clientId marker together; a PutItem when there is only the
+// token.
+func (s *Store) CreateToken(ctx context.Context, t *token.Token, ev *token.AuditEvent) error {
 	item, err := attributevalue.MarshalMap(toItem(t))
 	if err != nil {
 		return fmt.Errorf("dynamo: create token: %w", err)
@@ -81,7 +82,7 @@ func (s *Store) CreateToken(ctx context.Context, t *token.Token) error {
 		ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
 		ExpressionAttributeNames: map[string]string{"#pk": attrPK},
 	}
-	if t.ClientID == "" {
+	if t.ClientID == "" && ev == nil {
 		_, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{
 			TableName:                put.TableName,
 			Item:                     put.Item,
@@ -97,11 +98,18 @@ func (s *Store) CreateToken(ctx context.Context, t *token.Token) error {
 		return nil
 	}
 
-	claim, err := s.claimClient(t, s.now())
-	if err != nil {
+	items := []types.TransactWriteItem{{Put: &put}}
+	if t.ClientID != "" {
+		claim, err := s.claimClient(t, s.now())
+		if err != nil {
+			return fmt.Errorf("dynamo: create token: %w", err)
+		}
+		items = append(items, claim)
+	}
+	if items, err = s.withEvent(items, ev); err != nil {
 		return fmt.Errorf("dynamo: create token: %w", err)
 	}
-	reasons, err := s.transactWrite(ctx, []types.TransactWriteItem{{Put: &put}, claim})
+	reasons, err := s.transactWrite(ctx, items)
 	if err != nil {
 		return fmt.Errorf("dynamo: create token: %w", err)
 	}
@@ -110,9 +118,32 @@ func (s *Store) CreateToken(ctx context.Context, t *token.Token) error {
 		return nil
 	case reasonCode(reasons, 0) == reasonConditionFailed:
 		return errIDTaken
-	default:
+	case t.ClientID != "" && reasonCode(reasons, 1) == reasonConditionFailed:
 		return errClientTaken(t.ClientID)
+	default:
+		return fmt.Errorf("dynamo: create token: audit event %s refused: %v", ev.ID, reasons)
 	}
+}
+
+// withEvent appends the put of ev, when there is one, to a transaction's items.
+func (s *Store) withEvent(items []types.TransactWriteItem, ev *token.AuditEvent) ([]types.TransactWriteItem, error) {
+	if ev == nil {
+		return items, nil
+	}
+	it, err := toAuditItem(ev)
+	if err != nil {
+		return nil, err
+	}
+	item, err := attributevalue.MarshalMap(it)
+	if err != nil {
+		return nil, err
+	}
+	return append(items, types.TransactWriteItem{Put: &types.Put{
+		TableName:                aws.String(s.table),
+		Item:                     item,
+		ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
+		ExpressionAttributeNames: map[string]string{"#pk": attrPK},
+	}}), nil
 }
 
 // FindToken implements token.Store with one GetItem. The read is strongly consistent: this is the
@@ -211,15 +242,19 @@ func (s *Store) ListTokens(ctx context.Context, q token.ListQuery) (token.TokenP
 	if q.Limit < 1 {
 		return token.TokenPage{}, token.Errorf(token.EINVALID, "limit: must be at least 1")
 	}
-	if q.Owner == "" {
-		return token.TokenPage{}, nil // no token has an empty owner, and DynamoDB refuses empty keys
+	index, key, value := ownerIndex, attrOwner, q.Owner
+	if q.CreatedBy != "" {
+		index, key, value = refIndex, attrRef, q.CreatedBy
+	}
+	if value == "" || strings.Contains(value, "#") {
+		return token.TokenPage{}, nil // no token has such an owner or creator; DynamoDB refuses empty keys
 	}
 	in := &dynamodb.QueryInput{
 		TableName:                 aws.String(s.table),
-		IndexName:                 aws.String(ownerIndex),
+		IndexName:                 aws.String(index),
 		KeyConditionExpression:    aws.String("#owner = :owner"),
-		ExpressionAttributeNames:  map[string]string{"#owner": attrOwner},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":owner": &types.AttributeValueMemberS{Value: q.Owner}},
+		ExpressionAttributeNames:  map[string]string{"#owner": key},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":owner": &types.AttributeValueMemberS{Value: value}},
 		ScanIndexForward:          aws.Bool(false),
 	}
 	if q.After != "" {
@@ -241,7 +276,7 @@ func (s *Store) ListTokens(ctx context.Context, q token.ListQuery) (token.TokenP
 			if err != nil {
 				return token.TokenPage{}, fmt.Errorf("dynamo: list tokens: %w", err)
 			}
-			if t.Gone(now) || !q.Status.Matches(t, now) {
+			if t.Gone(now) || !q.Status.Matches(t, now) || q.CreatedBy != "" && q.Owner != "" && t.Owner != q.Owner {
 				continue
 			}
 			if len(page.Tokens) == q.Limit {
@@ -258,37 +293,115 @@ func (s *Store) ListTokens(ctx context.Context, q token.ListQuery) (token.TokenP
 	}
 }
 
-// UpdateToken implements token.Store: one UpdateItem, or, when t holds a clientId, one
-// TransactWriteItems updating the token and claiming (or, for a revoke, releasing) the marker.
-// The condition requires the token to exist, not be gone, and have t's owner and version; when
-// it fails, the old item DynamoDB returns tells ENOTFOUND from ECONFLICT without another read.
-func (s *Store) UpdateToken(ctx context.Context, t *token.Token) error {
+// ListAudit implements token.Store with a Query, newest first: on the ref index for one owner's
+// events (AUDIT#<owner>), on the owner index for every owner's (auditAll); the time range is a
+// condition on the sort key, and a token id a filter. Like ListTokens, it asks for one event
+// more than the page and queries on with a growing Limit while filtering thins the page.
+func (s *Store) ListAudit(ctx context.Context, q token.AuditQuery) (token.AuditPage, error) {
+	if q.Limit < 1 {
+		return token.AuditPage{}, token.Errorf(token.EINVALID, "limit: must be at least 1")
+	}
+	in := &dynamodb.QueryInput{
+		TableName:                 aws.String(s.table),
+		IndexName:                 aws.String(ownerIndex),
+		ExpressionAttributeNames:  map[string]string{"#key": attrOwner, "#sk": attrSK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":key": &types.AttributeValueMemberS{Value: auditAll}},
+		ScanIndexForward:          aws.Bool(false),
+	}
+	if q.Owner != "" {
+		in.IndexName, in.ExpressionAttributeNames["#key"] = aws.String(refIndex), attrRef
+		in.ExpressionAttributeValues[":key"] = &types.AttributeValueMemberS{Value: auditOwnerRefOf + q.Owner}
+	}
+	// The sort key range: [since, min(until, after)), as sort keys compare.
+	lower, upper := "", "~"
+	if !q.Since.IsZero() {
+		lower = formatTime(q.Since)
+	}
+	if !q.Until.IsZero() {
+		upper = formatTime(q.Until)
+	}
+	if q.After != "" && q.After < upper {
+		upper = q.After
+	}
+	in.KeyConditionExpression = aws.String("#key = :key AND #sk BETWEEN :lower AND :upper")
+	in.ExpressionAttributeValues[":lower"] = &types.AttributeValueMemberS{Value: max(lower, "0")}
+	in.ExpressionAttributeValues[":upper"] = &types.AttributeValueMemberS{Value: upper}
+	if q.TokenID != "" {
+		in.FilterExpression = aws.String("#targetId = :target")
+		in.ExpressionAttributeNames["#targetId"] = attrTargetID
+		in.ExpressionAttributeValues[":target"] = &types.AttributeValueMemberS{Value: q.TokenID}
+	}
+	limit := q.Limit + 1
+	now := s.now()
+	var page token.AuditPage
+	for {
+		in.Limit = aws.Int32(int32(limit))
+		out, err := s.client.Query(ctx, in)
+		if err != nil {
+			return token.AuditPage{}, fmt.Errorf("dynamo: list audit: %w", err)
+		}
+		for _, item := range out.Items {
+			e, err := decodeAudit(item)
+			if err != nil {
+				return token.AuditPage{}, fmt.Errorf("dynamo: list audit: %w", err)
+			}
+			if e.SortKey() == upper || !now.Before(e.ExpiresAt) {
+				continue // BETWEEN includes its upper end; expired events are gone
+			}
+			if len(page.Events) == q.Limit {
+				page.Next = page.Events[q.Limit-1].SortKey()
+				return page, nil
+			}
+			page.Events = append(page.Events, e)
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return page, nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+		limit = min(2*limit, maxQueryLimit)
+	}
+}
+
+// UpdateToken implements token.Store: one TransactWriteItems updating the token, putting its
+// audit event and, when t holds a clientId, claiming (or, for a revoke, releasing) the marker; an
+// UpdateItem when there is only the token. The condition requires the token to exist, not be
+// gone, and have t's owner and version; when it fails, the old item DynamoDB returns tells
+// ENOTFOUND from ECONFLICT without another read.
+func (s *Store) UpdateToken(ctx context.Context, t *token.Token, ev *token.AuditEvent) error {
 	now := s.now()
 	update, err := s.tokenUpdate(t, now)
 	if err != nil {
 		return fmt.Errorf("dynamo: update token: %w", err)
 	}
-	if t.ClientID == "" {
+	if t.ClientID == "" && ev == nil {
 		return s.updateItem(ctx, update, t, now)
 	}
 
-	var marker types.TransactWriteItem
+	items := []types.TransactWriteItem{{Update: update}}
 	revoked := !t.RevokedAt.IsZero()
-	if revoked {
-		// Release the clientId, unless another token holds it by now (this one had expired).
-		marker.Delete = &types.Delete{
-			TableName:                aws.String(s.table),
-			Key:                      map[string]types.AttributeValue{attrPK: &types.AttributeValueMemberS{Value: clientKey(t.Owner, t.ClientID)}},
-			ConditionExpression:      aws.String("attribute_not_exists(#pk) OR #tokenId = :id"),
-			ExpressionAttributeNames: map[string]string{"#pk": attrPK, "#tokenId": attrTokenID},
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":id": &types.AttributeValueMemberS{Value: t.ID},
-			},
+	if t.ClientID != "" {
+		var marker types.TransactWriteItem
+		if revoked {
+			// Release the clientId, unless another token holds it by now (this one had expired).
+			marker.Delete = &types.Delete{
+				TableName:                aws.String(s.table),
+				Key:                      map[string]types.AttributeValue{attrPK: &types.AttributeValueMemberS{Value: clientKey(t.Owner, t.ClientID)}},
+				ConditionExpression:      aws.String("attribute_not_exists(#pk) OR #tokenId = :id"),
+				ExpressionAttributeNames: map[string]string{"#pk": attrPK, "#tokenId": attrTokenID},
+				ExpressionAttributeValues: map[string]types.AttributeValue{
+					":id": &types.AttributeValueMemberS{Value: t.ID},
+				},
+			}
+		} else if marker, err = s.claimClient(t, now); err != nil {
+			return fmt.Errorf("dynamo: update token: %w", err)
 		}
-	} else if marker, err = s.claimClient(t, now); err != nil {
+		items = append(items, marker)
+	}
+	withEvent, err := s.withEvent(items, ev)
+	if err != nil {
 		return fmt.Errorf("dynamo: update token: %w", err)
 	}
-	reasons, err := s.transactWrite(ctx, []types.TransactWriteItem{{Update: update}, marker})
+	reasons, err := s.transactWrite(ctx, withEvent)
 	if err != nil {
 		return fmt.Errorf("dynamo: update token: %w", err)
 	}
@@ -298,11 +411,23 @@ func (s *Store) UpdateToken(ctx context.Context, t *token.Token) error {
 		return nil
 	case reasonCode(reasons, 0) == reasonConditionFailed:
 		return s.updateRefused(reasons[0].Item, t, now)
-	case revoked:
+	case t.ClientID != "" && reasonCode(reasons, 1) == reasonConditionFailed && revoked:
 		// The marker belongs to another token: there is nothing to release, only the revoke.
-		return s.updateItem(ctx, update, t, now)
-	default:
+		withEvent, err := s.withEvent(items[:1], ev)
+		if err != nil {
+			return fmt.Errorf("dynamo: update token: %w", err)
+		}
+		if reasons, err = s.transactWrite(ctx, withEvent); err != nil {
+			return fmt.Errorf("dynamo: update token: %w", err)
+		} else if reasons != nil {
+			return s.updateRefused(reasons[0].Item, t, now)
+		}
+		t.Version++
+		return nil
+	case t.ClientID != "" && reasonCode(reasons, 1) == reasonConditionFailed:
 		return errClientTaken(t.ClientID)
+	default:
+		return fmt.Errorf("dynamo: update token: audit event %s refused: %v", ev.ID, reasons)
 	}
 }
 

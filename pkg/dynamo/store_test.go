@@ -252,7 +252,7 @@ func TestRevokeKeepsAnotherHoldersClientID(t *testing.T) {
 	}
 	third := storetest.NewToken("alice", clock.Now())
 	third.ClientID = "app"
-	storetest.AssertCode(t, store.CreateToken(ctx, third), token.ECONFLICT)
+	storetest.AssertCode(t, store.CreateToken(ctx, third, nil), token.ECONFLICT)
 }
 
 func TestListPagination(t *testing.T) {
@@ -354,15 +354,15 @@ func TestStoppedServer(t *testing.T) {
 		name string
 		call func() error
 	}{
-		{"CreateToken", func() error { return store.CreateToken(ctx, tok) }},
-		{"CreateToken with clientId", func() error { return store.CreateToken(ctx, withClient) }},
+		{"CreateToken", func() error { return store.CreateToken(ctx, tok, nil) }},
+		{"CreateToken with clientId", func() error { return store.CreateToken(ctx, withClient, nil) }},
 		{"FindToken", func() error { _, err := store.FindToken(ctx, tok.ID); return err }},
 		{"ListTokens", func() error {
 			_, err := store.ListTokens(ctx, token.ListQuery{Owner: "alice", Limit: 20})
 			return err
 		}},
-		{"UpdateToken", func() error { return store.UpdateToken(ctx, tok) }},
-		{"UpdateToken with clientId", func() error { return store.UpdateToken(ctx, withClient) }},
+		{"UpdateToken", func() error { return store.UpdateToken(ctx, tok, nil) }},
+		{"UpdateToken with clientId", func() error { return store.UpdateToken(ctx, withClient, nil) }},
 		{"RecordUse", func() error { return store.RecordUse(ctx, tok.ID, time.Now(), 1) }},
 		{"Service.Verify", func() error { _, err := svc.Verify(ctx, plaintext); return err }},
 		{"Service.Get", func() error { _, err := svc.Get(ctx, admin, tok.ID); return err }},
@@ -539,7 +539,7 @@ func TestTransactionConflictIsRetried(t *testing.T) {
 			tok := storetest.NewToken("alice", time.Now())
 			tok.ClientID = "app"
 			counter.Take()
-			err := store.CreateToken(context.Background(), tok)
+			err := store.CreateToken(context.Background(), tok, nil)
 			storetest.AssertCode(t, err, tt.wantCode)
 			if got := counter.Take()["TransactWriteItems"]; got != tt.wantCalls {
 				t.Fatalf("%d TransactWriteItems calls; want %d", got, tt.wantCalls)
@@ -582,14 +582,14 @@ func TestUpdateWithClientIDRefusals(t *testing.T) {
 			c := tok.Clone()
 			c.Name = "refused"
 			tt.change(c)
-			storetest.AssertCode(t, store.UpdateToken(ctx, c), tt.want)
+			storetest.AssertCode(t, store.UpdateToken(ctx, c, nil), tt.want)
 		})
 	}
 	if got := storetest.MustFind(t, store, tok.ID); got.Name != "first" || !got.RevokedAt.IsZero() {
 		t.Fatalf("refused updates changed the token: name %q, revokedAt %v", got.Name, got.RevokedAt)
 	}
 	clock.Advance(31 * token.Day) // past expiry, and so past PurgeAt: gone
-	storetest.AssertCode(t, store.UpdateToken(ctx, tok.Clone()), token.ENOTFOUND)
+	storetest.AssertCode(t, store.UpdateToken(ctx, tok.Clone(), nil), token.ENOTFOUND)
 }
 
 // A token stored already revoked holds no clientId, but, as in memstore, cannot be created while
@@ -610,7 +610,7 @@ func TestCreateRevokedWithClientID(t *testing.T) {
 	storetest.MustCreate(t, store, newToken(true))
 	live := newToken(false)
 	storetest.MustCreate(t, store, live) // the revoked token did not take the clientId
-	storetest.AssertCode(t, store.CreateToken(ctx, newToken(true)), token.ECONFLICT)
+	storetest.AssertCode(t, store.CreateToken(ctx, newToken(true), nil), token.ECONFLICT)
 	marker := MustRawItem(t, client, store.table, clientKey("alice", "app"))
 	if holder, _ := marker[attrTokenID].(*types.AttributeValueMemberS); holder == nil || holder.Value != live.ID {
 		t.Fatalf("clientId marker %v; want one held by %s", marker, live.ID)

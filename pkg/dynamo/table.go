@@ -14,10 +14,11 @@ import (
 // tableWait bounds how long CreateTable waits for a new table to become active.
 const tableWait = 5 * time.Minute
 
-// CreateTable creates the token table with its owner index (on-demand billing), waits until it
-// is active, and enables TTL on the ttl attribute. It is idempotent: an existing table is
-// completed rather than refused. Returns an error if a call fails, or if an existing table lacks
-// the owner index or has TTL on another attribute.
+// CreateTable creates the token table with its owner and ref indexes (on-demand billing), waits
+// until it is active, and enables TTL on the ttl attribute. It is idempotent: an existing table is
+// completed rather than refused (a table made before the ref index existed gets it). Returns an
+// error if a call fails, or if an existing table lacks the owner index or has TTL on another
+// attribute.
 func CreateTable(ctx context.Context, client *dynamodb.Client, table string) error {
 	_, err := client.CreateTable(ctx, &dynamodb.CreateTableInput{
 		TableName:   aws.String(table),
@@ -26,18 +27,12 @@ func CreateTable(ctx context.Context, client *dynamodb.Client, table string) err
 			{AttributeName: aws.String(attrPK), AttributeType: types.ScalarAttributeTypeS},
 			{AttributeName: aws.String(attrOwner), AttributeType: types.ScalarAttributeTypeS},
 			{AttributeName: aws.String(attrSK), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(attrRef), AttributeType: types.ScalarAttributeTypeS},
 		},
 		KeySchema: []types.KeySchemaElement{
 			{AttributeName: aws.String(attrPK), KeyType: types.KeyTypeHash},
 		},
-		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{
-			IndexName: aws.String(ownerIndex),
-			KeySchema: []types.KeySchemaElement{
-				{AttributeName: aws.String(attrOwner), KeyType: types.KeyTypeHash},
-				{AttributeName: aws.String(attrSK), KeyType: types.KeyTypeRange},
-			},
-			Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
-		}},
+		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{index(ownerIndex, attrOwner), index(refIndex, attrRef)},
 	})
 	var inUse *types.ResourceInUseException
 	if err != nil && !errors.As(err, &inUse) {
@@ -51,19 +46,69 @@ func CreateTable(ctx context.Context, client *dynamodb.Client, table string) err
 	if err != nil {
 		return fmt.Errorf("dynamo: wait for table %s: %w", table, err)
 	}
-	if !hasOwnerIndex(out.Table) {
+	if !hasIndex(out.Table, ownerIndex) {
 		return fmt.Errorf("dynamo: table %s exists without the %s index: use another table name", table, ownerIndex)
+	}
+	if !hasIndex(out.Table, refIndex) {
+		if err := addRefIndex(ctx, client, table); err != nil {
+			return err
+		}
 	}
 	return enableTTL(ctx, client, table)
 }
 
-func hasOwnerIndex(t *types.TableDescription) bool {
+// index is a GSI on key and sk projecting every attribute.
+func index(name, key string) types.GlobalSecondaryIndex {
+	return types.GlobalSecondaryIndex{
+		IndexName: aws.String(name),
+		KeySchema: []types.KeySchemaElement{
+			{AttributeName: aws.String(key), KeyType: types.KeyTypeHash},
+			{AttributeName: aws.String(attrSK), KeyType: types.KeyTypeRange},
+		},
+		Projection: &types.Projection{ProjectionType: types.ProjectionTypeAll},
+	}
+}
+
+func hasIndex(t *types.TableDescription, name string) bool {
 	for _, gsi := range t.GlobalSecondaryIndexes {
-		if aws.ToString(gsi.IndexName) == ownerIndex {
+		if aws.ToString(gsi.IndexName) == name {
 			return true
 		}
 	}
 	return false
+}
+
+// addRefIndex adds the ref index to a table made before it existed, and waits until it is active.
+func addRefIndex(ctx context.Context, client *dynamodb.Client, table string) error {
+	gsi := index(refIndex, attrRef)
+	_, err := client.UpdateTable(ctx, &dynamodb.UpdateTableInput{
+		TableName:            aws.String(table),
+		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String(attrRef), AttributeType: types.ScalarAttributeTypeS}},
+		GlobalSecondaryIndexUpdates: []types.GlobalSecondaryIndexUpdate{{Create: &types.CreateGlobalSecondaryIndexAction{
+			IndexName: gsi.IndexName, KeySchema: gsi.KeySchema, Projection: gsi.Projection,
+		}}},
+	})
+	if err != nil {
+		return fmt.Errorf("dynamo: add the %s index to %s: %w", refIndex, table, err)
+	}
+	deadline := time.Now().Add(tableWait)
+	for time.Now().Before(deadline) {
+		out, err := client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
+		if err != nil {
+			return fmt.Errorf("dynamo: describe %s: %w", table, err)
+		}
+		for _, g := range out.Table.GlobalSecondaryIndexes {
+			if aws.ToString(g.IndexName) == refIndex && g.IndexStatus == types.IndexStatusActive {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+	return fmt.Errorf("dynamo: the %s index of %s is not active after %v", refIndex, table, tableWait)
 }
 
 // enableTTL turns TTL on for the ttl attribute unless it is on already (UpdateTimeToLive refuses

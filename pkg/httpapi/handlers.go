@@ -29,6 +29,7 @@ type tokenView struct {
 	Enabled     bool            `json:"enabled"`
 	UsageCount  int64           `json:"usageCount"`
 	ClientID    *string         `json:"clientId"`
+	CreatedBy   *string         `json:"createdBy"` // the token whose caller created it; null: the CLI or a caller without one
 	Meta        json.RawMessage `json:"meta"`
 
 	RateLimit    *rateLimitJSON `json:"rateLimit"`
@@ -118,6 +119,7 @@ func view(t *token.Token, now time.Time) tokenView {
 		Enabled:     t.Enabled,
 		UsageCount:  t.UsageCount,
 		ClientID:    stringOrNil(t.ClientID),
+		CreatedBy:   stringOrNil(t.CreatedBy),
 		Meta:        t.Meta,
 	}
 	if rl := t.RateLimit; rl != nil {
@@ -204,7 +206,7 @@ type listResponse struct {
 
 func (a *API) list(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	in := token.ListInput{Owner: q.Get("owner"), Status: q.Get("status"), Cursor: q.Get("cursor")}
+	in := token.ListInput{Owner: q.Get("owner"), CreatedBy: q.Get("createdBy"), Status: q.Get("status"), Cursor: q.Get("cursor")}
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > token.MaxListLimit {
@@ -296,9 +298,92 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) {
 	a.answer(w, r, t, err)
 }
 
+// revokeResponse is a revoked token, and with ?cascade=true what happened to its descendants.
+type revokeResponse struct {
+	tokenView
+	DescendantsRevoked *int `json:"descendantsRevoked,omitempty"`
+	DescendantsSkipped *int `json:"descendantsSkipped,omitempty"`
+}
+
 func (a *API) revoke(w http.ResponseWriter, r *http.Request) {
-	t, err := a.Service.Revoke(r.Context(), principal(r), r.PathValue("id"))
-	a.answer(w, r, t, err)
+	switch r.URL.Query().Get("cascade") {
+	case "", "false":
+		t, err := a.Service.Revoke(r.Context(), principal(r), r.PathValue("id"))
+		a.answer(w, r, t, err)
+	case "true":
+		t, c, err := a.Service.RevokeFamily(r.Context(), principal(r), r.PathValue("id"))
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, revokeResponse{view(t, a.Service.Now()), &c.Revoked, &c.Skipped})
+	default:
+		a.fail(w, r, token.Errorf(token.EINVALID, "cascade: must be true or false"))
+	}
+}
+
+// auditEventView is an audit event as callers see it.
+type auditEventView struct {
+	ID           string         `json:"id"`
+	At           time.Time      `json:"at"`
+	Action       string         `json:"action"`
+	TokenID      string         `json:"tokenId"`
+	Owner        string         `json:"owner"`
+	ActorTokenID *string        `json:"actorTokenId"`
+	ActorOwner   *string        `json:"actorOwner"`
+	Changes      []token.Change `json:"changes"`
+	SourceIP     *string        `json:"sourceIp"`
+	RequestID    *string        `json:"requestId"`
+	Cascade      *string        `json:"cascade"`
+}
+
+type auditResponse struct {
+	Events     []auditEventView `json:"events"`
+	NextCursor *string          `json:"nextCursor"`
+}
+
+func (a *API) audit(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	in := token.AuditInput{Owner: q.Get("owner"), TokenID: q.Get("tokenId"), Cursor: q.Get("cursor")}
+	for _, f := range []struct {
+		name string
+		dst  *time.Time
+	}{{"since", &in.Since}, {"until", &in.Until}} {
+		if v := q.Get(f.name); v != "" {
+			at, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				a.fail(w, r, token.Errorf(token.EINVALID, "%s: must be an RFC 3339 time such as 2026-01-02T15:04:05Z", f.name))
+				return
+			}
+			*f.dst = at
+		}
+	}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > token.MaxListLimit {
+			a.fail(w, r, token.Errorf(token.EINVALID, "limit: must be a whole number from 1 to %d", token.MaxListLimit))
+			return
+		}
+		in.Limit = n
+	}
+	page, err := a.Service.Audit(r.Context(), principal(r), in)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	resp := auditResponse{Events: make([]auditEventView, 0, len(page.Events)), NextCursor: stringOrNil(page.NextCursor)}
+	for _, e := range page.Events {
+		changes := e.Changes
+		if changes == nil {
+			changes = []token.Change{}
+		}
+		resp.Events = append(resp.Events, auditEventView{
+			ID: e.ID, At: e.At, Action: e.Action, TokenID: e.TargetID, Owner: e.TargetOwner,
+			ActorTokenID: stringOrNil(e.ActorTokenID), ActorOwner: stringOrNil(e.ActorOwner), Changes: changes,
+			SourceIP: stringOrNil(e.SourceIP), RequestID: stringOrNil(e.RequestID), Cascade: stringOrNil(e.Cascade),
+		})
+	}
+	writeJSON(w, http.StatusOK, resp)
 }
 
 type rotateRequest struct {

@@ -44,6 +44,7 @@ var Routes = []Route{
 	{Pattern: "DELETE /tokens/{id}", Function: "revoke", Auth: true, handler: (*API).revoke},
 	{Pattern: "POST /tokens/{id}/rotate", Function: "rotate", Auth: true, handler: (*API).rotate},
 	{Pattern: "POST /verify", Function: "verify", Auth: false, handler: (*API).verify},
+	{Pattern: "GET /audit", Function: "audit", Auth: true, handler: (*API).audit},
 }
 
 // Handler returns a handler serving every route of the table.

@@ -21,6 +21,8 @@ type Store struct {
 	mu      sync.RWMutex
 	tokens  map[string]*token.Token
 	byOwner map[string][]string // sort keys of each owner's tokens, ascending
+	byMaker map[string][]string // sort keys of the tokens each token created, ascending
+	events  []*token.AuditEvent // audit events, ascending by sort key
 	clients map[string]string   // owner + "\x00" + clientId -> id of the token holding it
 	windows map[rateKey]*window // rate-limit windows
 }
@@ -44,13 +46,14 @@ func New(now func() time.Time) *Store {
 		now:     now,
 		tokens:  make(map[string]*token.Token),
 		byOwner: make(map[string][]string),
+		byMaker: make(map[string][]string),
 		clients: make(map[string]string),
 		windows: make(map[rateKey]*window),
 	}
 }
 
 // CreateToken implements token.Store.
-func (s *Store) CreateToken(_ context.Context, t *token.Token) error {
+func (s *Store) CreateToken(_ context.Context, t *token.Token, ev *token.AuditEvent) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.tokens[t.ID]; ok {
@@ -62,11 +65,59 @@ func (s *Store) CreateToken(_ context.Context, t *token.Token) error {
 	stored := t.Clone()
 	stored.ResetQuota = false // a write instruction, not part of the record
 	s.tokens[t.ID] = stored
-	keys := s.byOwner[t.Owner]
-	k := t.SortKey()
-	i, _ := slices.BinarySearch(keys, k)
-	s.byOwner[t.Owner] = slices.Insert(keys, i, k)
+	insertSorted(s.byOwner, t.Owner, t.SortKey())
+	if t.CreatedBy != "" {
+		insertSorted(s.byMaker, t.CreatedBy, t.SortKey())
+	}
+	s.addEvent(ev)
 	return nil
+}
+
+func insertSorted(m map[string][]string, key, sortKey string) {
+	keys := m[key]
+	i, _ := slices.BinarySearch(keys, sortKey)
+	m[key] = slices.Insert(keys, i, sortKey)
+}
+
+func (s *Store) addEvent(ev *token.AuditEvent) {
+	if ev == nil {
+		return
+	}
+	c := *ev
+	c.Changes = slices.Clone(ev.Changes)
+	i, _ := slices.BinarySearchFunc(s.events, c.SortKey(), func(e *token.AuditEvent, k string) int { return strings.Compare(e.SortKey(), k) })
+	s.events = slices.Insert(s.events, i, &c)
+}
+
+// ListAudit implements token.Store.
+func (s *Store) ListAudit(_ context.Context, q token.AuditQuery) (token.AuditPage, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if q.Limit < 1 {
+		return token.AuditPage{}, token.Errorf(token.EINVALID, "limit: must be at least 1")
+	}
+	now := s.now()
+	var page token.AuditPage
+	for i := len(s.events) - 1; i >= 0; i-- {
+		e := s.events[i]
+		k := e.SortKey()
+		switch {
+		case q.After != "" && k >= q.After, !q.Until.IsZero() && !e.At.Before(q.Until):
+			continue
+		case !q.Since.IsZero() && e.At.Before(q.Since):
+			return page, nil
+		case !now.Before(e.ExpiresAt), q.Owner != "" && e.TargetOwner != q.Owner, q.TokenID != "" && e.TargetID != q.TokenID:
+			continue
+		}
+		if len(page.Events) == q.Limit {
+			page.Next = page.Events[q.Limit-1].SortKey()
+			return page, nil
+		}
+		c := *e
+		c.Changes = slices.Clone(e.Changes)
+		page.Events = append(page.Events, &c)
+	}
+	return page, nil
 }
 
 // FindToken implements token.Store.
@@ -89,6 +140,9 @@ func (s *Store) ListTokens(_ context.Context, q token.ListQuery) (token.TokenPag
 	}
 	now := s.now()
 	keys := s.byOwner[q.Owner]
+	if q.CreatedBy != "" {
+		keys = s.byMaker[q.CreatedBy]
+	}
 	end := len(keys)
 	if q.After != "" {
 		end, _ = slices.BinarySearch(keys, q.After)
@@ -97,7 +151,7 @@ func (s *Store) ListTokens(_ context.Context, q token.ListQuery) (token.TokenPag
 	for i := end - 1; i >= 0; i-- {
 		_, id, _ := strings.Cut(keys[i], "#")
 		t := s.tokens[id]
-		if t.Gone(now) || !q.Status.Matches(t, now) {
+		if t.Gone(now) || !q.Status.Matches(t, now) || q.Owner != "" && t.Owner != q.Owner {
 			continue
 		}
 		if len(page.Tokens) == q.Limit {
@@ -110,7 +164,7 @@ func (s *Store) ListTokens(_ context.Context, q token.ListQuery) (token.TokenPag
 }
 
 // UpdateToken implements token.Store.
-func (s *Store) UpdateToken(_ context.Context, t *token.Token) error {
+func (s *Store) UpdateToken(_ context.Context, t *token.Token, ev *token.AuditEvent) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old, ok := s.tokens[t.ID]
@@ -131,7 +185,7 @@ func (s *Store) UpdateToken(_ context.Context, t *token.Token) error {
 	}
 	n := t.Clone()
 	n.Version++
-	n.CreatedAt, n.Env, n.Hint, n.ClientID = old.CreatedAt, old.Env, old.Hint, old.ClientID
+	n.CreatedAt, n.Env, n.Hint, n.ClientID, n.CreatedBy = old.CreatedAt, old.Env, old.Hint, old.ClientID, old.CreatedBy
 	n.LastUsedAt, n.UsageCount = old.LastUsedAt, old.UsageCount
 	if !t.ResetQuota {
 		n.Remaining, n.RefilledAt = nil, old.RefilledAt
@@ -143,6 +197,7 @@ func (s *Store) UpdateToken(_ context.Context, t *token.Token) error {
 	n.ResetQuota = false
 	s.tokens[t.ID] = n
 	t.Version = n.Version
+	s.addEvent(ev)
 	return nil
 }
 

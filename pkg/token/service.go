@@ -44,6 +44,8 @@ type Config struct {
 	// RevokedRetention is how long a revoked token stays readable before it is purged
 	// (default 30 days).
 	RevokedRetention time.Duration
+	// AuditRetention is how long audit events are kept (default DefaultAuditRetention).
+	AuditRetention time.Duration
 	// Now is the clock (default time.Now); tests inject their own.
 	Now func() time.Time
 }
@@ -81,6 +83,9 @@ func NewService(store Store, cfg Config) (*Service, error) {
 	}
 	if cfg.RevokedRetention <= 0 {
 		cfg.RevokedRetention = defaultRetention
+	}
+	if cfg.AuditRetention <= 0 {
+		cfg.AuditRetention = DefaultAuditRetention
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -187,6 +192,7 @@ func (s *Service) Create(ctx context.Context, caller Principal, in CreateInput) 
 		Enabled:     in.Enabled == nil || *in.Enabled,
 		ClientID:    in.ClientID,
 		Meta:        meta,
+		CreatedBy:   caller.TokenID,
 		Version:     1,
 	}
 	if ceiling != nil {
@@ -201,7 +207,9 @@ func (s *Service) Create(ctx context.Context, caller Principal, in CreateInput) 
 		}
 	}
 	t.PurgeAt = s.purgeAt(t)
-	if err := s.store.CreateToken(ctx, t); err != nil {
+	ev := s.newAuditEvent(caller, ActionCreate, t, now)
+	ev.Changes = created(t)
+	if err := s.store.CreateToken(ctx, t, ev); err != nil {
 		return nil, "", err
 	}
 	t.ResetQuota = false
@@ -210,10 +218,11 @@ func (s *Service) Create(ctx context.Context, caller Principal, in CreateInput) 
 
 // ListInput selects a page of tokens.
 type ListInput struct {
-	Owner  string // "" for the caller's owner; another owner needs admin
-	Status string // "active" (default), "expired", "revoked", "disabled" or "all"
-	Limit  int    // 1-100; 0 for 20
-	Cursor string // NextCursor of the previous page
+	Owner     string // "" for the caller's owner; another owner needs admin
+	CreatedBy string // a token id: only the tokens that token created (its direct children)
+	Status    string // "active" (default), "expired", "revoked", "disabled" or "all"
+	Limit     int    // 1-100; 0 for 20
+	Cursor    string // NextCursor of the previous page
 }
 
 // ListPage is a page of tokens, newest first.
@@ -233,6 +242,16 @@ func (s *Service) List(ctx context.Context, caller Principal, in ListInput) (Lis
 		return ListPage{}, forbidden(caller, owner)
 	}
 	q := ListQuery{Owner: owner, Limit: in.Limit}
+	if in.CreatedBy != "" {
+		if !ValidID(in.CreatedBy) {
+			return ListPage{}, Errorf(EINVALID, "createdBy: must be a token id")
+		}
+		q.CreatedBy = in.CreatedBy
+		if in.Owner == "" && caller.IsAdmin() {
+			q.Owner = "" // an admin's children may belong to any owner
+		}
+	}
+	scope := q.Owner + "|" + q.CreatedBy
 	switch in.Status {
 	case "", string(StatusActive):
 		q.Status = StatusActive
@@ -249,7 +268,7 @@ func (s *Service) List(ctx context.Context, caller Principal, in ListInput) (Lis
 		return ListPage{}, Errorf(EINVALID, "limit: must be 1-%d", MaxListLimit)
 	}
 	if in.Cursor != "" {
-		after, ok := decodeCursor(in.Cursor, owner, string(q.Status))
+		after, ok := decodeCursor(in.Cursor, scope, string(q.Status))
 		if !ok {
 			return ListPage{}, Errorf(EINVALID, "cursor: not a cursor of this list")
 		}
@@ -261,7 +280,67 @@ func (s *Service) List(ctx context.Context, caller Principal, in ListInput) (Lis
 	}
 	out := ListPage{Tokens: page.Tokens}
 	if page.Next != "" {
-		out.NextCursor = encodeCursor(page.Next, owner, string(q.Status))
+		out.NextCursor = encodeCursor(page.Next, scope, string(q.Status))
+	}
+	return out, nil
+}
+
+// AuditInput selects a page of audit events.
+type AuditInput struct {
+	Owner   string    // "" for the caller's owner; an admin's "" means every owner
+	TokenID string    // "" for every token
+	Since   time.Time // zero: from the start of the retention
+	Until   time.Time // zero: until now
+	Limit   int       // 1-100; 0 for 20
+	Cursor  string    // NextCursor of the previous page
+}
+
+// AuditPageOut is a page of audit events, newest first, for a caller.
+type AuditPageOut struct {
+	Events     []*AuditEvent
+	NextCursor string // "" on the last page
+}
+
+// Audit returns a page of the audit trail: for a caller with manage, its owner's tokens' events;
+// for an admin, any owner's or (no owner) every owner's. Returns EFORBIDDEN if the caller may not
+// manage the owner, EINVALID for a bad token id, range, limit or cursor.
+func (s *Service) Audit(ctx context.Context, caller Principal, in AuditInput) (AuditPageOut, error) {
+	owner := in.Owner
+	if owner == "" && !caller.IsAdmin() {
+		owner = caller.Owner
+	}
+	if !caller.CanManage(owner) && !(owner == "" && caller.IsAdmin()) {
+		return AuditPageOut{}, forbidden(caller, owner)
+	}
+	q := AuditQuery{Owner: owner, TokenID: in.TokenID, Since: in.Since, Until: in.Until, Limit: in.Limit}
+	if q.TokenID != "" && !ValidID(q.TokenID) {
+		return AuditPageOut{}, Errorf(EINVALID, "tokenId: must be a token id")
+	}
+	if !q.Since.IsZero() && !q.Until.IsZero() && !q.Since.Before(q.Until) {
+		return AuditPageOut{}, Errorf(EINVALID, "since: must be before until")
+	}
+	if q.Limit == 0 {
+		q.Limit = DefaultListLimit
+	}
+	if q.Limit < 1 || q.Limit > MaxListLimit {
+		return AuditPageOut{}, Errorf(EINVALID, "limit: must be 1-%d", MaxListLimit)
+	}
+	scope := "audit|" + owner + "|" + q.TokenID
+	bounds := q.Since.UTC().Format(time.RFC3339Nano) + "|" + q.Until.UTC().Format(time.RFC3339Nano)
+	if in.Cursor != "" {
+		after, ok := decodeCursor(in.Cursor, scope, bounds)
+		if !ok {
+			return AuditPageOut{}, Errorf(EINVALID, "cursor: not a cursor of this list")
+		}
+		q.After = after
+	}
+	page, err := s.store.ListAudit(ctx, q)
+	if err != nil {
+		return AuditPageOut{}, err
+	}
+	out := AuditPageOut{Events: page.Events}
+	if page.Next != "" {
+		out.NextCursor = encodeCursor(page.Next, scope, bounds)
 	}
 	return out, nil
 }
@@ -346,6 +425,7 @@ func (s *Service) Update(ctx context.Context, caller Principal, id string, in Up
 	if !t.RevokedAt.IsZero() {
 		return nil, Errorf(ECONFLICT, "Token is revoked and cannot be changed.")
 	}
+	before := t.Clone()
 	var prev *Token
 	checks := in.bounds()
 	if !caller.IsAdmin() && len(checks) > 0 {
@@ -380,7 +460,7 @@ func (s *Service) Update(ctx context.Context, caller Principal, id string, in Up
 			return nil, err
 		}
 	}
-	return t, s.save(ctx, t, now)
+	return t, s.save(ctx, s.newAuditEvent(caller, ActionUpdate, t, now), before, t)
 }
 
 // Revoke revokes a token for good; revoking a revoked token changes nothing and succeeds.
@@ -393,10 +473,94 @@ func (s *Service) Revoke(ctx context.Context, caller Principal, id string) (*Tok
 	if err != nil || !t.RevokedAt.IsZero() {
 		return t, err
 	}
+	return t, s.revoke(ctx, caller, t, "")
+}
+
+// revoke revokes t, recording cascade (the token a cascade started from) in its audit event.
+func (s *Service) revoke(ctx context.Context, caller Principal, t *Token, cascade string) error {
 	now := s.cfg.Now().UTC()
+	before := t.Clone()
 	t.RevokedAt = now
 	t.PrevSecretHash, t.PrevSecretUntil = nil, time.Time{}
-	return t, s.save(ctx, t, now)
+	ev := s.newAuditEvent(caller, ActionRevoke, t, now)
+	ev.Cascade = cascade
+	return s.save(ctx, ev, before, t)
+}
+
+// Cascade is the outcome of a cascading revoke.
+type Cascade struct {
+	Revoked int // descendants revoked by this call
+	Skipped int // descendants the caller may not change (another owner's, or carrying admin)
+}
+
+// RevokeFamily revokes a token and every token descended from it (created by it, by those, and so
+// on), each with its own audit event naming the token the cascade started from. Descendants
+// already revoked are passed over, but their own descendants are not. Cost: per token in the
+// family, one Query page of the ref index per 100 children, and one write per token revoked; it
+// runs breadth first and stops at the first store error, which a repeated call resumes. Returns
+// the token and the counts; errors as Revoke.
+func (s *Service) RevokeFamily(ctx context.Context, caller Principal, id string) (*Token, Cascade, error) {
+	root, err := s.Revoke(ctx, caller, id)
+	if err != nil {
+		return nil, Cascade{}, err
+	}
+	var out Cascade
+	queue, seen := []string{root.ID}, map[string]bool{root.ID: true}
+	for len(queue) > 0 {
+		parent := queue[0]
+		queue = queue[1:]
+		q := ListQuery{CreatedBy: parent, Limit: MaxListLimit}
+		for {
+			page, err := s.store.ListTokens(ctx, q)
+			if err != nil {
+				return root, out, err
+			}
+			for _, child := range page.Tokens {
+				if seen[child.ID] {
+					continue
+				}
+				seen[child.ID] = true
+				queue = append(queue, child.ID)
+				if !child.RevokedAt.IsZero() {
+					continue
+				}
+				if !caller.CanManage(child.Owner) || slices.Contains(child.Permissions, PermAdmin) && !caller.IsAdmin() {
+					out.Skipped++
+					continue
+				}
+				if err := s.revokeChild(ctx, caller, child, root.ID); err != nil {
+					return root, out, err
+				}
+				out.Revoked++
+			}
+			if page.Next == "" {
+				break
+			}
+			q.After = page.Next
+		}
+	}
+	return root, out, nil
+}
+
+// revokeChild revokes one descendant, reading it again once if it changed since it was listed.
+func (s *Service) revokeChild(ctx context.Context, caller Principal, child *Token, root string) error {
+	err := s.revoke(ctx, caller, child, root)
+	if ErrorCode(err) != ECONFLICT {
+		return ignoreNotFound(err)
+	}
+	fresh, err := s.store.FindToken(ctx, child.ID)
+	if err != nil || !fresh.RevokedAt.IsZero() {
+		return ignoreNotFound(err)
+	}
+	return ignoreNotFound(s.revoke(ctx, caller, fresh, root))
+}
+
+// ignoreNotFound: a descendant that is gone needs no revoking.
+func ignoreNotFound(err error) error {
+	if ErrorCode(err) == ENOTFOUND {
+		return nil
+	}
+	return err
 }
 
 // Rotate gives a token a new secret, keeping its id and settings, and returns the new plaintext.
@@ -421,13 +585,27 @@ func (s *Service) Rotate(ctx context.Context, caller Principal, id string, grace
 	case StatusExpired:
 		return nil, "", Errorf(ECONFLICT, "Token is expired and cannot be rotated; extend its expiry first.")
 	}
+	// Rotating hands the caller the token's new secret: as good as creating it, so a caller that
+	// is not an admin may rotate only a token it could have created (attenuation.go).
+	if t.ID != caller.TokenID {
+		ceiling, err := s.ceilings(ctx, caller, now)
+		if err != nil {
+			return nil, "", err
+		}
+		if ceiling != nil {
+			if err := attenuateCreate(t, ceiling); err != nil {
+				return nil, "", err
+			}
+		}
+	}
+	before := t.Clone()
 	secret := NewSecret()
 	t.PrevSecretHash, t.PrevSecretUntil = nil, time.Time{}
 	if grace > 0 {
 		t.PrevSecretHash, t.PrevSecretUntil = t.SecretHash, now.Add(grace)
 	}
 	t.SecretHash = HashSecret(secret)
-	if err := s.save(ctx, t, now); err != nil {
+	if err := s.save(ctx, s.newAuditEvent(caller, ActionRotate, t, now), before, t); err != nil {
 		return nil, "", err
 	}
 	return t, Format(s.cfg.Prefix, t.Env, t.ID, secret), nil
@@ -459,10 +637,12 @@ func (s *Service) findMutable(ctx context.Context, caller Principal, id string) 
 	return t, err
 }
 
-func (s *Service) save(ctx context.Context, t *Token, now time.Time) error {
-	t.UpdatedAt = now
+// save writes the change of before into t, made at ev.At, together with its audit event ev.
+func (s *Service) save(ctx context.Context, ev *AuditEvent, before, t *Token) error {
+	t.UpdatedAt = ev.At
 	t.PurgeAt = s.purgeAt(t)
-	err := s.store.UpdateToken(ctx, t)
+	ev.Changes = diff(before, t)
+	err := s.store.UpdateToken(ctx, t, ev)
 	t.ResetQuota = false
 	return err
 }

@@ -900,7 +900,7 @@ func TestConcurrentChangeConflicts(t *testing.T) {
 			tok, plaintext := f.mustCreate(t, admin, token.CreateInput{})
 			racing.race = func(c *token.Token) {
 				c.Name = "theirs"
-				if err := f.mem.UpdateToken(ctx, c); err != nil {
+				if err := f.mem.UpdateToken(ctx, c, nil); err != nil {
 					t.Errorf("concurrent update: %v", err)
 				}
 			}

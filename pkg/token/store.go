@@ -11,9 +11,10 @@ import (
 // A store treats a token whose PurgeAt has passed (Token.Gone) as absent on every read, whether
 // or not it has deleted it yet, and so needs a clock; Service keeps PurgeAt up to date.
 type Store interface {
-	// CreateToken stores t. Returns ECONFLICT if a token with t.ID exists, or if t.ClientID is set
-	// and another live token (Token.Live) of t.Owner holds the same ClientID.
-	CreateToken(ctx context.Context, t *Token) error
+	// CreateToken stores t, and ev when it is not nil, in one atomic write: both or neither.
+	// Returns ECONFLICT if a token with t.ID exists, or if t.ClientID is set and another live
+	// token (Token.Live) of t.Owner holds the same ClientID.
+	CreateToken(ctx context.Context, t *Token, ev *AuditEvent) error
 
 	// FindToken returns the token with the given id. Returns ENOTFOUND if there is none or it is
 	// gone. The read is strongly consistent: a revoke is seen by the next FindToken.
@@ -27,18 +28,23 @@ type Store interface {
 	RecordAdmittedUse(ctx context.Context, id string, u Use) (bool, error)
 
 	// ListTokens returns up to q.Limit tokens of q.Owner matching q.Status, newest first, starting
-	// after the sort key q.After, and the sort key to continue from ("" when the list is done).
-	// Gone tokens are never returned.
+	// after the sort key q.After, and the sort key to continue from ("" when the list is done);
+	// with q.CreatedBy, the tokens that token created (of q.Owner only, when it is set). Gone
+	// tokens are never returned.
 	ListTokens(ctx context.Context, q ListQuery) (TokenPage, error)
 
 	// UpdateToken writes the mutable fields of t (name, permissions, secrets, expiry, enabled,
 	// revokedAt, purgeAt, meta, limits, updatedAt) if the stored token has t.Owner and t.Version,
 	// and then increments t.Version. Usage fields are left as stored, and so are the quota
 	// counters (Remaining, RefilledAt) unless t.ResetQuota is set.
-	// When t is revoked, its clientId is released in the same atomic write. Returns ENOTFOUND if
-	// the token is absent or gone, ECONFLICT if the version differs or the clientId is held by
-	// another live token.
-	UpdateToken(ctx context.Context, t *Token) error
+	// When t is revoked, its clientId is released in the same atomic write; ev, when it is not
+	// nil, is written in it too: both or neither. Returns ENOTFOUND if the token is absent or
+	// gone, ECONFLICT if the version differs or the clientId is held by another live token.
+	UpdateToken(ctx context.Context, t *Token, ev *AuditEvent) error
+
+	// ListAudit returns up to q.Limit audit events matching q, newest first, and the sort key to
+	// continue from ("" at the end). Events past their ExpiresAt are never returned.
+	ListAudit(ctx context.Context, q AuditQuery) (AuditPage, error)
 
 	// CountRequest counts one request in the rate-limit window of token id that starts at start
 	// and lasts window, unless the window already holds limit requests. The window expires
@@ -65,7 +71,8 @@ type Store interface {
 
 // ListQuery selects a page of one owner's tokens.
 type ListQuery struct {
-	Owner  string
+	Owner     string // with CreatedBy: "" for every owner
+	CreatedBy string // "" for an owner's tokens; a token id for the tokens it created
 	Status Status // "" for every status
 	Limit  int    // 1-100
 	After  string // sort key of the last token of the previous page; "" for the first page

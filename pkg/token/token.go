@@ -61,6 +61,8 @@ type Token struct {
 	AllowedCIDRs []netip.Prefix // callers' networks; empty: any
 	ResetQuota   bool           // for Store.UpdateToken: write Remaining and RefilledAt (a new quota)
 
+	CreatedBy string // id of the token whose caller created this one; "" for the CLI or a caller without a token
+
 	ClientID string          // OAuth client the token is pinned to; one live token per owner and client
 	Meta     json.RawMessage // caller's JSON object, compacted; nil when unset
 
@@ -158,6 +160,8 @@ type Principal struct {
 	TokenID     string
 	Owner       string
 	Permissions []string
+	SourceIP    string // the caller's address, for the audit trail; "" when unknown
+	RequestID   string // the request, for the audit trail; "" when unknown
 }
 
 // Principal returns the caller that presents t.

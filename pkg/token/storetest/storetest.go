@@ -100,7 +100,7 @@ func Run(t *testing.T, newStore NewStore) {
 		MustCreate(t, s, tok)
 		dup := NewToken("bob", clock.Now())
 		dup.ID = tok.ID
-		AssertCode(t, s.CreateToken(ctx, dup), token.ECONFLICT)
+		AssertCode(t, s.CreateToken(ctx, dup, nil), token.ECONFLICT)
 		if got := MustFind(t, s, tok.ID); got.Owner != "alice" {
 			t.Fatalf("duplicate create overwrote the token: owner %q", got.Owner)
 		}
@@ -129,7 +129,7 @@ func Run(t *testing.T, newStore NewStore) {
 			t.Fatalf("list after purge time: %d tokens, err %v; want none", len(page.Tokens), err)
 		}
 		tok.Name = "changed"
-		AssertCode(t, s.UpdateToken(ctx, tok), token.ENOTFOUND)
+		AssertCode(t, s.UpdateToken(ctx, tok, nil), token.ENOTFOUND)
 	})
 
 	t.Run("ClientIDUniqueness", func(t *testing.T) {
@@ -142,7 +142,7 @@ func Run(t *testing.T, newStore NewStore) {
 
 		second := NewToken("alice", clock.Now())
 		second.ClientID = "oauth-app"
-		AssertCode(t, s.CreateToken(ctx, second), token.ECONFLICT)
+		AssertCode(t, s.CreateToken(ctx, second, nil), token.ECONFLICT)
 		if _, err := s.FindToken(ctx, second.ID); token.ErrorCode(err) != token.ENOTFOUND {
 			t.Fatalf("rejected create left a token behind: err %v", err)
 		}
@@ -158,7 +158,7 @@ func Run(t *testing.T, newStore NewStore) {
 
 		// Reviving the expired first token would give alice two live tokens for one client.
 		first.ExpiresAt = clock.Now().Add(24 * time.Hour)
-		AssertCode(t, s.UpdateToken(ctx, first), token.ECONFLICT)
+		AssertCode(t, s.UpdateToken(ctx, first, nil), token.ECONFLICT)
 
 		// Revoking releases the slot.
 		third.RevokedAt = clock.Now()
@@ -208,12 +208,12 @@ func Run(t *testing.T, newStore NewStore) {
 		tok.Name = "first"
 		MustUpdate(t, s, tok)
 		stale.Name = "second"
-		AssertCode(t, s.UpdateToken(ctx, stale), token.ECONFLICT)
+		AssertCode(t, s.UpdateToken(ctx, stale, nil), token.ECONFLICT)
 		foreign := tok.Clone()
 		foreign.Owner = "mallory"
-		AssertCode(t, s.UpdateToken(ctx, foreign), token.ENOTFOUND)
+		AssertCode(t, s.UpdateToken(ctx, foreign, nil), token.ENOTFOUND)
 		missing := NewToken("alice", clock.Now())
-		AssertCode(t, s.UpdateToken(ctx, missing), token.ENOTFOUND)
+		AssertCode(t, s.UpdateToken(ctx, missing, nil), token.ENOTFOUND)
 		if got := MustFind(t, s, tok.ID); got.Name != "first" || got.Owner != "alice" {
 			t.Fatalf("rejected updates changed the token: name %q owner %q", got.Name, got.Owner)
 		}
@@ -293,7 +293,7 @@ func Run(t *testing.T, newStore NewStore) {
 		parallel(50, func(i int) {
 			c := tok.Clone()
 			c.Name = fmt.Sprintf("writer %d", i)
-			switch err := s.UpdateToken(ctx, c); token.ErrorCode(err) {
+			switch err := s.UpdateToken(ctx, c, nil); token.ErrorCode(err) {
 			case "":
 				ok.Add(1)
 			case token.ECONFLICT:
@@ -314,7 +314,7 @@ func Run(t *testing.T, newStore NewStore) {
 		parallel(50, func(i int) {
 			tok := NewToken("alice", clock.Now())
 			tok.ClientID = "shared-client"
-			switch err := s.CreateToken(ctx, tok); token.ErrorCode(err) {
+			switch err := s.CreateToken(ctx, tok, nil); token.ErrorCode(err) {
 			case "":
 				ok.Add(1)
 			case token.ECONFLICT:
@@ -503,7 +503,7 @@ func ListAll(tb testing.TB, s token.Store, q token.ListQuery) []string {
 // MustCreate stores tok or fails the test.
 func MustCreate(tb testing.TB, s token.Store, tok *token.Token) {
 	tb.Helper()
-	if err := s.CreateToken(context.Background(), tok); err != nil {
+	if err := s.CreateToken(context.Background(), tok, nil); err != nil {
 		tb.Fatalf("CreateToken: %v", err)
 	}
 }
@@ -521,7 +521,7 @@ func MustFind(tb testing.TB, s token.Store, id string) *token.Token {
 // MustUpdate updates a token or fails the test.
 func MustUpdate(tb testing.TB, s token.Store, tok *token.Token) {
 	tb.Helper()
-	if err := s.UpdateToken(context.Background(), tok); err != nil {
+	if err := s.UpdateToken(context.Background(), tok, nil); err != nil {
 		tb.Fatalf("UpdateToken: %v", err)
 	}
 }
