@@ -22,8 +22,8 @@ const (
 
 	// Index keys of audit events. They contain '#', which owners and token ids cannot, so they
 	// never meet a token's owner or creator in an index.
-	auditAll        = "AUDIT#"  // owner index: every event, newest first (admins' "all")
-	auditOwnerRefOf = "AUDIT#"  // ref index: AUDIT#<owner>, the events of one owner's tokens
+	auditAll        = "AUDIT#" // owner index: every event, newest first (admins' "all")
+	auditOwnerRefOf = "AUDIT#" // ref index: AUDIT#<owner>, the events of one owner's tokens
 )
 
 // Attribute and index names used in expressions; item structs carry the same names in tags.

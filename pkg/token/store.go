@@ -73,9 +73,9 @@ type Store interface {
 type ListQuery struct {
 	Owner     string // with CreatedBy: "" for every owner
 	CreatedBy string // "" for an owner's tokens; a token id for the tokens it created
-	Status Status // "" for every status
-	Limit  int    // 1-100
-	After  string // sort key of the last token of the previous page; "" for the first page
+	Status    Status // "" for every status
+	Limit     int    // 1-100
+	After     string // sort key of the last token of the previous page; "" for the first page
 }
 
 // TokenPage is one page of a list.
