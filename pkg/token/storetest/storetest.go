@@ -69,6 +69,8 @@ func NewToken(owner string, now time.Time) *token.Token {
 func Run(t *testing.T, newStore NewStore) {
 	ctx := context.Background()
 	t.Run("RecordAdmittedUse", func(t *testing.T) { runRecordAdmittedUse(t, newStore) })
+	t.Run("Audit", func(t *testing.T) { runAudit(t, newStore) })
+	t.Run("Family", func(t *testing.T) { runFamily(t, newStore) })
 
 	t.Run("CreateFindRoundTrip", func(t *testing.T) {
 		clock := NewClock()
