@@ -3,6 +3,7 @@ package dynamo
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"slices"
@@ -393,10 +394,17 @@ func TestCallsPerOperation(t *testing.T) {
 		call func() error
 		want map[string]int
 	}{
-		{"Create", func() error {
+		{"Create: the token and its audit event in one transaction", func() error {
 			_, _, err := svc.Create(ctx, admin, token.CreateInput{Name: "n"})
 			return err
-		}, map[string]int{"PutItem": 1}},
+		}, map[string]int{"TransactWriteItems": 1}},
+		{"Update: the read, then the change and its audit event in one transaction", func() error {
+			tok, _ := MustCreate(t, svc, token.CreateInput{})
+			counter.Take()
+			name := "renamed"
+			_, err := svc.Update(ctx, admin, tok.ID, token.UpdateInput{Name: &name})
+			return err
+		}, map[string]int{"GetItem": 1, "TransactWriteItems": 1}},
 		{"Create with clientId", func() error {
 			_, _, err := svc.Create(ctx, admin, token.CreateInput{Name: "n", ClientID: "app"})
 			return err
@@ -437,6 +445,17 @@ func TestCallsPerOperation(t *testing.T) {
 		}, map[string]int{"Query": 1}},
 		{"List next page", func() error {
 			_, err := svc.List(ctx, admin, token.ListInput{Limit: 20, Cursor: cursor})
+			return err
+		}, map[string]int{"Query": 1}},
+		{"List a token's children", func() error {
+			_, err := svc.List(ctx, admin, token.ListInput{CreatedBy: token.NewID(), Limit: 20})
+			return err
+		}, map[string]int{"Query": 1}},
+		{"Audit page", func() error {
+			page, err := svc.Audit(ctx, admin, token.AuditInput{Limit: 20})
+			if err == nil && len(page.Events) != 20 {
+				t.Errorf("%d events; want a full page", len(page.Events))
+			}
 			return err
 		}, map[string]int{"Query": 1}},
 	}
@@ -614,5 +633,86 @@ func TestCreateRevokedWithClientID(t *testing.T) {
 	marker := MustRawItem(t, client, store.table, clientKey("alice", "app"))
 	if holder, _ := marker[attrTokenID].(*types.AttributeValueMemberS); holder == nil || holder.Value != live.ID {
 		t.Fatalf("clientId marker %v; want one held by %s", marker, live.ID)
+	}
+}
+
+// TestCascadeRevokeOfAFamily: a three-level family of 50 tokens (a root, 7 children, 42
+// grandchildren) is revoked by one cascade: every descendant revoked with its audit event, nothing
+// outside the family touched. Calls: the root's GetItem, one Query of the ref index per family
+// member (each a page of its children), one TransactWriteItems per revoke (token and event).
+func TestCascadeRevokeOfAFamily(t *testing.T) {
+	ctx := context.Background()
+	counter := &dynamotest.CallCounter{}
+	client := MustClient(t, counter.Register)
+	clock := storetest.NewClock()
+	store := New(client, MustTable(t, client), Options{Now: clock.Now})
+	svc := MustService(t, store, clock.Now)
+	by := func(id string) token.Principal {
+		return token.Principal{TokenID: id, Owner: "alice", Permissions: []string{token.PermAdmin}}
+	}
+	root, _, err := svc.Create(ctx, admin, token.CreateInput{Name: "root", Owner: "alice", Permissions: []string{"manage"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	family := []string{root.ID}
+	for i := range 7 {
+		child, _, err := svc.Create(ctx, by(root.ID), token.CreateInput{Name: fmt.Sprint("child ", i), Permissions: []string{"manage"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		family = append(family, child.ID)
+		for j := range 6 {
+			g, _, err := svc.Create(ctx, by(child.ID), token.CreateInput{Name: fmt.Sprint("grandchild ", i, ".", j)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			family = append(family, g.ID)
+		}
+	}
+	outsiders := []string{}
+	for i := range 5 {
+		o, _, err := svc.Create(ctx, by(token.NewID()), token.CreateInput{Name: fmt.Sprint("outsider ", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		outsiders = append(outsiders, o.ID)
+	}
+	clock.Advance(time.Second)
+	counter.Take()
+
+	_, c, err := svc.RevokeFamily(ctx, admin, root.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := counter.Take()
+	if c.Revoked != 49 || c.Skipped != 0 {
+		t.Fatalf("cascade revoked %d and skipped %d; want 49 and 0", c.Revoked, c.Skipped)
+	}
+	if want := map[string]int{"GetItem": 1, "Query": 50, "TransactWriteItems": 50}; !mapsEqual(calls, want) {
+		t.Fatalf("DynamoDB calls %v; want %v", calls, want)
+	}
+	for i, id := range family {
+		tok, err := store.FindToken(ctx, id)
+		if err != nil {
+			out, _ := client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(store.table), Key: tokenKey(id)})
+			t.Fatalf("family member %d (%s): %v; stored item %v", i, id, err, out.Item)
+		}
+		if tok.RevokedAt.IsZero() {
+			t.Errorf("family member %s is not revoked", id)
+		}
+	}
+	for _, id := range outsiders {
+		if tok := storetest.MustFind(t, store, id); !tok.RevokedAt.IsZero() || tok.Version != 1 {
+			t.Errorf("outsider %s was touched", id)
+		}
+	}
+	events := storetest.MustAudit(t, store, token.AuditQuery{Owner: "alice", Since: clock.Now(), Limit: 100})
+	if len(events) != 50 {
+		t.Fatalf("%d audit events for the cascade; want 50", len(events))
+	}
+	for _, e := range events {
+		if e.Action != token.ActionRevoke || e.TargetID != root.ID && e.Cascade != root.ID {
+			t.Errorf("event %+v", *e)
+		}
 	}
 }

@@ -1,8 +1,6 @@
 package token
 
 import (
-	"crypto/rand"
-	"encoding/binary"
 	"encoding/json"
 	"slices"
 	"time"
@@ -23,7 +21,7 @@ const DefaultAuditRetention = 400 * Day
 // same atomic write as the change (Store.CreateToken, Store.UpdateToken), so no change goes
 // unrecorded and no event describes a change that failed. It never holds a secret or a hash.
 type AuditEvent struct {
-	ID           string    // unique, ordered by time within a millisecond's precision
+	ID           string    // unique; events sort by At, then ID
 	At           time.Time // when the change was made
 	Action       string    // ActionCreate, ActionUpdate, ActionRotate or ActionRevoke
 	ActorTokenID string    // the token that made the change; "" for the CLI or a caller without one
@@ -67,7 +65,7 @@ func (e *AuditEvent) SortKey() string { return SortKey(e.At, e.ID) }
 // newAuditEvent starts the event of a change by caller to t at now.
 func (s *Service) newAuditEvent(caller Principal, action string, t *Token, now time.Time) *AuditEvent {
 	return &AuditEvent{
-		ID:           newEventID(now),
+		ID:           NewID(),
 		At:           now,
 		Action:       action,
 		ActorTokenID: caller.TokenID,
@@ -78,23 +76,6 @@ func (s *Service) newAuditEvent(caller Principal, action string, t *Token, now t
 		RequestID:    caller.RequestID,
 		ExpiresAt:    now.Add(s.cfg.AuditRetention),
 	}
-}
-
-// newEventID is a 16-character id like a token id, its first 8 characters the millisecond (so
-// ids sort by time) and the rest random.
-func newEventID(now time.Time) string {
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(now.UnixMilli()))
-	ms := binary.BigEndian.Uint64(b[:8])
-	id := make([]byte, 0, IDLen)
-	for i := 7; i >= 0; i-- {
-		id = append(id, base62[(ms>>(6*uint(i)))%62])
-	}
-	_, _ = rand.Read(b[8:])
-	for _, c := range b[8:] {
-		id = append(id, base62[int(c)%62])
-	}
-	return string(id)
 }
 
 // diff lists the fields in which after differs from before, with their values as a client sees
@@ -124,8 +105,8 @@ func diff(before, after *Token) []Change {
 	add("allowedCidrs", cidrValues(before), cidrValues(after))
 	if !slices.Equal(before.SecretHash, after.SecretHash) {
 		out = append(out, Change{Field: "secret", Old: nil, New: "rotated"})
-		add("previousSecretValidUntil", timeValue(before.PrevSecretUntil), timeValue(after.PrevSecretUntil))
 	}
+	add("previousSecretValidUntil", timeValue(before.PrevSecretUntil), timeValue(after.PrevSecretUntil))
 	return out
 }
 
