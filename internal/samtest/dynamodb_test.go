@@ -217,8 +217,9 @@ func TestBareNames(t *testing.T) {
 // templates give them on every authorizer event and every kind of token; it records each
 // DynamoDB request on the wire, as IAM sees it, and checks that the function's policy allows
 // exactly the calls made: none denied in AWS, no grant (action, item prefix) there for nothing.
-// Target tokens hold a clientId, so updates, rotations and revocations take their
-// transactional path too.
+// Every change is a transaction with its audit event; target tokens and one descendant of a
+// cascade hold a clientId, so updates, rotations and revocations claim or release its marker
+// too; a cascading revoke walks a family of three descendants through the ref index.
 func TestPoliciesAllowExactlyTheCalls(t *testing.T) {
 	client := dynamotest.MustClient(t)
 	rec := mustRecorder(t)
@@ -234,7 +235,7 @@ func TestPoliciesAllowExactlyTheCalls(t *testing.T) {
 		t.Run(tc.file, func(t *testing.T) {
 			table := dynamotest.MustTable(t, client, dynamo.CreateTable)
 			ev := mustEvent(t, tc.file)
-			seed(t, dynamo.New(client, table, dynamo.Options{}), ev, tc.target, "github-actions")
+			seed(t, dynamo.New(client, table, dynamo.Options{}), ev, tc, "github-actions")
 			rec.take(t)
 			resp := mustProxy(t, dynamo.New(recording, table, dynamo.Options{}), rt.Pattern, ev)
 			checkAnswer(t, tc, resp.StatusCode, resp.Body)
@@ -480,9 +481,10 @@ func describedKeys(ks []types.KeySchemaElement) string {
 }
 
 // TestBinariesAgainstDynamoDBLocal runs the real bootstrap binaries of the management API's
-// authorizer and of the create and list functions under tools/lambdarun, as make invoke does, on
-// one table: the authorizer admits a manage token and its context, put in the list event as API
-// Gateway would, lets the list function list what the create function created.
+// authorizer and of the create, list and audit functions under tools/lambdarun, as make invoke
+// does, on one table: the authorizer admits a manage token and its context, put in the list and
+// audit events as API Gateway would, lets the list function list what the create function
+// created, and the audit function show the create event of each, with the request it came from.
 func TestBinariesAgainstDynamoDBLocal(t *testing.T) {
 	endpoint := dynamotest.MustEndpoint(t)
 	client := dynamotest.MustClient(t)
@@ -515,7 +517,7 @@ func TestBinariesAgainstDynamoDBLocal(t *testing.T) {
 
 	// The create function, twice in one warm container; it reads its caller, the token the
 	// event's authorizer context names.
-	seed(t, dynamo.New(client, table, dynamo.Options{}), mustEvent(t, "create.json"), false, "")
+	seed(t, dynamo.New(client, table, dynamo.Options{}), mustEvent(t, "create.json"), eventCase{}, "")
 	createEvent, err := os.ReadFile(filepath.Join(root, "events", "create.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -547,6 +549,39 @@ func TestBinariesAgainstDynamoDBLocal(t *testing.T) {
 	for _, id := range created {
 		if !strings.Contains(resp.Body, `"id":"`+id+`"`) {
 			t.Errorf("list does not show token %s created by the create function: %s", id, resp.Body)
+		}
+	}
+
+	// The audit function, on the owner's whole trail.
+	auditEvent := mustEvent(t, "audit.json")
+	auditEvent.RequestContext.Authorizer.Lambda = allowed.Context
+	auditEvent.RawQueryString, auditEvent.QueryStringParameters = "", nil
+	if b, err = json.Marshal(auditEvent); err != nil {
+		t.Fatal(err)
+	}
+	resp = mustProxyResponse(t, mustInvoke(t, mustBinary(t, "functions/audit"), b, env, 1)[0])
+	var trail struct {
+		Events []struct {
+			Action, TokenID, ActorTokenID, RequestID string
+		}
+	}
+	if resp.StatusCode != 200 || json.Unmarshal([]byte(resp.Body), &trail) != nil {
+		t.Fatalf("audit: %d %s", resp.StatusCode, resp.Body)
+	}
+	createRequest := mustEvent(t, "create.json").RequestContext
+	for _, id := range created {
+		n := 0
+		for _, e := range trail.Events {
+			if e.TokenID != id {
+				continue
+			}
+			n++
+			if e.Action != "create" || e.ActorTokenID != createRequest.Authorizer.Lambda[authorizer.ContextTokenID] || e.RequestID != createRequest.RequestID {
+				t.Errorf("audit event of token %s: %+v, want the create by %v in request %s", id, e, createRequest.Authorizer.Lambda[authorizer.ContextTokenID], createRequest.RequestID)
+			}
+		}
+		if n != 1 {
+			t.Errorf("audit shows %d events of token %s created by the create function, want 1: %s", n, id, resp.Body)
 		}
 	}
 }

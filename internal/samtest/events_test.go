@@ -26,7 +26,8 @@ type eventCase struct {
 	file     string
 	function string // directory under functions/
 	status   int
-	target   bool   // the path names a token of the caller's owner, which the test creates
+	target   bool   // the path (or ?tokenId) names a token of the caller's owner, which the test creates
+	family   bool   // the target has 3 descendants (createdBy), which the test creates
 	contains string // in the response body
 }
 
@@ -40,9 +41,12 @@ var eventCases = []eventCase{
 	{file: "get-not-found.json", function: "get", status: http.StatusNotFound, contains: `"code":"not_found"`},
 	{file: "update.json", function: "update", status: http.StatusOK, target: true, contains: `"status":"disabled"`},
 	{file: "revoke.json", function: "revoke", status: http.StatusOK, target: true, contains: `"status":"revoked"`},
+	{file: "revoke-cascade.json", function: "revoke", status: http.StatusOK, target: true, family: true, contains: `"descendantsRevoked":3`},
 	{file: "rotate.json", function: "rotate", status: http.StatusOK, target: true, contains: `"token":"tok_live_4f9Xa1bC2dE3fG4h`},
 	{file: "verify.json", function: "verify", status: http.StatusOK, contains: `"valid":true`},
 	{file: "verify-malformed.json", function: "verify", status: http.StatusOK, contains: `"code":"MALFORMED"`},
+	{file: "audit.json", function: "audit", status: http.StatusOK, target: true, contains: `"events":[{"id":`},
+	{file: "audit-admin.json", function: "audit", status: http.StatusOK, contains: `"action":"create","tokenId":"Q7mZ2xK9pL4wN8rT","owner":"admin"`},
 	{file: "example-whoami.json", function: "example-whoami", status: http.StatusOK, contains: `"permissions":["upload","list"]`},
 	{file: "example-whoami-no-context.json", function: "example-whoami", status: http.StatusUnauthorized, contains: `"valid":false`},
 }
@@ -96,7 +100,7 @@ func TestRouteEvents(t *testing.T) {
 				t.Errorf("requestContext.authorizer present: %v; API Gateway sets it for routes with auth: %v", ev.RequestContext.Authorizer != nil, rt.Auth)
 			}
 			store := memstore.New(nil)
-			seed(t, store, ev, tc.target, "")
+			seed(t, store, ev, tc, "")
 			resp := mustProxy(t, store, rt.Pattern, ev)
 			checkAnswer(t, tc, resp.StatusCode, resp.Body)
 		})
@@ -151,10 +155,12 @@ func checkAnswer(t *testing.T, tc eventCase, status int, body string) {
 	}
 }
 
-// seed creates the tokens an event names, as they would exist in a deployment: the caller of its
-// authorizer context, the token its path names when target is set (of the caller's owner, with
-// clientID), and the token in the body of a verify.
-func seed(t *testing.T, store token.Store, ev events.APIGatewayV2HTTPRequest, target bool, clientID string) {
+// seed creates the tokens an event names, as they would exist in a deployment, each with the
+// audit event of its creation: the caller of its authorizer context, the token its path or its
+// ?tokenId names when tc.target is set (of the caller's owner, with clientID), that token's
+// descendants when tc.family is set (a child with clientID-child, another child, a grandchild),
+// and the token in the body of a verify.
+func seed(t *testing.T, store token.Store, ev events.APIGatewayV2HTTPRequest, tc eventCase, clientID string) {
 	t.Helper()
 	var owner string
 	if a := ev.RequestContext.Authorizer; a != nil {
@@ -171,10 +177,23 @@ func seed(t *testing.T, store token.Store, ev events.APIGatewayV2HTTPRequest, ta
 		}
 		mustCreate(t, store, caller)
 	}
-	if target {
-		tok := newToken(ev.PathParameters["id"], owner, []string{"upload", "list"}, token.NewSecret())
+	if tc.target {
+		id := ev.PathParameters["id"]
+		if id == "" {
+			id = ev.QueryStringParameters["tokenId"]
+		}
+		tok := newToken(id, owner, []string{"upload", "list"}, token.NewSecret())
 		tok.ClientID = clientID
 		mustCreate(t, store, tok)
+		if tc.family {
+			child, other := newChild(tok), newChild(tok)
+			if clientID != "" {
+				child.ClientID = clientID + "-child"
+			}
+			for _, d := range []*token.Token{child, other, newChild(child)} {
+				mustCreate(t, store, d)
+			}
+		}
 	}
 	var body struct {
 		Token string `json:"token"`
@@ -206,9 +225,21 @@ func newToken(id, owner string, perms []string, secret string) *token.Token {
 	}
 }
 
+// newChild is a token created by parent, of parent's owner.
+func newChild(parent *token.Token) *token.Token {
+	child := newToken(token.NewID(), parent.Owner, []string{"upload"}, token.NewSecret())
+	child.CreatedBy = parent.ID
+	return child
+}
+
+// mustCreate stores tok with the audit event of its creation at the command line.
 func mustCreate(t *testing.T, store token.Store, tok *token.Token) {
 	t.Helper()
-	if err := store.CreateToken(context.Background(), tok, nil); err != nil {
+	ev := &token.AuditEvent{
+		ID: token.NewID(), At: tok.CreatedAt, Action: token.ActionCreate, TargetID: tok.ID, TargetOwner: tok.Owner,
+		RequestID: "cli", ExpiresAt: tok.CreatedAt.Add(token.DefaultAuditRetention),
+	}
+	if err := store.CreateToken(context.Background(), tok, ev); err != nil {
 		t.Fatalf("create token %s: %v", tok.ID, err)
 	}
 }

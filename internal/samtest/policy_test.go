@@ -180,34 +180,62 @@ func appResource(r any) string {
 // their attributes too (dynamodb:Attributes needs the key, and ReturnValues that return only
 // these attributes).
 var authorizerGrants = []grant{
-	{Resource: "table", Actions: []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, LeadingKeys: []string{"TOKEN#*"}},
-	{Resource: "table", Actions: []string{"dynamodb:UpdateItem"}, LeadingKeys: []string{"RATE#*"},
+	{Resource: "table", Actions: []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, LeadingKeys: []string{tokenItems}},
+	{Resource: "table", Actions: []string{"dynamodb:UpdateItem"}, LeadingKeys: []string{rateItems},
 		Attributes: []string{"pk", "count", "ttl"}, ReturnValues: []string{"NONE", "UPDATED_OLD", "UPDATED_NEW"}},
 }
 
+// Item prefixes of the table (pkg/dynamo/item.go), as dynamodb:LeadingKeys patterns.
+const (
+	tokenItems  = "TOKEN#*"
+	clientItems = "CLIENT#*"
+	auditItems  = "AUDIT#*"
+	rateItems   = "RATE#*"
+)
+
 // wantGrants is the least privilege of each function of template.yaml, derived from the Store
-// calls its route makes (pkg/dynamo/store.go); TestPoliciesAllowExactlyTheCalls (DynamoDB Local)
-// checks it against the calls the handlers and the authorizer binary really make. A transaction
-// needs the actions of its items.
+// calls its route makes (pkg/dynamo/store.go), item prefix by item prefix;
+// TestPoliciesAllowExactlyTheCalls (DynamoDB Local) checks it against the calls the handlers and
+// the authorizer binary really make. A transaction needs the actions of its items: every change
+// is one TransactWriteItems with the put of its audit event.
 var wantGrants = map[string][]grant{
 	// FindToken of a caller that is not an admin (its ceilings, pkg/token/attenuation.go), then
-	// CreateToken: PutItem, or a transaction of two Puts (token, clientId marker).
-	"CreateFunction": {{Resource: "table", Actions: []string{"dynamodb:GetItem", "dynamodb:PutItem"}}},
-	// ListTokens: Query on the owner index only.
+	// CreateToken: a transaction of Puts (token, audit event, clientId marker).
+	"CreateFunction": {
+		{Resource: "table", Actions: []string{"dynamodb:GetItem", "dynamodb:PutItem"}, LeadingKeys: []string{tokenItems}},
+		{Resource: "table", Actions: []string{"dynamodb:PutItem"}, LeadingKeys: []string{auditItems, clientItems}},
+	},
+	// ListTokens: Query on the owner index, or the ref index for ?createdBy.
 	"ListFunction": {{Resource: "index", Actions: []string{"dynamodb:Query"}}},
 	// FindToken: GetItem.
-	"SelfFunction": {{Resource: "table", Actions: []string{"dynamodb:GetItem"}}},
-	"GetFunction":  {{Resource: "table", Actions: []string{"dynamodb:GetItem"}}},
-	// FindToken, then UpdateToken: UpdateItem, or a transaction of Update + Put (claim the clientId).
-	"UpdateFunction": {{Resource: "table", Actions: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}}},
-	"RotateFunction": {{Resource: "table", Actions: []string{"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}}},
-	// FindToken, then UpdateToken of a revoke: a transaction of Update + Delete (release the clientId).
-	"RevokeFunction": {{Resource: "table", Actions: []string{"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:UpdateItem"}}},
+	"SelfFunction": {{Resource: "table", Actions: []string{"dynamodb:GetItem"}, LeadingKeys: []string{tokenItems}}},
+	"GetFunction":  {{Resource: "table", Actions: []string{"dynamodb:GetItem"}, LeadingKeys: []string{tokenItems}}},
+	// FindToken, then UpdateToken: a transaction of Update (token), Put (audit event) and Put
+	// (claim the clientId).
+	"UpdateFunction": updateGrants,
+	"RotateFunction": updateGrants,
+	// FindToken, then UpdateToken of a revoke: a transaction of Update (token), Put (audit event)
+	// and Delete (release the clientId); with ?cascade=true, ListTokens on the ref index for each
+	// token of the family, and the same transaction for each descendant.
+	"RevokeFunction": {
+		{Resource: "table", Actions: []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, LeadingKeys: []string{tokenItems}},
+		{Resource: "table", Actions: []string{"dynamodb:PutItem"}, LeadingKeys: []string{auditItems}},
+		{Resource: "table", Actions: []string{"dynamodb:DeleteItem"}, LeadingKeys: []string{clientItems}},
+		{Resource: "index", Actions: []string{"dynamodb:Query"}},
+	},
 	// FindToken, then RecordUse of a valid token: UpdateItem.
-	"VerifyFunction":               {{Resource: "table", Actions: []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}}},
+	"VerifyFunction": {{Resource: "table", Actions: []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, LeadingKeys: []string{tokenItems}}},
+	// ListAudit: Query on the ref index (one owner's events) or the owner index (every owner's).
+	"AuditFunction":                {{Resource: "index", Actions: []string{"dynamodb:Query"}}},
 	"ManagementAuthorizerFunction": authorizerGrants,
 	// The example API's backend reads the authorizer's context, not the table.
 	"ExampleWhoamiFunction": {},
+}
+
+// updateGrants are the grants of a change that keeps the token live (update, rotate).
+var updateGrants = []grant{
+	{Resource: "table", Actions: []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, LeadingKeys: []string{tokenItems}},
+	{Resource: "table", Actions: []string{"dynamodb:PutItem"}, LeadingKeys: []string{auditItems, clientItems}},
 }
 
 // wantAppGrants is the least privilege of the function of authorizer/template.yaml.
@@ -246,7 +274,7 @@ func TestAuthorizerGrantsScoped(t *testing.T) {
 			t.Errorf("%v: no dynamodb:LeadingKeys: an authorizer may touch TOKEN# and RATE# items only", g)
 		}
 		for _, k := range g.LeadingKeys {
-			if k != "TOKEN#*" && k != "RATE#*" {
+			if k != tokenItems && k != rateItems {
 				t.Errorf("%v: leading key %q is neither a token record nor a rate-limit window", g, k)
 			}
 		}
@@ -261,6 +289,34 @@ func TestAuthorizerGrantsScoped(t *testing.T) {
 		}
 		if g.ReturnValues == nil || slices.Contains(g.ReturnValues, "ALL_NEW") || slices.Contains(g.ReturnValues, "ALL_OLD") {
 			t.Errorf("%v: with dynamodb:Attributes, ReturnValues must be held to NONE, UPDATED_OLD or UPDATED_NEW, or the write returns every attribute", g)
+		}
+	}
+}
+
+// TestTableGrantsScoped: every statement of template.yaml on the table names the items it may
+// touch, and the roles keep the records that matter out of reach: only CreateFunction puts a
+// whole token, no function deletes a token, and audit events are only ever put, never updated
+// or deleted (TTL removes them).
+func TestTableGrantsScoped(t *testing.T) {
+	for id, grants := range functionGrants(t, mustTemplate(t), mainResource) {
+		for _, g := range grants {
+			if g.Resource == "table" && len(g.LeadingKeys) == 0 {
+				t.Errorf("%s: %v: no dynamodb:LeadingKeys: name the item prefixes (%s, %s, %s, %s)", id, g, tokenItems, clientItems, auditItems, rateItems)
+			}
+		}
+		for _, tc := range []struct {
+			action, key string
+			allowed     bool
+		}{
+			{"dynamodb:PutItem", "TOKEN#abc", id == "CreateFunction"},
+			{"dynamodb:DeleteItem", "TOKEN#abc", false},
+			{"dynamodb:UpdateItem", "AUDIT#abc", false},
+			{"dynamodb:DeleteItem", "AUDIT#abc", false},
+		} {
+			c := dynamoCall{Action: tc.action, Resource: "table", LeadingKey: tc.key}
+			if got := slices.ContainsFunc(grants, func(g grant) bool { return g.allows(c) }); got && !tc.allowed {
+				t.Errorf("%s may %s %s: %v", id, tc.action, tc.key, grants)
+			}
 		}
 	}
 }

@@ -189,7 +189,7 @@ func mustRevoke(t *testing.T, store *dynamo.Store, plaintext string) time.Time {
 	}
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	tok.RevokedAt, tok.UpdatedAt = now, now
-	if err := store.UpdateToken(context.Background(), tok); err != nil {
+	if err := store.UpdateToken(context.Background(), tok, nil); err != nil {
 		t.Fatal(err)
 	}
 	return now

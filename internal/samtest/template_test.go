@@ -323,6 +323,39 @@ func TestFunctionsDirectory(t *testing.T) {
 	}
 }
 
+// TestFunctionLogGroups: every function of template.yaml has its log group, created by the stack
+// (so that it holds LogRetentionDays and goes with the stack) under the same condition, and every
+// log group but the API's access log belongs to a function.
+func TestFunctionLogGroups(t *testing.T) {
+	tpl := mustTemplate(t)
+	functions := resourcesOfType(tpl, "AWS::Serverless::Function")
+	owned := map[string][]string{}
+	for id, lg := range resourcesOfType(tpl, "AWS::Logs::LogGroup") {
+		if ref(get(lg, "Properties", "RetentionInDays")) != "LogRetentionDays" {
+			t.Errorf("%s: retention is not LogRetentionDays", id)
+		}
+		if id == "ApiAccessLogs" {
+			continue
+		}
+		name := str(get(lg, "Properties", "LogGroupName", "Fn::Sub"))
+		fn, ok := strings.CutPrefix(name, "/aws/lambda/${")
+		fn, ok2 := strings.CutSuffix(fn, "}")
+		if _, isFunction := functions[fn]; !ok || !ok2 || !isFunction {
+			t.Errorf("%s: LogGroupName %q is not /aws/lambda/${<a function>}", id, name)
+			continue
+		}
+		if got, want := str(lg["Condition"]), str(functions[fn]["Condition"]); got != want {
+			t.Errorf("%s: condition %q, its function %s has %q", id, got, fn, want)
+		}
+		owned[fn] = append(owned[fn], id)
+	}
+	for id := range functions {
+		if len(owned[id]) != 1 {
+			t.Errorf("%s: log groups %v, want exactly one", id, owned[id])
+		}
+	}
+}
+
 // TestRouteMainsOnlyWire: each route function's main.go declares nothing but main, and passes
 // its own route's pattern to app.LambdaRoute.
 func TestRouteMainsOnlyWire(t *testing.T) {
