@@ -1,6 +1,7 @@
 // Command example-whoami is the backend of the example REST API in template.yaml, which another
-// team would own: its TOKEN authorizer is apitokens' AuthorizerFunction, and this function only
-// echoes the caller that the authorizer's context describes. It needs no table and no apitokens
+// team would own: its REQUEST authorizer is an instance of apitokens' consumer authorizer
+// application (authorizer/template.yaml), and this function only echoes the caller that the
+// authorizer's context describes. It needs no table and no apitokens
 // package: the context is all a protected API gets, and all it needs.
 package main
 

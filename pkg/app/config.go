@@ -22,6 +22,7 @@ const (
 	EnvAllowedPermissions = "ALLOWED_PERMISSIONS"    // comma-separated; unset = any permission
 	EnvDefaultPermissions = "DEFAULT_PERMISSIONS"    // comma-separated; default "read"
 	EnvRevokedRetention   = "REVOKED_RETENTION_DAYS" // how long revoked tokens stay listed; default 30
+	EnvAuditRetention     = "AUDIT_RETENTION_DAYS"   // how long audit events are kept; default 400
 )
 
 // ServiceConfig reads the token service's settings from getenv. Returns an error naming the
@@ -54,6 +55,9 @@ func ServiceConfig(getenv func(string) string) (token.Config, error) {
 		return cfg, err
 	}
 	if err := days(EnvRevokedRetention, &cfg.RevokedRetention, 0); err != nil {
+		return cfg, err
+	}
+	if err := days(EnvAuditRetention, &cfg.AuditRetention, 0); err != nil {
 		return cfg, err
 	}
 	return cfg, nil

@@ -20,18 +20,21 @@ func TestServiceConfig(t *testing.T) {
 	cfg, err = ServiceConfig(env(map[string]string{
 		EnvPrefix: "acme", EnvDefaultExpiryDays: "0", EnvMaxExpiryDays: "90",
 		EnvAllowedPermissions: "upload, delete,,list", EnvDefaultPermissions: "list", EnvRevokedRetention: "7",
+		EnvAuditRetention: "90",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Prefix != "acme" || cfg.DefaultLifetime >= 0 || cfg.MaxLifetime != 90*token.Day ||
 		!slices.Equal(cfg.AllowedPermissions, []string{"upload", "delete", "list"}) ||
-		!slices.Equal(cfg.DefaultPermissions, []string{"list"}) || cfg.RevokedRetention != 7*24*time.Hour {
+		!slices.Equal(cfg.DefaultPermissions, []string{"list"}) || cfg.RevokedRetention != 7*24*time.Hour ||
+		cfg.AuditRetention != 90*24*time.Hour {
 		t.Fatalf("parsed %+v", cfg)
 	}
 
 	for _, bad := range []map[string]string{
 		{EnvDefaultExpiryDays: "ten"}, {EnvDefaultExpiryDays: "-1"}, {EnvMaxExpiryDays: "3651"}, {EnvRevokedRetention: "1.5"},
+		{EnvAuditRetention: "a year"},
 	} {
 		if _, err := ServiceConfig(env(bad)); err == nil {
 			t.Errorf("ServiceConfig(%v) accepted a bad value", bad)
