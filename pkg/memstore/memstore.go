@@ -22,7 +22,7 @@ type Store struct {
 	tokens  map[string]*token.Token
 	byOwner map[string][]string // sort keys of each owner's tokens, ascending
 	byMaker map[string][]string // sort keys of the tokens each token created, ascending
-	events  []*token.AuditEvent // audit events, ascending by sort key
+	events  []event             // audit events, ascending by sort key
 	clients map[string]string   // owner + "\x00" + clientId -> id of the token holding it
 	windows map[rateKey]*window // rate-limit windows
 }
@@ -79,14 +79,25 @@ func insertSorted(m map[string][]string, key, sortKey string) {
 	m[key] = slices.Insert(keys, i, sortKey)
 }
 
+// event is a stored audit event with its sort key.
+type event struct {
+	key string
+	ev  *token.AuditEvent
+}
+
 func (s *Store) addEvent(ev *token.AuditEvent) {
 	if ev == nil {
 		return
 	}
 	c := *ev
 	c.Changes = slices.Clone(ev.Changes)
-	i, _ := slices.BinarySearchFunc(s.events, c.SortKey(), func(e *token.AuditEvent, k string) int { return strings.Compare(e.SortKey(), k) })
-	s.events = slices.Insert(s.events, i, &c)
+	e := event{key: c.SortKey(), ev: &c}
+	if n := len(s.events); n == 0 || s.events[n-1].key < e.key {
+		s.events = append(s.events, e) // the usual case: the newest event
+		return
+	}
+	i, _ := slices.BinarySearchFunc(s.events, e.key, func(x event, k string) int { return strings.Compare(x.key, k) })
+	s.events = slices.Insert(s.events, i, e)
 }
 
 // ListAudit implements token.Store.
@@ -99,8 +110,7 @@ func (s *Store) ListAudit(_ context.Context, q token.AuditQuery) (token.AuditPag
 	now := s.now()
 	var page token.AuditPage
 	for i := len(s.events) - 1; i >= 0; i-- {
-		e := s.events[i]
-		k := e.SortKey()
+		e, k := s.events[i].ev, s.events[i].key
 		switch {
 		case q.After != "" && k >= q.After, !q.Until.IsZero() && !e.At.Before(q.Until):
 			continue

@@ -1,7 +1,8 @@
 package token
 
 import (
-	"encoding/json"
+	"bytes"
+	mrand "math/rand/v2"
 	"slices"
 	"time"
 )
@@ -65,7 +66,7 @@ func (e *AuditEvent) SortKey() string { return SortKey(e.At, e.ID) }
 // newAuditEvent starts the event of a change by caller to t at now.
 func (s *Service) newAuditEvent(caller Principal, action string, t *Token, now time.Time) *AuditEvent {
 	return &AuditEvent{
-		ID:           NewID(),
+		ID:           newEventID(),
 		At:           now,
 		Action:       action,
 		ActorTokenID: caller.TokenID,
@@ -78,36 +79,52 @@ func (s *Service) newAuditEvent(caller Principal, action string, t *Token, now t
 	}
 }
 
+// newEventID returns a random id in the form of a token id. It needs to be unique, not secret,
+// so it comes from math/rand/v2's generator (ChaCha8, seeded from the OS) rather than a
+// crypto/rand read per event.
+func newEventID() string {
+	var b [IDLen]byte
+	for i, r := 0, uint64(0); i < IDLen; i++ {
+		if i%10 == 0 {
+			r = mrand.Uint64()
+		}
+		b[i] = base62[r%62]
+		r /= 62
+	}
+	return string(b[:])
+}
+
 // diff lists the fields in which after differs from before, with their values as a client sees
 // them. The secrets are compared by hash and reported by name only.
 func diff(before, after *Token) []Change {
-	var out []Change
-	add := func(field string, old, new any) {
-		o, _ := json.Marshal(old)
-		n, _ := json.Marshal(new)
-		if string(o) != string(n) {
-			out = append(out, Change{Field: field, Old: old, New: new})
+	out := make([]Change, 0, 8)
+	add := func(changed bool, field string, value func(*Token) any) {
+		if changed {
+			out = append(out, Change{Field: field, Old: value(before), New: value(after)})
 		}
 	}
-	add("name", before.Name, after.Name)
-	add("permissions", before.Permissions, after.Permissions)
-	add("apis", nilIfEmpty(before.APIs), nilIfEmpty(after.APIs))
-	add("expiresAt", timeValue(before.ExpiresAt), timeValue(after.ExpiresAt))
-	add("autoDelete", before.AutoDelete, after.AutoDelete)
-	add("enabled", before.Enabled, after.Enabled)
-	add("revokedAt", timeValue(before.RevokedAt), timeValue(after.RevokedAt))
-	add("meta", rawOrNil(before.Meta), rawOrNil(after.Meta))
-	add("rateLimit", rateValue(before.RateLimit), rateValue(after.RateLimit))
-	if after.ResetQuota || (before.Remaining == nil) != (after.Remaining == nil) {
-		add("remaining", before.Remaining, after.Remaining)
-	}
-	add("refill", refillValue(before.Refill), refillValue(after.Refill))
-	add("allowedCidrs", cidrValues(before), cidrValues(after))
-	if !slices.Equal(before.SecretHash, after.SecretHash) {
+	add(before.Name != after.Name, "name", nameValue)
+	add(!slices.Equal(before.Permissions, after.Permissions), "permissions", permissionsValue)
+	add(!slices.Equal(before.APIs, after.APIs), "apis", apisValue)
+	add(!before.ExpiresAt.Equal(after.ExpiresAt), "expiresAt", expiresValue)
+	add(before.AutoDelete != after.AutoDelete, "autoDelete", autoDeleteValue)
+	add(before.Enabled != after.Enabled, "enabled", enabledValue)
+	add(!before.RevokedAt.Equal(after.RevokedAt), "revokedAt", revokedValue)
+	add(!bytes.Equal(before.Meta, after.Meta), "meta", metaValue)
+	add(!equalPtr(before.RateLimit, after.RateLimit), "rateLimit", rateValue)
+	add(after.ResetQuota && !equalPtr(before.Remaining, after.Remaining) || (before.Remaining == nil) != (after.Remaining == nil),
+		"remaining", remainingValue)
+	add(!equalPtr(before.Refill, after.Refill), "refill", refillValue)
+	add(!slices.Equal(before.AllowedCIDRs, after.AllowedCIDRs), "allowedCidrs", cidrValues)
+	if !bytes.Equal(before.SecretHash, after.SecretHash) {
 		out = append(out, Change{Field: "secret", Old: nil, New: "rotated"})
 	}
-	add("previousSecretValidUntil", timeValue(before.PrevSecretUntil), timeValue(after.PrevSecretUntil))
+	add(!before.PrevSecretUntil.Equal(after.PrevSecretUntil), "previousSecretValidUntil", graceValue)
 	return out
+}
+
+func equalPtr[T comparable](a, b *T) bool {
+	return a == nil && b == nil || a != nil && b != nil && *a == *b
 }
 
 // created lists the settings of a new token as changes from nothing.
@@ -115,11 +132,19 @@ func created(t *Token) []Change {
 	return diff(&Token{SecretHash: t.SecretHash}, t)
 }
 
-func nilIfEmpty(s []string) []string {
-	if len(s) == 0 {
+func nameValue(t *Token) any        { return t.Name }
+func permissionsValue(t *Token) any { return t.Permissions }
+func autoDeleteValue(t *Token) any  { return t.AutoDelete }
+func enabledValue(t *Token) any     { return t.Enabled }
+func expiresValue(t *Token) any     { return timeValue(t.ExpiresAt) }
+func revokedValue(t *Token) any     { return timeValue(t.RevokedAt) }
+func graceValue(t *Token) any       { return timeValue(t.PrevSecretUntil) }
+
+func apisValue(t *Token) any {
+	if len(t.APIs) == 0 {
 		return nil
 	}
-	return s
+	return t.APIs
 }
 
 func timeValue(t time.Time) any {
@@ -129,25 +154,32 @@ func timeValue(t time.Time) any {
 	return t.UTC().Format(time.RFC3339Nano)
 }
 
-func rawOrNil(m json.RawMessage) any {
-	if m == nil {
+func metaValue(t *Token) any {
+	if t.Meta == nil {
 		return nil
 	}
-	return m
+	return t.Meta
 }
 
-func rateValue(r *RateLimit) any {
-	if r == nil {
+func rateValue(t *Token) any {
+	if t.RateLimit == nil {
 		return nil
 	}
-	return map[string]int64{"limit": r.Limit, "windowSeconds": int64(r.Window / time.Second)}
+	return map[string]int64{"limit": t.RateLimit.Limit, "windowSeconds": int64(t.RateLimit.Window / time.Second)}
 }
 
-func refillValue(r *Refill) any {
-	if r == nil {
+func remainingValue(t *Token) any {
+	if t.Remaining == nil {
 		return nil
 	}
-	return map[string]int64{"amount": r.Amount, "intervalSeconds": int64(r.Interval / time.Second)}
+	return *t.Remaining
+}
+
+func refillValue(t *Token) any {
+	if t.Refill == nil {
+		return nil
+	}
+	return map[string]int64{"amount": t.Refill.Amount, "intervalSeconds": int64(t.Refill.Interval / time.Second)}
 }
 
 func cidrValues(t *Token) any {
