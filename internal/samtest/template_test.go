@@ -435,13 +435,38 @@ func toStrings(v any) []string {
 	return out
 }
 
+// TestNumberParametersAccepted: every value a Number parameter of template.yaml allows (its
+// MinValue, MaxValue and Default), set in the environment variable Globals passes it in, is one
+// pkg/app accepts, so no deployable value fails every function's init.
+func TestNumberParametersAccepted(t *testing.T) {
+	tpl := mustTemplate(t)
+	global, _ := get(tpl, "Globals", "Function", "Environment", "Variables").(tree)
+	for name, v := range global {
+		p, _ := get(tpl, "Parameters", ref(v)).(tree)
+		if p == nil || p["Type"] != "Number" {
+			continue
+		}
+		for _, bound := range []string{"MinValue", "MaxValue", "Default"} {
+			value := str(p[bound])
+			if value == "" {
+				t.Errorf("parameter %s (%s) has no %s", ref(v), name, bound)
+				continue
+			}
+			env := map[string]string{name: value}
+			if _, err := app.ServiceConfig(func(k string) string { return env[k] }); err != nil {
+				t.Errorf("parameter %s allows %s=%s, which pkg/app refuses: %v", ref(v), name, value, err)
+			}
+		}
+	}
+}
+
 // TestEnvironmentIsRead: every variable template.yaml sets is one the code reads, and the
 // management API's authorizer sets only what its role leaves tunable (its rules are in code).
 func TestEnvironmentIsRead(t *testing.T) {
 	tpl := mustTemplate(t)
 	read := []string{
 		app.EnvTableName, app.EnvPrefix, app.EnvDefaultExpiryDays, app.EnvMaxExpiryDays,
-		app.EnvAllowedPermissions, app.EnvDefaultPermissions, app.EnvRevokedRetention,
+		app.EnvAllowedPermissions, app.EnvDefaultPermissions, app.EnvRevokedRetention, app.EnvAuditRetention,
 	}
 	global, _ := get(tpl, "Globals", "Function", "Environment", "Variables").(tree)
 	for k := range global {
