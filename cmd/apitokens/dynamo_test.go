@@ -28,8 +28,9 @@ func useEndpoint(t *testing.T, endpoint string) {
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
 }
 
-// startServe runs `apitokens serve` with args and returns its base URL and a stop function.
-func startServe(t *testing.T, args ...string) (string, func()) {
+// startServe runs `apitokens serve` with args and returns its base URL, what it printed and a
+// stop function.
+func startServe(t *testing.T, args ...string) (string, *syncBuffer, func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var stdout, stderr syncBuffer
@@ -40,7 +41,7 @@ func startServe(t *testing.T, args ...string) (string, func()) {
 	re := regexp.MustCompile(`listening on (http://\S+)`)
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		if m := re.FindStringSubmatch(stdout.String()); m != nil {
-			return m[1], func() {
+			return m[1], &stdout, func() {
 				cancel()
 				if err := <-done; err != nil {
 					t.Errorf("serve: %v", err)
@@ -88,7 +89,7 @@ func TestDynamoDBBootstrap(t *testing.T) {
 	}
 	root := m[1]
 
-	base, stop := startServe(t, "--store", "dynamodb", "--table", table)
+	base, _, stop := startServe(t, "--store", "dynamodb", "--table", table)
 	defer stop()
 	if status, body := call(t, "POST", base+"/tokens", root, `{"name":"ci","owner":"team-a","permissions":["upload"]}`); status != 201 {
 		t.Fatalf("create through the API: %d %s", status, body)
@@ -109,7 +110,7 @@ func TestStoppedDynamoDBIsAnInternalError(t *testing.T) {
 	ln.Close()
 	useEndpoint(t, endpoint)
 
-	base, stop := startServe(t, "--store", "dynamodb", "--table", "gone")
+	base, _, stop := startServe(t, "--store", "dynamodb", "--table", "gone")
 	defer stop()
 	tok := token.Format(token.DefaultPrefix, "", token.NewID(), token.NewSecret())
 	for _, tc := range []struct{ method, path, bearer, body string }{

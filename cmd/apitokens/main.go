@@ -2,7 +2,10 @@
 //
 //	apitokens serve [--addr 127.0.0.1:8080] [--store memory|dynamodb --table NAME]
 //	apitokens create --owner O --name N --permissions a,b [--expires-in DAYS] [--env live] [--store ... --table ...]
+//	apitokens audit [--owner O] [--token ID] [--since T] [--until T] [--limit N] [--json] [--store ... --table ...]
 //	apitokens table create --table NAME
+//
+// It exits 2 on a usage error, 1 when a command fails.
 package main
 
 import (
@@ -32,6 +35,9 @@ func main() {
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "apitokens:", err)
+		if errors.As(err, new(usageError)) {
+			os.Exit(2)
+		}
 		os.Exit(1)
 	}
 }
@@ -39,28 +45,73 @@ func main() {
 const usage = `usage:
   apitokens serve [--addr ADDR] [--store memory|dynamodb] [--table NAME]
   apitokens create --owner OWNER --name NAME --permissions a,b [--expires-in DAYS] [--env LABEL] [--store memory|dynamodb] [--table NAME]
-  apitokens table create --table NAME`
+  apitokens audit [--owner OWNER] [--token ID] [--since TIME] [--until TIME] [--limit N] [--json] [--store memory|dynamodb] [--table NAME]
+  apitokens table create --table NAME
 
-// run executes one command; it returns when the command is done or ctx is cancelled.
+examples:
+  apitokens table create --table apitokens
+  apitokens create --table apitokens --owner ops --name root --permissions admin,manage
+  apitokens audit --table apitokens --owner ops --since 2026-01-01T00:00:00Z
+  apitokens audit --table apitokens --token 4f9Xa1bC2dE3fG4h --json
+
+Each command's flags: apitokens COMMAND -h. Exit status 2 is a usage error, 1 a failure.`
+
+// run executes one command; it returns when the command is done or ctx is cancelled. A command
+// line it cannot run is a usageError.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New(usage)
+		return usagef("%s", usage)
 	}
 	switch args[0] {
 	case "serve":
 		return serve(ctx, args[1:], getenv, stdout, stderr)
 	case "create":
 		return create(ctx, args[1:], getenv, stdout, stderr)
+	case "audit":
+		return audit(ctx, args[1:], getenv, stdout, stderr)
 	case "table":
 		if len(args) < 2 || args[1] != "create" {
-			return errors.New(usage)
+			return usagef("%s", usage)
 		}
 		return createTable(ctx, args[2:], getenv, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
 	}
-	return fmt.Errorf("unknown command %q\n%s", args[0], usage)
+	return usagef("unknown command %q\n%s", args[0], usage)
+}
+
+// usageError is a command line that cannot be run: unknown command, bad or missing flag. The
+// program exits 2 on it, as gh and kubectl do, and 1 on any other error.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// parseFlags parses a command's flags, and reports done when the command should stop there: after
+// -h, which printed the flags, or with a usageError (the flag package has printed what was
+// wrong, and the flags, to the command's stderr).
+func parseFlags(fs *flag.FlagSet, args []string) (done bool, err error) {
+	err = fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return true, nil
+	case err != nil:
+		return true, usageError{err.Error()}
+	case fs.NArg() > 0:
+		return true, usagef("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+	}
+	return false, nil
+}
+
+// failure is the error of a failed service call, for the operator: the message a client would
+// get, or for an internal error (the store unreachable, access denied) the error itself.
+func failure(err error) error {
+	if token.ErrorCode(err) == token.EINTERNAL {
+		return err
+	}
+	return errors.New(token.ErrorMessage(err))
 }
 
 // storeFlags are the flags that choose a store, shared by every command.
@@ -93,7 +144,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	adminOwner := fs.String("admin-owner", "admin", "owner of the admin token created at start")
 	var sf storeFlags
 	sf.register(fs, getenv, "memory")
-	if err := fs.Parse(args); err != nil {
+	if done, err := parseFlags(fs, args); done {
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
@@ -124,7 +175,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	base := "http://" + ln.Addr().String()
 
 	if sf.store == "memory" {
-		_, admin, err := svc.Create(ctx, rootPrincipal(*adminOwner), token.CreateInput{
+		_, admin, err := svc.Create(ctx, cliPrincipal(), token.CreateInput{
+			Owner:       *adminOwner,
 			Name:        "admin (apitokens serve)",
 			Permissions: []string{token.PermAdmin, token.PermManage},
 		})
@@ -162,11 +214,11 @@ func create(ctx context.Context, args []string, getenv func(string) string, stdo
 	env := fs.String("env", "", "environment label in the token prefix, e.g. live")
 	var sf storeFlags
 	sf.register(fs, getenv, "dynamodb")
-	if err := fs.Parse(args); err != nil {
+	if done, err := parseFlags(fs, args); done {
 		return err
 	}
 	if *owner == "" || *name == "" || *perms == "" {
-		return errors.New("create needs --owner, --name and --permissions")
+		return usagef("create needs --owner, --name and --permissions")
 	}
 	_, svc, err := sf.open(ctx, getenv)
 	if err != nil {
@@ -176,9 +228,9 @@ func create(ctx context.Context, args []string, getenv func(string) string, stdo
 	if *expiresIn != 0 {
 		in.Lifetime.Days = expiresIn
 	}
-	t, plaintext, err := svc.Create(ctx, rootPrincipal(*owner), in)
+	t, plaintext, err := svc.Create(ctx, cliPrincipal(), in)
 	if err != nil {
-		return errors.New(token.ErrorMessage(err))
+		return failure(err)
 	}
 	if sf.store == "memory" {
 		fmt.Fprintln(stderr, "warning: the memory store forgets this token when the command exits; use --store dynamodb")
@@ -195,11 +247,11 @@ func createTable(ctx context.Context, args []string, getenv func(string) string,
 	fs := flag.NewFlagSet("table create", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	table := fs.String("table", getenv(app.EnvTableName), "DynamoDB table name (env "+app.EnvTableName+")")
-	if err := fs.Parse(args); err != nil {
+	if done, err := parseFlags(fs, args); done {
 		return err
 	}
 	if *table == "" {
-		return errors.New("table create needs --table")
+		return usagef("table create needs --table")
 	}
 	client, err := newDynamoClient(ctx)
 	if err != nil {
@@ -212,10 +264,14 @@ func createTable(ctx context.Context, args []string, getenv func(string) string,
 	return nil
 }
 
-// rootPrincipal acts for the operator at the command line, who holds the store's credentials
-// and so may create any token, as a root token would.
-func rootPrincipal(owner string) token.Principal {
-	return token.Principal{Owner: owner, Permissions: []string{token.PermAdmin}}
+// cliRequestID is the request id of the changes made at the command line, in their audit events.
+const cliRequestID = "cli"
+
+// cliPrincipal acts for the operator at the command line, who holds the store's credentials and
+// so may create any token and read every owner's audit trail, as an admin token would. It has no
+// token and no owner: its audit events name no actor (createdBy is null), and request id "cli".
+func cliPrincipal() token.Principal {
+	return token.Principal{Permissions: []string{token.PermAdmin}, RequestID: cliRequestID}
 }
 
 func envOr(getenv func(string) string, name, def string) string {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"regexp"
 	"strings"
@@ -97,20 +98,30 @@ func TestCreateCommandMemory(t *testing.T) {
 	}
 }
 
+// TestUsageErrors: a command line that cannot run is a usage error (exit 2); a refused value is a
+// failure of the command (exit 1).
 func TestUsageErrors(t *testing.T) {
-	for _, args := range [][]string{
-		nil,
-		{"frobnicate"},
-		{"create", "--store", "memory", "--name", "x"},
-		{"create", "--store", "memory", "--owner", "o", "--name", "x", "--permissions", "Bad Perm"},
-		{"serve", "--store", "dynamodb"},
-		{"serve", "--store", "sqlite"},
-		{"table"},
-		{"table", "create"},
+	for _, tc := range []struct {
+		args  []string
+		usage bool
+	}{
+		{nil, true},
+		{[]string{"frobnicate"}, true},
+		{[]string{"create", "--store", "memory", "--name", "x"}, true},
+		{[]string{"create", "--store", "memory", "--owner", "o", "--name", "x", "--permissions", "a", "extra"}, true},
+		{[]string{"create", "--store", "memory", "--owner", "o", "--name", "x", "--permissions", "Bad Perm"}, false},
+		{[]string{"serve", "--store", "dynamodb"}, true},
+		{[]string{"serve", "--store", "sqlite"}, true},
+		{[]string{"serve", "--port", "80"}, true},
+		{[]string{"table"}, true},
+		{[]string{"table", "create"}, true},
 	} {
 		var out bytes.Buffer
-		if err := run(context.Background(), args, noEnv, &out, &out); err == nil {
-			t.Errorf("run(%q) succeeded; want an error", args)
+		err := run(context.Background(), tc.args, noEnv, &out, &out)
+		if err == nil {
+			t.Errorf("run(%q) succeeded; want an error", tc.args)
+		} else if got := errors.As(err, new(usageError)); got != tc.usage {
+			t.Errorf("run(%q) = %v: usage error %v, want %v", tc.args, err, got, tc.usage)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -14,15 +15,21 @@ import (
 	"github.com/apitokens/apitokens/pkg/token"
 )
 
-// openStore returns the store of the given kind: "memory" (embedded, empty) or "dynamodb" (the
-// table, reached through the SDK's standard configuration).
+// memoryStore is the memory store of this process: empty at start, shared by the commands run
+// in it (so a test can create a token with one command and read its audit trail with another),
+// gone when it exits.
+var memoryStore = sync.OnceValue(func() *memstore.Store { return memstore.New(nil) })
+
+// openStore returns the store of the given kind: "memory" (embedded, see memoryStore) or
+// "dynamodb" (the table, reached through the SDK's standard configuration). A kind it does not
+// know, or no table, is a usageError.
 func openStore(ctx context.Context, kind, table string) (token.Store, error) {
 	switch kind {
 	case "memory":
-		return memstore.New(nil), nil
+		return memoryStore(), nil
 	case "dynamodb":
 		if table == "" {
-			return nil, fmt.Errorf("the dynamodb store needs a table: set --table or %s", app.EnvTableName)
+			return nil, usagef("the dynamodb store needs a table: set --table or %s", app.EnvTableName)
 		}
 		client, err := newDynamoClient(ctx)
 		if err != nil {
@@ -30,7 +37,7 @@ func openStore(ctx context.Context, kind, table string) (token.Store, error) {
 		}
 		return dynamo.New(client, table, dynamo.Options{}), nil
 	}
-	return nil, fmt.Errorf("unknown store %q: use memory or dynamodb", kind)
+	return nil, usagef("unknown store %q: use memory or dynamodb", kind)
 }
 
 // newDynamoClient loads the SDK's standard configuration (AWS_REGION, AWS_PROFILE, shared files,
