@@ -42,14 +42,47 @@ func TestCreateTable(t *testing.T) {
 	if desc.BillingModeSummary == nil || desc.BillingModeSummary.BillingMode != types.BillingModePayPerRequest {
 		t.Errorf("billing mode %+v; want PAY_PER_REQUEST", desc.BillingModeSummary)
 	}
-	if len(desc.GlobalSecondaryIndexes) != 1 {
-		t.Fatalf("%d global secondary indexes; want 1", len(desc.GlobalSecondaryIndexes))
+	want := map[string]string{ownerIndex: "owner HASH, sk RANGE", refIndex: "ref HASH, sk RANGE"}
+	if len(desc.GlobalSecondaryIndexes) != len(want) {
+		t.Fatalf("%d global secondary indexes; want %d", len(desc.GlobalSecondaryIndexes), len(want))
 	}
-	gsi := desc.GlobalSecondaryIndexes[0]
-	if aws.ToString(gsi.IndexName) != ownerIndex || keySchema(gsi.KeySchema) != "owner HASH, sk RANGE" ||
-		gsi.Projection == nil || gsi.Projection.ProjectionType != types.ProjectionTypeAll {
-		t.Errorf("index %s (%s) projecting %+v; want %s (owner HASH, sk RANGE) projecting ALL",
-			aws.ToString(gsi.IndexName), keySchema(gsi.KeySchema), gsi.Projection, ownerIndex)
+	for _, gsi := range desc.GlobalSecondaryIndexes {
+		name := aws.ToString(gsi.IndexName)
+		if keySchema(gsi.KeySchema) != want[name] || gsi.Projection == nil || gsi.Projection.ProjectionType != types.ProjectionTypeAll {
+			t.Errorf("index %s (%s) projecting %+v; want %q projecting ALL", name, keySchema(gsi.KeySchema), gsi.Projection, want[name])
+		}
+	}
+}
+
+// TestCreateTableAddsTheRefIndex: a table made before the ref index existed gets it.
+func TestCreateTableAddsTheRefIndex(t *testing.T) {
+	ctx := context.Background()
+	client := MustClient(t)
+	name := fmt.Sprintf("apitokens-old-%d-%d", os.Getpid(), time.Now().UnixNano())
+	_, err := client.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName:   aws.String(name),
+		BillingMode: types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{
+			{AttributeName: aws.String(attrPK), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(attrOwner), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(attrSK), AttributeType: types.ScalarAttributeTypeS},
+		},
+		KeySchema:              []types.KeySchemaElement{{AttributeName: aws.String(attrPK), KeyType: types.KeyTypeHash}},
+		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{index(ownerIndex, attrOwner)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(name)}) })
+	if err := CreateTable(ctx, client, name); err != nil {
+		t.Fatal(err)
+	}
+	out, err := client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hasIndex(out.Table, refIndex) {
+		t.Fatalf("indexes %v: the ref index was not added", out.Table.GlobalSecondaryIndexes)
 	}
 }
 

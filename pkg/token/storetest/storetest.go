@@ -30,6 +30,12 @@ func NewClock() *Clock {
 	return &Clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
 }
 
+// NewClockAt returns a clock at t. Tests whose items carry a TTL that DynamoDB Local must not act
+// on (it deletes expired items by the real clock) start from the real time.
+func NewClockAt(t time.Time) *Clock {
+	return &Clock{now: t}
+}
+
 // Now returns the clock's time.
 func (c *Clock) Now() time.Time {
 	c.mu.Lock()
