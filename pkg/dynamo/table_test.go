@@ -73,7 +73,9 @@ func TestCreateTableAddsTheRefIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(name)}) })
+	t.Cleanup(func() {
+		client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(name)})
+	})
 	if err := CreateTable(ctx, client, name); err != nil {
 		t.Fatal(err)
 	}
