@@ -127,9 +127,13 @@ func equalPtr[T comparable](a, b *T) bool {
 	return a == nil && b == nil || a != nil && b != nil && *a == *b
 }
 
-// created lists the settings of a new token as changes from nothing.
+// created lists the settings of a new token, each as a change from nothing (old = null).
 func created(t *Token) []Change {
-	return diff(&Token{SecretHash: t.SecretHash}, t)
+	changes := diff(&Token{SecretHash: t.SecretHash}, t)
+	for i := range changes {
+		changes[i].Old = nil
+	}
+	return changes
 }
 
 func nameValue(t *Token) any        { return t.Name }
