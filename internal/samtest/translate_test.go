@@ -193,7 +193,6 @@ func splitIdentity(s string) []string {
 // authorizer sees the header only, so tokens with allowlists are refused there.
 var (
 	httpIdentity        = []string{"$request.header.Authorization", "$context.identity.sourceIp", "$context.routeKey"}
-	httpIAMIdentity     = []string{"$request.header.Authorization", "$context.identity.sourceIp"}
 	restRequestIdentity = []string{"method.request.header.Authorization", "context.identity.sourceIp", "context.httpMethod", "context.resourcePath"}
 	restTokenIdentity   = []string{"method.request.header.Authorization"}
 )
@@ -209,7 +208,7 @@ type attachWant struct {
 
 var attachWants = map[string]attachWant{
 	"http-simple":  {http: true, typ: "request", simple: true, identity: httpIdentity, responseMode: "simple"},
-	"http-iam":     {http: true, typ: "request", simple: false, identity: httpIAMIdentity, responseMode: "iam"},
+	"http-iam":     {http: true, typ: "request", simple: false, identity: httpIdentity, responseMode: "iam"},
 	"rest-token":   {typ: "token", identity: restTokenIdentity},
 	"rest-request": {typ: "request", identity: restRequestIdentity},
 }

@@ -58,6 +58,7 @@ type Authorizer struct {
 	usage map[string]*usage
 
 	writes sync.WaitGroup // first-sight usage writes in flight
+	junk   int            // how far recent first sights were junk (see maxJunk); under mu
 }
 
 type cacheEntry struct {
@@ -110,8 +111,11 @@ type Request struct {
 	// Route is the route as API Gateway matched it, never a path with a stage in it: the path of
 	// an HTTP API's routeKey ("/files/{id}", or "$default"), a REST API's resource
 	// ("/files/{proxy+}"), or for a REST TOKEN authorizer, which is told no resource, the path of
-	// the method ARN with the stage removed.
-	Route    string
+	// the method ARN with the stage removed (PathOnly).
+	Route string
+	// PathOnly says Route is a request path, not a route template: a key's {param} then matches
+	// any characters, as in IAM's method-ARN patterns.
+	PathOnly bool
 	SourceIP netip.Addr // the caller's address; the zero Addr when unknown (REST TOKEN events)
 }
 
@@ -135,12 +139,25 @@ type Decision struct {
 // route the token lacks counts against its limits like any other request of that token.
 // The error is non-nil only when the store failed or timed out; callers must then deny.
 func (a *Authorizer) Authorize(ctx context.Context, req Request) (Decision, error) {
+	d, _, err := a.authorize(ctx, req)
+	return d, err
+}
+
+// authorize is Authorize, and also returns the usage write a first sight sent with its read (nil
+// when there was none), for a caller that must not answer before it.
+func (a *Authorizer) authorize(ctx context.Context, req Request) (Decision, *usageClaim, error) {
 	p, ok := token.Parse(a.cfg.Prefix, req.Token)
 	if !ok {
-		return Decision{Outcome: Unauthorized, Code: token.CodeMalformed}, nil
+		return Decision{Outcome: Unauthorized, Code: token.CodeMalformed}, nil, nil
 	}
 	now := a.cfg.Now()
-	v, counted, err := a.judge(ctx, p, now)
+	v, claim, err := a.judge(ctx, p, now)
+	d, err := a.decide(ctx, req, v, claim, err, now)
+	return d, claim, err
+}
+
+// decide finishes a decision once the token is judged.
+func (a *Authorizer) decide(ctx context.Context, req Request, v token.Verdict, claim *usageClaim, err error, now time.Time) (Decision, error) {
 	if err != nil {
 		return Decision{}, err
 	}
@@ -169,22 +186,21 @@ func (a *Authorizer) Authorize(ctx context.Context, req Request) (Decision, erro
 			return d, nil
 		}
 	}
-	if !counted {
-		a.recordUse(ctx, t.ID, now)
+	if claim == nil || !claim.readAdmits {
+		a.recordUse(ctx, t.ID, now) // unless the first sight's write counts it
 	}
-	if a.cfg.Routes != nil && !a.cfg.Routes.allows(t.HasPermission, req.Method, req.Route) {
+	if a.cfg.Routes != nil && !a.cfg.Routes.allows(t.HasPermission, req.Method, req.Route, !req.PathOnly) {
 		return Decision{Outcome: Forbidden, Code: token.CodeInsufficientPermissions, Token: t, Granted: true}, nil
 	}
 	return Decision{Outcome: Allowed, Code: token.CodeValid, Token: t, Granted: true}, nil
 }
 
-// judge finds the token p names and judges it at now. recorded says this use is counted by the
-// usage write a first sight sends in parallel with its read (see lookup), so the caller must not
-// count it again.
-func (a *Authorizer) judge(ctx context.Context, p token.Parsed, now time.Time) (token.Verdict, bool, error) {
-	t, cached, recorded, err := a.lookup(ctx, p, now, false)
+// judge finds the token p names and judges it at now. It returns the usage write a first sight
+// sent in parallel with its read (see lookup), or nil.
+func (a *Authorizer) judge(ctx context.Context, p token.Parsed, now time.Time) (token.Verdict, *usageClaim, error) {
+	t, cached, claim, err := a.lookup(ctx, p, now, false)
 	if err != nil {
-		return token.Verdict{}, false, err
+		return token.Verdict{}, claim, err
 	}
 	v := token.Verdict{Code: token.CodeNotFound}
 	if t != nil {
@@ -193,19 +209,19 @@ func (a *Authorizer) judge(ctx context.Context, p token.Parsed, now time.Time) (
 	if v.Code == token.CodeNotFound && cached {
 		// A secret rotated in after the record was cached, or a token created after its id was
 		// cached as unknown, must not wait for the cache to expire.
-		if t, cached, recorded, err = a.lookup(ctx, p, now, true); err != nil {
-			return token.Verdict{}, false, err
+		if t, cached, claim, err = a.lookup(ctx, p, now, true); err != nil {
+			return token.Verdict{}, claim, err
 		}
 		if !cached && t != nil {
 			v = token.Judge(t, p, now)
 		}
 	}
-	return v, recorded, nil
+	return v, claim, nil
 }
 
 // lookup returns the token p names from the cache or the store (nil when there is none), whether
-// it came from the cache, and whether this use is counted by a parallel usage write. With
-// refresh, a cached record older than refreshAfter is read again.
+// it came from the cache, and the usage write a first sight sent with its read. With refresh, a
+// cached record older than refreshAfter is read again.
 //
 // First sight: on a cache miss when this instance owes the token a usage write (it never wrote
 // its uses, or the interval has passed), the write goes out at the same time as the read, as
@@ -213,16 +229,15 @@ func (a *Authorizer) judge(ctx context.Context, p token.Parsed, now time.Time) (
 // token admits it without further checks (token.Use.Admits: right secret and label, active,
 // allowed on this API, no limits). The decision waits for the read only, so a token's first
 // authorization costs one round trip of latency instead of a read and then a write, and a
-// refused token is never counted. The write is sent before the decision returns; its outcome is
-// handled when it arrives: if it did not count, the uses it carried are pending again. The read
-// decides; the write never turns an Allow into a Deny. On Lambda, an answer that arrives after
-// the function returned is handled when the instance thaws; the request itself has long left.
-func (a *Authorizer) lookup(ctx context.Context, p token.Parsed, now time.Time, refresh bool) (*token.Token, bool, bool, error) {
+// refused token is never counted (see settle). The read decides; the write never turns an Allow
+// into a Deny. On Lambda the write has been sent before the function returns; an answer that
+// arrives after that is handled when the instance runs again.
+func (a *Authorizer) lookup(ctx context.Context, p token.Parsed, now time.Time, refresh bool) (*token.Token, bool, *usageClaim, error) {
 	a.mu.Lock()
 	e, ok := a.cache[p.ID]
 	if ok && now.Before(e.expires) && (!refresh || now.Sub(e.fetched) < refreshAfter) {
 		a.mu.Unlock()
-		return e.tok, true, false, nil
+		return e.tok, true, nil, nil
 	}
 	claim := a.claimUsageWrite(p.ID, now)
 	a.mu.Unlock()
@@ -247,15 +262,10 @@ func (a *Authorizer) lookup(ctx context.Context, p token.Parsed, now time.Time, 
 		err = ctx.Err()
 	}
 	if err != nil && token.ErrorCode(err) != token.ENOTFOUND {
-		if claim != nil {
-			a.giveBack(claim)
-		}
-		return nil, false, false, err
+		a.settleRead(claim, false, false)
+		return nil, false, claim, err
 	}
-	counted := claim != nil && t != nil && use.Admits(t)
-	if claim != nil && !counted {
-		a.giveBack(claim) // the write will not count it: the caller records an allowed use itself
-	}
+	a.settleRead(claim, t != nil && use.Admits(t), t != nil && token.Judge(t, p, now).Valid())
 	if a.cfg.CacheTTL > 0 {
 		a.mu.Lock()
 		if len(a.cache) >= a.cfg.CacheSize {
@@ -264,7 +274,7 @@ func (a *Authorizer) lookup(ctx context.Context, p token.Parsed, now time.Time, 
 		a.cache[p.ID] = cacheEntry{tok: t, fetched: now, expires: now.Add(a.cfg.CacheTTL)}
 		a.mu.Unlock()
 	}
-	return t, false, counted, nil
+	return t, false, claim, nil
 }
 
 // evict makes room in a full cache: expired entries go first, then an arbitrary one (Go's map
@@ -283,23 +293,32 @@ func (a *Authorizer) evict(now time.Time) {
 	}
 }
 
-// usageClaim is the usage write a first sight sends with its read: the uses it carries (this one
-// and those buffered before it) and the instance's previous write time, to give back if the
-// write does not count them.
+// usageClaim is the usage write a first sight sends with its read. The read and the write end in
+// either order; the claim is settled once both have (settle).
 type usageClaim struct {
 	id        string
-	uses      int64
-	lastWrite time.Time
-	settled   bool // under a.mu: given back already
+	uses      int64         // this use and those buffered before it
+	lastWrite time.Time     // the instance's previous write of the token's uses
+	done      chan struct{} // closed once the write is answered
+
+	// Under a.mu.
+	readDone, writeDone bool
+	readAdmits          bool // the read found a token the write admits: the request counts on the write
+	counted             bool // the write counted the uses
 }
 
+// maxJunk is how far unknown ids and wrong secrets may outnumber valid tokens among first sights
+// (each valid token read earns back 4) before first sights stop sending their write with the
+// read: a flood of made-up tokens (a checksum is easy to compute) must not cost a write each.
+const maxJunk = 16
+
 // claimUsageWrite claims the usage write of token id when one is due at now (this instance never
-// wrote the token's uses, or the interval has passed): it takes the buffered uses plus this one,
-// and marks the write as done so that concurrent requests buffer theirs. Returns nil when no
-// write is due. a.mu must be held.
+// wrote the token's uses, or the interval has passed) and first sights are not mostly junk: it
+// takes the buffered uses plus this one, and marks the write as done so that concurrent requests
+// buffer theirs. Returns nil when no write goes with the read. a.mu must be held.
 func (a *Authorizer) claimUsageWrite(id string, now time.Time) *usageClaim {
 	u, ok := a.usage[id]
-	if ok && !u.lastWrite.IsZero() && now.Sub(u.lastWrite) < a.cfg.UsageInterval {
+	if a.junk > maxJunk || ok && !u.lastWrite.IsZero() && now.Sub(u.lastWrite) < a.cfg.UsageInterval {
 		return nil
 	}
 	if !ok {
@@ -309,16 +328,16 @@ func (a *Authorizer) claimUsageWrite(id string, now time.Time) *usageClaim {
 		u = &usage{}
 		a.usage[id] = u
 	}
-	c := &usageClaim{id: id, uses: u.pending + 1, lastWrite: u.lastWrite}
+	c := &usageClaim{id: id, uses: u.pending + 1, lastWrite: u.lastWrite, done: make(chan struct{})}
 	u.pending, u.lastWrite = 0, now
 	return c
 }
 
-// writeFirstUse sends a first sight's usage write and gives its uses back if it did not count
-// them (the token did not admit them, or the store failed): usage bookkeeping is never a reason
-// to deny, only to retry with the next write.
+// writeFirstUse sends a first sight's usage write. A failed write is logged: usage bookkeeping is
+// never a reason to deny, only to count the uses with the next write.
 func (a *Authorizer) writeFirstUse(ctx context.Context, c *usageClaim, u token.Use) {
 	defer a.writes.Done()
+	defer close(c.done)
 	if a.cfg.LookupTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, a.cfg.LookupTimeout)
@@ -328,30 +347,64 @@ func (a *Authorizer) writeFirstUse(ctx context.Context, c *usageClaim, u token.U
 	if err != nil {
 		a.cfg.Logger.WarnContext(ctx, "usage write failed; retrying with the next use", "tokenId", c.id, "uses", c.uses, "error", err)
 	}
-	if !counted {
-		a.giveBack(c)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	c.writeDone, c.counted = true, counted
+	if c.readDone {
+		a.settle(c)
 	}
 }
 
-// giveBack settles a claim whose write did not count its uses, once: the buffered uses are
-// pending again and a write is due again. This use is not given back: the request that made the
-// claim counts it itself if it is allowed (Authorize calls recordUse), and a refused one is not
-// counted at all.
-func (a *Authorizer) giveBack(c *usageClaim) {
+// settleRead records what the read of a first sight found: whether the token admits the write
+// (the request counts on it), and whether it is valid at all. A valid token that the write does
+// not admit (it has limits, or another API's binding) has the write due again at once, so that
+// the request counts its own use if it is allowed; an unknown or refused one keeps the write
+// claimed for the interval, so a repeated bad token does not cost a write each time.
+func (a *Authorizer) settleRead(c *usageClaim, admits, valid bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if c.settled {
+	if valid {
+		a.junk = max(a.junk-4, 0)
+	} else if c != nil {
+		a.junk++
+	}
+	if c == nil {
 		return
 	}
-	c.settled = true
-	if u, ok := a.usage[c.id]; ok {
-		u.pending += c.uses - 1
+	c.readDone, c.readAdmits = true, admits
+	if u, ok := a.usage[c.id]; ok && valid && !admits {
 		u.lastWrite = c.lastWrite
+	}
+	if c.writeDone {
+		a.settle(c)
+	}
+}
+
+// settle reconciles a claim once its read and its write are both known, so that every use is
+// counted once and a refused request never: the write counted what the read expected; or it
+// counted although the request does not rely on it (it was refused, or counts its use itself
+// after its limits), so one use is taken back; or it counted nothing, and its uses are pending
+// again (this one too when the request relied on the write). a.mu must be held.
+func (a *Authorizer) settle(c *usageClaim) {
+	u, ok := a.usage[c.id]
+	if !ok {
+		u = &usage{}
+		a.usage[c.id] = u
+	}
+	switch {
+	case c.counted && c.readAdmits:
+	case c.counted:
+		u.pending--
+	case c.readAdmits:
+		u.pending += c.uses
+		u.lastWrite = c.lastWrite
+	default:
+		u.pending += c.uses - 1
 	}
 }
 
 // WaitForWrites waits until the usage writes sent in parallel with first-sight reads have been
-// answered, for tests and for a server that is shutting down.
+// answered, for tests and for a server that is shutting down (not while requests still come).
 func (a *Authorizer) WaitForWrites() { a.writes.Wait() }
 
 // recordUse counts a use and writes the uses counted so far at most once per interval per token,

@@ -303,7 +303,7 @@ func TestDecisions(t *testing.T) {
 		t.Run("REQUEST/"+tt.name, func(t *testing.T) {
 			a := f.authorizer(t, cfg)
 			resp, err := a.HandleRequest(context.Background(), events.APIGatewayCustomAuthorizerRequestTypeRequest{
-				Type: "REQUEST", MethodArn: arn(tt.method, tt.path), HTTPMethod: tt.method, Resource: tt.path, Path: tt.path, Headers: tt.req.headers,
+				Type: "REQUEST", MethodArn: arn(tt.method, tt.path), HTTPMethod: tt.method, Resource: resourceOf(tt.path), Path: tt.path, Headers: tt.req.headers,
 			})
 			if got := restOutcome(t, resp, err, arn(tt.method, tt.path)); got != tt.want {
 				t.Fatalf("outcome %s (%v); want %s", got, err, tt.want)
@@ -359,9 +359,21 @@ func hasDeny(doc events.APIGatewayCustomAuthorizerPolicy) bool {
 	return slices.ContainsFunc(doc.Statement, func(s events.IAMPolicyStatement) bool { return s.Effect == "Deny" })
 }
 
+// resourceOf is the route of the test API that API Gateway would match for path: the resources
+// /admin/{section} and /files/{proxy+}, and a literal route for any other path.
+func resourceOf(path string) string {
+	switch {
+	case strings.HasPrefix(path, "/admin/"):
+		return "/admin/{section}"
+	case strings.HasPrefix(path, "/files/"):
+		return "/files/{proxy+}"
+	}
+	return path
+}
+
 func httpEvent(method, path string, headers map[string]string) events.APIGatewayV2CustomAuthorizerV2Request {
 	e := events.APIGatewayV2CustomAuthorizerV2Request{
-		Version: "2.0", Type: "REQUEST", RouteArn: arn(method, path), RouteKey: method + " " + path,
+		Version: "2.0", Type: "REQUEST", RouteArn: arn(method, path), RouteKey: method + " " + resourceOf(path),
 		RawPath: path, Headers: headers,
 	}
 	e.RequestContext.HTTP.Method = method

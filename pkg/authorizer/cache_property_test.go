@@ -26,10 +26,14 @@ var (
 	}
 	propertyMap = `{"GET /files/{id}": ["list"], "DELETE /files/{id}": ["delete"], "POST /upload": ["upload"],
 		"GET /admin/{section}": ["admin:read"], "ANY /things/{proxy+}": ["things"], "$default": ["misc"]}`
-	// Path parameter values a client may send: encoded slashes, globs, dot segments, spaces.
-	propertyParams = []string{"abc", "a%2Fb", "*", "..", "x y", "%25", "a/b/c", "files"}
-	propertyPerms  = []string{"list", "delete", "upload", "admin:read", "things", "misc", "files:*", "admin:*"}
-	propertyIPs    = []string{"192.0.2.10", "198.51.100.7", "2001:db8::1"}
+	// Path parameters a client may send: encoded slashes, globs, dot segments, spaces; {id} and
+	// {section} take one segment, as API Gateway matches them, {proxy+} any number.
+	propertyParams = []string{"abc", "a%2Fb", "*", "..", "x y", "%25", "files", "secret"}
+	propertyProxy  = []string{"a/b/c", "../admin/x", "*/*", "files/abc"}
+	// Paths an HTTP API routes to $default: no route matches them, though some look like one.
+	propertyDefault = []string{"/other/x", "/files/abc/secret", "/files", "/upload/more", "/admin/a/b", "/things"}
+	propertyPerms   = []string{"list", "delete", "upload", "admin:read", "things", "misc", "files:*", "admin:*"}
+	propertyIPs     = []string{"192.0.2.10", "198.51.100.7", "2001:db8::1"}
 )
 
 // propertyRequest is one request to the API, as API Gateway would describe it to the authorizer.
@@ -43,19 +47,18 @@ type propertyRequest struct {
 
 func randomRequest(r *rand.Rand, ip string, rest bool) propertyRequest {
 	param := propertyParams[r.IntN(len(propertyParams))]
-	if !rest && r.IntN(6) == 0 {
-		method := []string{"GET", "POST", "PUT"}[r.IntN(3)]
-		return propertyRequest{method: method, routeKey: authorizer.DefaultRoute, resource: "/{proxy+}", path: "/other/" + param, ip: ip}
+	if !rest && r.IntN(5) == 0 {
+		method := []string{"GET", "POST", "PUT", "DELETE"}[r.IntN(4)]
+		path := propertyDefault[r.IntN(len(propertyDefault))]
+		return propertyRequest{method: method, routeKey: authorizer.DefaultRoute, resource: "/{proxy+}", path: path, ip: ip}
 	}
 	rt := propertyRoutes[r.IntN(len(propertyRoutes))]
 	method := rt.method
 	if method == "ANY" {
 		method = []string{"GET", "POST", "PUT", "PATCH", "DELETE"}[r.IntN(5)]
 	}
-	path := rt.route
-	for _, p := range []string{"{id}", "{section}", "{proxy+}"} {
-		path = strings.Replace(path, p, param, 1)
-	}
+	path := strings.Replace(strings.Replace(rt.route, "{id}", param, 1), "{section}", param, 1)
+	path = strings.Replace(path, "{proxy+}", propertyProxy[r.IntN(len(propertyProxy))], 1)
 	return propertyRequest{method: method, routeKey: rt.method + " " + rt.route, resource: rt.route, path: path, ip: ip}
 }
 
@@ -157,7 +160,7 @@ var propertyKinds = []propertyKind{
 		rest:   true,
 	},
 	{
-		name: "REST REQUEST", // cache key: header and source IP (the route is not in it: the policy must cover every route)
+		name: "REST REQUEST", // cache key: header, source IP, method and resource (the README's identity sources)
 		decide: func(t *testing.T, a *authorizer.Authorizer, tok string, req propertyRequest) (any, bool) {
 			e := events.APIGatewayCustomAuthorizerRequestTypeRequest{
 				Type: "REQUEST", MethodArn: propertyBase + "/" + req.method + req.path, HTTPMethod: req.method,
@@ -169,11 +172,11 @@ var propertyKinds = []propertyKind{
 			return resp.PolicyDocument, err != nil
 		},
 		allows: restAllows,
-		key:    func(req propertyRequest) string { return req.ip },
+		key:    func(req propertyRequest) string { return req.ip + " " + req.method + " " + req.resource },
 		rest:   true,
 	},
 	{
-		name: "HTTP API, IAM policy", iam: true, // cache key: header and source IP
+		name: "HTTP API, IAM policy", iam: true, // cache key: header, source IP and routeKey
 		decide: func(t *testing.T, a *authorizer.Authorizer, tok string, req propertyRequest) (any, bool) {
 			resp, err := a.HandleHTTP(context.Background(), propertyHTTPEvent(req, tok))
 			if err != nil {
@@ -182,7 +185,7 @@ var propertyKinds = []propertyKind{
 			return resp.(events.APIGatewayV2CustomAuthorizerIAMPolicyResponse).PolicyDocument, false
 		},
 		allows: restAllows,
-		key:    func(req propertyRequest) string { return req.ip },
+		key:    func(req propertyRequest) string { return req.ip + " " + req.routeKey },
 	},
 	{
 		name: "HTTP API, simple response", // a yes/no cannot cover other routes: the key has the routeKey
@@ -355,5 +358,32 @@ func TestRoutesAsAPIGatewayMatchedThem(t *testing.T) {
 		Type: "REQUEST", MethodArn: propertyBase + "/GET/files/a", HTTPMethod: "GET", Headers: map[string]string{"Authorization": "Bearer " + tok},
 	}); err == nil {
 		t.Error("REQUEST event without resource: authorized; want an error (500)")
+	}
+}
+
+// TestRefusedRequestIsDeniedByItsOwnPolicy: route-map patterns cannot say all of API Gateway's
+// routing ($default takes what no route matches; a resource may be missing from the map), so the
+// answer to a refused request denies that request's own ARN, whatever the patterns allow.
+func TestRefusedRequestIsDeniedByItsOwnPolicy(t *testing.T) {
+	sc := propertyScenario{id: token.NewID(), secret: token.NewSecret(), perms: []string{"list"}, quota: -1}
+	a, tok := sc.build(t, true)
+	e := propertyHTTPEvent(propertyRequest{method: "GET", routeKey: authorizer.DefaultRoute, path: "/files/abc/secret", ip: "192.0.2.1"}, tok)
+	resp, err := a.HandleHTTP(context.Background(), e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if policyAllows(resp.(events.APIGatewayV2CustomAuthorizerIAMPolicyResponse).PolicyDocument, e.RouteArn) {
+		t.Errorf("$default needs misc, the token has list only, yet its answer allows %s", e.RouteArn)
+	}
+	rest := events.APIGatewayCustomAuthorizerRequestTypeRequest{
+		Type: "REQUEST", MethodArn: propertyBase + "/GET/files/abc/versions", HTTPMethod: "GET",
+		Resource: "/files/{id}/versions", Headers: map[string]string{"Authorization": "Bearer " + tok},
+	}
+	r2, err := a.HandleRequest(context.Background(), rest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if policyAllows(r2.PolicyDocument, rest.MethodArn) {
+		t.Errorf("the resource /files/{id}/versions is in no route of the map, yet its answer allows %s", rest.MethodArn)
 	}
 }

@@ -88,7 +88,7 @@ func (a *Authorizer) HandleToken(ctx context.Context, e events.APIGatewayCustomA
 	if !ok {
 		return events.APIGatewayCustomAuthorizerResponse{}, a.badEvent(ctx, errors.New("malformed methodArn"))
 	}
-	return a.restResponse(ctx, Request{Token: presented, Method: method, Route: path}, e.MethodArn)
+	return a.restResponse(ctx, Request{Token: presented, Method: method, Route: path, PathOnly: true}, e.MethodArn, false)
 }
 
 // HandleRequest answers a REST API REQUEST authorizer event, deciding on the resource API Gateway
@@ -99,10 +99,10 @@ func (a *Authorizer) HandleRequest(ctx context.Context, e events.APIGatewayCusto
 	}
 	ip, _ := netip.ParseAddr(e.RequestContext.Identity.SourceIP)
 	req := Request{Token: a.credentials(headerGetter(e.Headers)), Method: e.HTTPMethod, Route: e.Resource, SourceIP: ip}
-	return a.restResponse(ctx, req, e.MethodArn)
+	return a.restResponse(ctx, req, e.MethodArn, true)
 }
 
-func (a *Authorizer) restResponse(ctx context.Context, req Request, methodArn string) (events.APIGatewayCustomAuthorizerResponse, error) {
+func (a *Authorizer) restResponse(ctx context.Context, req Request, methodArn string, perRoute bool) (events.APIGatewayCustomAuthorizerResponse, error) {
 	base, _, _, ok := splitARN(methodArn)
 	if !ok {
 		a.cfg.Logger.ErrorContext(ctx, "authorizer event has a malformed methodArn", "methodArn", methodArn)
@@ -118,7 +118,7 @@ func (a *Authorizer) restResponse(ctx context.Context, req Request, methodArn st
 	}
 	return events.APIGatewayCustomAuthorizerResponse{
 		PrincipalID:    d.Token.Owner,
-		PolicyDocument: a.policy(base, d),
+		PolicyDocument: a.policy(base, methodArn, req, d, perRoute),
 		Context:        a.policyContext(d),
 	}, nil
 }
@@ -132,9 +132,8 @@ func (a *Authorizer) HandleHTTP(ctx context.Context, e events.APIGatewayV2Custom
 		return nil, a.badEvent(ctx, errors.New("HTTP API event without routeKey or method"))
 	}
 	ip, _ := netip.ParseAddr(e.RequestContext.HTTP.SourceIP)
-	d, err := a.Authorize(ctx, Request{
-		Token: a.credentials(headerGetter(e.Headers)), Method: e.RequestContext.HTTP.Method, Route: route, SourceIP: ip,
-	})
+	req := Request{Token: a.credentials(headerGetter(e.Headers)), Method: e.RequestContext.HTTP.Method, Route: route, SourceIP: ip}
+	d, err := a.Authorize(ctx, req)
 	if err != nil {
 		a.logFailure(ctx, err)
 		return nil, errDenied
@@ -159,7 +158,7 @@ func (a *Authorizer) HandleHTTP(ctx context.Context, e events.APIGatewayV2Custom
 	}
 	return events.APIGatewayV2CustomAuthorizerIAMPolicyResponse{
 		PrincipalID:    d.Token.Owner,
-		PolicyDocument: a.policy(base, d),
+		PolicyDocument: a.policy(base, e.RouteArn, req, d, true),
 		Context:        a.policyContext(d),
 	}, nil
 }
@@ -174,15 +173,26 @@ func httpRoute(routeKey string) (string, bool) {
 	return path, ok && strings.HasPrefix(path, "/")
 }
 
-// policy lists every method-ARN pattern the token may call (the whole API without a route map)
-// and denies the routes it may not, so a policy cached by API Gateway and reused for another
-// route decides that route exactly as Authorize would.
-func (a *Authorizer) policy(base string, d Decision) events.APIGatewayCustomAuthorizerPolicy {
-	if !d.Granted {
-		return denyAll(base) // the API binding, the address or a limit refuses every route alike
+// policy is the IAM policy of a decision, in one of two forms, because API Gateway caches it on
+// different keys:
+//
+//   - perRoute (REST REQUEST and HTTP API events): their identity sources include the route (the
+//     README's attach snippets: method and resource, routeKey), so the answer is reused only for
+//     the same route, and decides it exactly: a refused decision allows nothing; an allowed one
+//     allows the patterns of the routes it matched (the whole API for $default, which serves
+//     whatever no route does, or without a route map).
+//   - otherwise (REST TOKEN events, cached on the token alone and reused for every route): every
+//     method-ARN pattern the token may call, an explicit Deny of those it may not, and, for a
+//     refused request, a Deny of its own ARN, so that each route is decided as Authorize would.
+func (a *Authorizer) policy(base, arn string, req Request, d Decision, perRoute bool) events.APIGatewayCustomAuthorizerPolicy {
+	if !d.Granted || perRoute && d.Outcome != Allowed {
+		return denyAll(base) // refused whatever the route (the API binding, the address, a limit), or this route
 	}
 	if a.cfg.Routes == nil {
 		return document(statement("Allow", base+"/*"))
+	}
+	if perRoute {
+		return document(statement("Allow", a.cfg.Routes.matched(base, req.Method, req.Route)...))
 	}
 	allow, deny := a.cfg.Routes.resources(base, d.Token.HasPermission)
 	var doc events.APIGatewayCustomAuthorizerPolicy
@@ -191,6 +201,9 @@ func (a *Authorizer) policy(base string, d Decision) events.APIGatewayCustomAuth
 	}
 	if len(deny) > 0 {
 		doc.Statement = append(doc.Statement, statement("Deny", deny...))
+	}
+	if d.Outcome != Allowed {
+		doc.Statement = append(doc.Statement, statement("Deny", arn))
 	}
 	if len(doc.Statement) == 0 {
 		return denyAll(base)
@@ -298,10 +311,12 @@ func (a *Authorizer) AuthenticateRequest(r *http.Request) (token.Principal, erro
 	// The route is the local server's own matched pattern ("POST /tokens" -> "/tokens"), as API
 	// Gateway's routeKey would be.
 	_, route, _ := strings.Cut(r.Pattern, " ")
-	d, err := a.Authorize(r.Context(), Request{Token: presented, Method: r.Method, Route: route, SourceIP: ip})
-	// A server has no reason to answer before its usage write: waiting for it makes the record
-	// that this request may read show this use.
-	a.WaitForWrites()
+	d, claim, err := a.authorize(r.Context(), Request{Token: presented, Method: r.Method, Route: route, SourceIP: ip})
+	if claim != nil {
+		// A server has no reason to answer before its own usage write: waiting for it makes the
+		// record this request may read show this use.
+		<-claim.done
+	}
 	if err != nil {
 		return token.Principal{}, err
 	}

@@ -29,7 +29,8 @@ type RouteMap struct {
 type route struct {
 	key      string // as configured
 	method   string // upper case, or "*" for ANY
-	path     string // glob: "{param}" replaced by "*"
+	path     string // glob over request paths: "{param}" replaced by "*"
+	template string // glob over route templates: "{param}" replaced by "{}" (see templateOf)
 	requires []string
 }
 
@@ -62,7 +63,7 @@ func ParseRouteMap(s string) (*RouteMap, error) {
 		if method == "ANY" {
 			method = "*" // matches every method here; expanded to each one in policies
 		}
-		m.routes = append(m.routes, route{key: key, method: method, path: globPath(path), requires: perms})
+		m.routes = append(m.routes, route{key: key, method: method, path: globPath(path), template: templateOf(path), requires: perms})
 	}
 	slices.SortFunc(m.routes, func(a, b route) int { return strings.Compare(a.key, b.key) })
 	return m, nil
@@ -92,11 +93,43 @@ func globPath(path string) string {
 	}
 }
 
-// allows reports whether a token with the permissions granted may call method and path.
-func (m *RouteMap) allows(granted func(string) bool, method, path string) bool {
+// templateOf writes every path parameter of a route as "{}", so that routes compare whatever
+// their parameters are named: /files/{id} is /files/{fileId}, but not /files/{id}/versions.
+func templateOf(path string) string {
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(path, '{')
+		j := strings.IndexByte(path, '}')
+		if i < 0 || j < i {
+			b.WriteString(path)
+			return b.String()
+		}
+		b.WriteString(path[:i])
+		b.WriteString("{}")
+		path = path[j+1:]
+	}
+}
+
+// match reports whether r matches a request: a route template as API Gateway matched it (one
+// parameter stands for one parameter; only a "*" of the key spans more), or a request path (a
+// parameter of the key spans any characters, as in IAM's patterns).
+func (r *route) match(method, route string, template bool) bool {
+	if !glob(r.method, method) {
+		return false
+	}
+	if template {
+		return glob(r.template, templateOf(route))
+	}
+	return glob(r.path, route)
+}
+
+// allows reports whether a token with the permissions granted may call method on route (a
+// template when template is set, else a path).
+func (m *RouteMap) allows(granted func(string) bool, method, route string, template bool) bool {
 	matched := false
-	for _, r := range m.routes {
-		if !glob(r.method, method) || !glob(r.path, path) {
+	for i := range m.routes {
+		r := &m.routes[i]
+		if !r.match(method, route, template) {
 			continue
 		}
 		matched = true
@@ -143,6 +176,29 @@ func (m *RouteMap) resources(base string, granted func(string) bool) (allow, den
 		}
 	}
 	return allow, deny
+}
+
+// matched returns the method-ARN patterns of the routes that match method and route: what an
+// allowed request's route may call (the whole API for $default).
+func (m *RouteMap) matched(base, method, route string) []string {
+	var out []string
+	for i := range m.routes {
+		r := &m.routes[i]
+		if !r.match(method, route, true) {
+			continue
+		}
+		if r.path == DefaultRoute {
+			return []string{base + "/*"}
+		}
+		ms := []string{r.method}
+		if r.method == "*" {
+			ms = methods // the route serves every method under one cache key
+		}
+		for _, m := range ms {
+			out = append(out, base+"/"+m+r.path)
+		}
+	}
+	return out
 }
 
 // glob matches s against a pattern in which "*" matches any run of characters, as IAM does.

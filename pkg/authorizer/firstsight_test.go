@@ -1,0 +1,194 @@
+package authorizer_test
+
+import (
+	"context"
+	"errors"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/apitokens/apitokens/pkg/authorizer"
+	"github.com/apitokens/apitokens/pkg/memstore"
+	"github.com/apitokens/apitokens/pkg/token"
+	"github.com/apitokens/apitokens/pkg/token/storetest"
+)
+
+// failingReads fails reads on demand, while writes still succeed: the worst case for a usage
+// write sent in parallel with the read.
+type failingReads struct {
+	token.Store
+	fail atomic.Bool
+}
+
+func (s *failingReads) FindToken(ctx context.Context, id string) (*token.Token, error) {
+	if s.fail.Load() {
+		return nil, errors.New("ProvisionedThroughputExceededException")
+	}
+	return s.Store.FindToken(ctx, id)
+}
+
+// TestFirstSightCountsEachAllowedUseOnce: a first sight whose read fails is denied, and its use,
+// which its parallel write counted, is taken back by the next write; buffered uses it carried are
+// counted once.
+func TestFirstSightCountsEachAllowedUseOnce(t *testing.T) {
+	clock := storetest.NewClock()
+	mem := memstore.New(clock.Now)
+	store := &failingReads{Store: mem}
+	svc, err := token.NewService(mem, token.Config{Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, plain, err := svc.Create(context.Background(), token.Principal{Owner: "alice", Permissions: []string{token.PermAdmin}}, token.CreateInput{Name: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := authorizer.New(store, authorizer.Config{CacheTTL: 10 * time.Second, UsageInterval: time.Minute, LookupTimeout: time.Second, Now: clock.Now})
+	authorize := func() error {
+		_, err := a.Authorize(context.Background(), authorizer.Request{Token: plain, Method: "GET", Route: "/x"})
+		a.WaitForWrites()
+		return err
+	}
+	usage := func() int64 {
+		got, err := mem.FindToken(context.Background(), tok.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.UsageCount
+	}
+	store.fail.Store(true)
+	if authorize() == nil {
+		t.Fatal("the read failed, and the request was allowed")
+	}
+	store.fail.Store(false)
+	clock.Advance(2 * time.Minute)
+	allowed := 0
+	for range 4 { // a first sight, then 3 uses buffered within the interval
+		if err := authorize(); err != nil {
+			t.Fatal(err)
+		}
+		allowed++
+		if allowed == 1 {
+			// The refused request's write counted it; this first sight's write takes it back.
+			if n := usage(); n != 1 {
+				t.Fatalf("usageCount %d after one allowed and one refused request; want 1", n)
+			}
+		}
+	}
+	clock.Advance(2 * time.Minute)
+	store.fail.Store(true)
+	if authorize() == nil { // a first sight again, carrying the 3 buffered uses, denied
+		t.Fatal("allowed")
+	}
+	store.fail.Store(false)
+	clock.Advance(2 * time.Minute)
+	if err := authorize(); err != nil {
+		t.Fatal(err)
+	}
+	allowed++
+	clock.Advance(2 * time.Minute)
+	if err := authorize(); err != nil { // one more write, in case uses were still pending
+		t.Fatal(err)
+	}
+	allowed++
+	if got := usage(); got != int64(allowed) {
+		t.Fatalf("usageCount %d after %d allowed uses and 2 refused ones", got, allowed)
+	}
+}
+
+type countingWrites struct {
+	token.Store
+	writes atomic.Int64
+}
+
+func (s *countingWrites) RecordAdmittedUse(ctx context.Context, id string, u token.Use) (bool, error) {
+	s.writes.Add(1)
+	return s.Store.RecordAdmittedUse(ctx, id, u)
+}
+
+// TestJunkTokensCostNoWrites: made-up tokens (anyone can compute a checksum) cost a read each,
+// not a write: first sights stop sending their write with the read once they are mostly junk,
+// and a repeated bad token claims no write again within the interval.
+func TestJunkTokensCostNoWrites(t *testing.T) {
+	clock := storetest.NewClock()
+	store := &countingWrites{Store: memstore.New(clock.Now)}
+	a := authorizer.New(store, authorizer.Config{CacheTTL: 10 * time.Second, UsageInterval: time.Minute, Now: clock.Now})
+	for range 5000 {
+		clock.Advance(time.Millisecond)
+		a.Authorize(context.Background(), authorizer.Request{Token: token.Format("tok", "", token.NewID(), token.NewSecret()), Method: "GET", Route: "/"})
+	}
+	unknown := token.Format("tok", "", token.NewID(), token.NewSecret())
+	for range 100 {
+		clock.Advance(2 * time.Second) // past the 1 s refresh: every call reads again
+		a.Authorize(context.Background(), authorizer.Request{Token: unknown, Method: "GET", Route: "/"})
+	}
+	a.WaitForWrites()
+	if n := store.writes.Load(); n > 20 {
+		t.Fatalf("%d conditional writes for 5,100 junk authorizations; want at most a handful", n)
+	}
+}
+
+// TestConcurrentLocalAuthentication: the local server waits for its own usage write only, and
+// never panics or blocks on other requests' writes.
+func TestConcurrentLocalAuthentication(t *testing.T) {
+	clock := storetest.NewClock()
+	mem := memstore.New(clock.Now)
+	svc, err := token.NewService(mem, token.Config{Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plains []string
+	for range 50 {
+		_, p, err := svc.Create(context.Background(), token.Principal{Owner: "alice", Permissions: []string{token.PermAdmin}}, token.CreateInput{Name: "t", Permissions: []string{"manage"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		plains = append(plains, p)
+	}
+	cfg, err := authorizer.ConfigFromEnv(func(k string) string {
+		if k == authorizer.EnvRole {
+			return authorizer.RoleManagement
+		}
+		return ""
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Now, cfg.UsageInterval = clock.Now, 0
+	a := authorizer.New(mem, cfg)
+	var failures atomic.Int64
+	var wg sync.WaitGroup
+	for range 40 {
+		for _, p := range plains {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() {
+					if recover() != nil {
+						failures.Add(1)
+					}
+				}()
+				r := httptest.NewRequest("GET", "/tokens", nil)
+				r.Header.Set("Authorization", "Bearer "+p)
+				r.Pattern = "GET /tokens"
+				if _, err := a.AuthenticateRequest(r); err != nil {
+					failures.Add(1)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	if n := failures.Load(); n > 0 {
+		t.Fatalf("%d of %d concurrent authentications failed or panicked", n, 40*len(plains))
+	}
+	page, err := svc.List(context.Background(), token.Principal{Owner: "alice", Permissions: []string{token.PermAdmin}}, token.ListInput{Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range page.Tokens {
+		if tok.UsageCount != 40 {
+			t.Errorf("token %s counted %d uses; want 40", tok.ID, tok.UsageCount)
+		}
+	}
+}
