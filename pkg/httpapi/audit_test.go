@@ -219,3 +219,27 @@ func TestRotateIsAttenuated(t *testing.T) {
 	self := e.must(200, "GET", "/tokens/self", limited, "").str("id")
 	e.must(200, "POST", "/tokens/"+self+"/rotate", limited, "")
 }
+
+// TestReactivationIsAttenuated: re-enabling a disabled token, or moving an expiry that has
+// passed, puts a token back into use: a caller that is not an admin may do it only for a token
+// within its own ceiling; the refusal changes nothing.
+func TestReactivationIsAttenuated(t *testing.T) {
+	e := newEnv(t, nil)
+	narrow := e.must(201, "POST", "/tokens", e.admin, `{"name":"narrow","owner":"alice","permissions":["manage","read"],"expiresIn":1}`).str("token")
+	broad := e.must(201, "POST", "/tokens", e.admin, `{"name":"deploy","owner":"alice","permissions":["deploy:*"],"expiresAt":null}`).str("id")
+	e.must(200, "PATCH", "/tokens/"+broad, e.admin, `{"enabled":false}`)
+	before := e.must(200, "GET", "/tokens/"+broad, e.admin, "").raw
+	e.must(403, "PATCH", "/tokens/"+broad, narrow, `{"enabled":true}`)
+	if after := e.must(200, "GET", "/tokens/"+broad, e.admin, "").raw; after != before {
+		t.Fatalf("a refused re-enable changed the token:\n%s\nwas\n%s", after, before)
+	}
+	short := e.must(201, "POST", "/tokens", e.admin, fmt.Sprintf(`{"name":"old","owner":"alice","permissions":["deploy:*"],"expiresAt":%q}`,
+		e.clock.Now().Add(time.Hour).Format(time.RFC3339))).str("id")
+	e.clock.Advance(2 * time.Hour)
+	e.must(403, "PATCH", "/tokens/"+short, narrow, fmt.Sprintf(`{"expiresAt":%q}`, e.clock.Now().Add(time.Hour).Format(time.RFC3339)))
+
+	// Within the ceiling it is the caller's to do.
+	mine := e.must(201, "POST", "/tokens", narrow, `{"name":"mine","permissions":["read"]}`).str("id")
+	e.must(200, "PATCH", "/tokens/"+mine, narrow, `{"enabled":false}`)
+	e.must(200, "PATCH", "/tokens/"+mine, narrow, `{"enabled":true}`)
+}

@@ -460,6 +460,20 @@ func (s *Service) Update(ctx context.Context, caller Principal, id string, in Up
 			return nil, err
 		}
 	}
+	// Bringing a token back into use (re-enabling it, or moving an expiry that has passed) hands
+	// the caller a working token again: as good as creating it, so a caller that is not an admin
+	// may do it only for a token it could have created, as for Rotate.
+	if before.Status(now) != StatusActive && t.Status(now) == StatusActive && t.ID != caller.TokenID {
+		ceiling, err := s.ceilings(ctx, caller, now)
+		if err != nil {
+			return nil, err
+		}
+		if ceiling != nil {
+			if err := attenuateCreate(t, ceiling); err != nil {
+				return nil, err
+			}
+		}
+	}
 	return t, s.save(ctx, s.newAuditEvent(caller, ActionUpdate, t, now), before, t)
 }
 
