@@ -28,6 +28,7 @@ type eventCase struct {
 	status   int
 	target   bool   // the path (or ?tokenId) names a token of the caller's owner, which the test creates
 	family   bool   // the target has 3 descendants (createdBy), which the test creates
+	limited  bool   // the token in the body has a rate limit and a quota with refill
 	contains string // in the response body
 }
 
@@ -44,6 +45,7 @@ var eventCases = []eventCase{
 	{file: "revoke-cascade.json", function: "revoke", status: http.StatusOK, target: true, family: true, contains: `"descendantsRevoked":3`},
 	{file: "rotate.json", function: "rotate", status: http.StatusOK, target: true, contains: `"token":"tok_live_4f9Xa1bC2dE3fG4h`},
 	{file: "verify.json", function: "verify", status: http.StatusOK, contains: `"valid":true`},
+	{file: "verify-limited.json", function: "verify", status: http.StatusOK, limited: true, contains: `"valid":true`},
 	{file: "verify-malformed.json", function: "verify", status: http.StatusOK, contains: `"code":"MALFORMED"`},
 	{file: "audit.json", function: "audit", status: http.StatusOK, target: true, contains: `"events":[{"id":`},
 	{file: "audit-admin.json", function: "audit", status: http.StatusOK, contains: `"action":"create","tokenId":"Q7mZ2xK9pL4wN8rT","owner":"admin"`},
@@ -202,6 +204,11 @@ func seed(t *testing.T, store token.Store, ev events.APIGatewayV2HTTPRequest, tc
 		if p, ok := token.Parse(token.DefaultPrefix, body.Token); ok {
 			tok := newToken(p.ID, "acme", []string{"upload", "list"}, p.Secret)
 			tok.Env = p.Env
+			if tc.limited {
+				left := int64(10)
+				tok.RateLimit = &token.RateLimit{Limit: 100, Window: time.Minute}
+				tok.Remaining, tok.Refill, tok.RefilledAt = &left, &token.Refill{Amount: 10, Interval: time.Hour}, tok.CreatedAt
+			}
 			mustCreate(t, store, tok)
 		}
 	}

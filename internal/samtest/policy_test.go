@@ -180,10 +180,21 @@ func appResource(r any) string {
 // their attributes too (dynamodb:Attributes needs the key, and ReturnValues that return only
 // these attributes).
 var authorizerGrants = []grant{
-	{Resource: "table", Actions: []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, LeadingKeys: []string{tokenItems}},
-	{Resource: "table", Actions: []string{"dynamodb:UpdateItem"}, LeadingKeys: []string{rateItems},
-		Attributes: []string{"pk", "count", "ttl"}, ReturnValues: []string{"NONE", "UPDATED_OLD", "UPDATED_NEW"}},
+	{Resource: "table", Actions: []string{"dynamodb:GetItem"}, LeadingKeys: []string{tokenItems}},
+	// Usage and quota writes; the attributes their conditions read count as accessed too.
+	{Resource: "table", Actions: []string{"dynamodb:UpdateItem"}, LeadingKeys: []string{tokenItems},
+		Attributes: []string{"pk", "lastUsedAt", "usageCount", "remaining", "refilledAt", "refillAmount", "refillInterval",
+			"secretHash", "prevSecretHash", "prevSecretUntil", "enabled", "revokedAt", "expiresAt", "purgeAt", "env", "apis",
+			"allowedCidrs", "rateLimit"},
+		ReturnValues: noneOrUpdated},
+	rateGrant,
 }
+
+var (
+	noneOrUpdated = []string{"NONE", "UPDATED_OLD", "UPDATED_NEW"}
+	rateGrant     = grant{Resource: "table", Actions: []string{"dynamodb:UpdateItem"}, LeadingKeys: []string{rateItems},
+		Attributes: []string{"pk", "count", "ttl"}, ReturnValues: noneOrUpdated}
+)
 
 // Item prefixes of the table (pkg/dynamo/item.go), as dynamodb:LeadingKeys patterns.
 const (
@@ -224,7 +235,13 @@ var wantGrants = map[string][]grant{
 		{Resource: "index", Actions: []string{"dynamodb:Query"}},
 	},
 	// FindToken, then RecordUse of a valid token: UpdateItem.
-	"VerifyFunction": {{Resource: "table", Actions: []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, LeadingKeys: []string{tokenItems}}},
+	"VerifyFunction": {
+		{Resource: "table", Actions: []string{"dynamodb:GetItem"}, LeadingKeys: []string{tokenItems}},
+		{Resource: "table", Actions: []string{"dynamodb:UpdateItem"}, LeadingKeys: []string{tokenItems},
+			Attributes:   []string{"pk", "lastUsedAt", "usageCount", "remaining", "refilledAt", "refillAmount", "refillInterval"},
+			ReturnValues: noneOrUpdated},
+		rateGrant,
+	},
 	// ListAudit: Query on the ref index (one owner's events) or the owner index (every owner's).
 	"AuditFunction":                {{Resource: "index", Actions: []string{"dynamodb:Query"}}},
 	"ManagementAuthorizerFunction": authorizerGrants,
@@ -323,7 +340,7 @@ func TestTableGrantsScoped(t *testing.T) {
 
 // TestGrantEvaluation: the evaluation the recorded-calls test relies on decides as IAM does.
 func TestGrantEvaluation(t *testing.T) {
-	token, rate := authorizerGrants[0], authorizerGrants[1]
+	token, write, rate := authorizerGrants[0], authorizerGrants[1], authorizerGrants[2]
 	for _, tc := range []struct {
 		name string
 		g    grant
@@ -331,7 +348,11 @@ func TestGrantEvaluation(t *testing.T) {
 		want bool
 	}{
 		{"token read", token, dynamoCall{Action: "dynamodb:GetItem", Resource: "table", LeadingKey: "TOKEN#abc"}, true},
-		{"token first sight", token, dynamoCall{Action: "dynamodb:UpdateItem", Resource: "table", LeadingKey: "TOKEN#abc", Attributes: []string{"pk", "secretHash"}, ReturnValues: "ALL_NEW"}, true},
+		{"token first sight", write, dynamoCall{Action: "dynamodb:UpdateItem", Resource: "table", LeadingKey: "TOKEN#abc", Attributes: []string{"pk", "secretHash", "lastUsedAt", "usageCount"}}, true},
+		{"token permissions", write, dynamoCall{Action: "dynamodb:UpdateItem", Resource: "table", LeadingKey: "TOKEN#abc", Attributes: []string{"pk", "permissions"}}, false},
+		{"token owner", write, dynamoCall{Action: "dynamodb:UpdateItem", Resource: "table", LeadingKey: "TOKEN#abc", Attributes: []string{"pk", "owner"}}, false},
+		{"token returning all", write, dynamoCall{Action: "dynamodb:UpdateItem", Resource: "table", LeadingKey: "TOKEN#abc", Attributes: []string{"pk", "usageCount"}, ReturnValues: "ALL_NEW"}, false},
+		{"token update by the read grant", token, dynamoCall{Action: "dynamodb:UpdateItem", Resource: "table", LeadingKey: "TOKEN#abc", Attributes: []string{"pk", "usageCount"}}, false},
 		{"client marker", token, dynamoCall{Action: "dynamodb:GetItem", Resource: "table", LeadingKey: "CLIENT#acme#ci"}, false},
 		{"unknown key", token, dynamoCall{Action: "dynamodb:GetItem", Resource: "table"}, false},
 		{"index", token, dynamoCall{Action: "dynamodb:GetItem", Resource: "index", LeadingKey: "TOKEN#abc"}, false},
