@@ -96,6 +96,9 @@ func globPath(path string) string {
 // templateOf writes every path parameter of a route as "{}", so that routes compare whatever
 // their parameters are named: /files/{id} is /files/{fileId}, but not /files/{id}/versions.
 func templateOf(path string) string {
+	if strings.IndexByte(path, '{') < 0 {
+		return path
+	}
 	var b strings.Builder
 	for {
 		i := strings.IndexByte(path, '{')
@@ -110,15 +113,15 @@ func templateOf(path string) string {
 	}
 }
 
-// match reports whether r matches a request: a route template as API Gateway matched it (one
-// parameter stands for one parameter; only a "*" of the key spans more), or a request path (a
-// parameter of the key spans any characters, as in IAM's patterns).
+// match reports whether r matches a request: a route template as API Gateway matched it, written
+// by templateOf (one parameter stands for one parameter; only a "*" of the key spans more), or a
+// request path (a parameter of the key spans any characters, as in IAM's patterns).
 func (r *route) match(method, route string, template bool) bool {
 	if !glob(r.method, method) {
 		return false
 	}
 	if template {
-		return glob(r.template, templateOf(route))
+		return glob(r.template, route)
 	}
 	return glob(r.path, route)
 }
@@ -126,6 +129,9 @@ func (r *route) match(method, route string, template bool) bool {
 // allows reports whether a token with the permissions granted may call method on route (a
 // template when template is set, else a path).
 func (m *RouteMap) allows(granted func(string) bool, method, route string, template bool) bool {
+	if template {
+		route = templateOf(route)
+	}
 	matched := false
 	for i := range m.routes {
 		r := &m.routes[i]
@@ -181,6 +187,7 @@ func (m *RouteMap) resources(base string, granted func(string) bool) (allow, den
 // matched returns the method-ARN patterns of the routes that match method and route: what an
 // allowed request's route may call (the whole API for $default).
 func (m *RouteMap) matched(base, method, route string) []string {
+	route = templateOf(route)
 	var out []string
 	for i := range m.routes {
 		r := &m.routes[i]
