@@ -216,6 +216,9 @@ func (a *Authorizer) judge(ctx context.Context, p token.Parsed, now time.Time) (
 			v = token.Judge(t, p, now)
 		}
 	}
+	if !cached {
+		a.settleRead(claim, claim != nil && t != nil && claim.use.Admits(t), v.Valid())
+	}
 	return v, claim, nil
 }
 
@@ -242,14 +245,13 @@ func (a *Authorizer) lookup(ctx context.Context, p token.Parsed, now time.Time, 
 	claim := a.claimUsageWrite(p.ID, now)
 	a.mu.Unlock()
 
-	var use token.Use
 	if claim != nil {
-		use = token.Use{
+		claim.use = token.Use{
 			SecretHash: token.HashSecret(p.Secret), Env: p.Env, API: a.cfg.APIName,
 			RequireAPI: a.cfg.RequireAPIBinding, At: now, N: claim.uses,
 		}
 		a.writes.Add(1)
-		go a.writeFirstUse(context.WithoutCancel(ctx), claim, use)
+		go a.writeFirstUse(context.WithoutCancel(ctx), claim)
 	}
 	if a.cfg.LookupTimeout > 0 {
 		var cancel context.CancelFunc
@@ -265,7 +267,6 @@ func (a *Authorizer) lookup(ctx context.Context, p token.Parsed, now time.Time, 
 		a.settleRead(claim, false, false)
 		return nil, false, claim, err
 	}
-	a.settleRead(claim, t != nil && use.Admits(t), t != nil && token.Judge(t, p, now).Valid())
 	if a.cfg.CacheTTL > 0 {
 		a.mu.Lock()
 		if len(a.cache) >= a.cfg.CacheSize {
@@ -299,6 +300,7 @@ type usageClaim struct {
 	id        string
 	uses      int64         // this use and those buffered before it
 	lastWrite time.Time     // the instance's previous write of the token's uses
+	use       token.Use     // the write's rule and uses
 	done      chan struct{} // closed once the write is answered
 
 	// Under a.mu.
@@ -335,7 +337,7 @@ func (a *Authorizer) claimUsageWrite(id string, now time.Time) *usageClaim {
 
 // writeFirstUse sends a first sight's usage write. A failed write is logged: usage bookkeeping is
 // never a reason to deny, only to count the uses with the next write.
-func (a *Authorizer) writeFirstUse(ctx context.Context, c *usageClaim, u token.Use) {
+func (a *Authorizer) writeFirstUse(ctx context.Context, c *usageClaim) {
 	defer a.writes.Done()
 	defer close(c.done)
 	if a.cfg.LookupTimeout > 0 {
@@ -343,7 +345,7 @@ func (a *Authorizer) writeFirstUse(ctx context.Context, c *usageClaim, u token.U
 		ctx, cancel = context.WithTimeout(ctx, a.cfg.LookupTimeout)
 		defer cancel()
 	}
-	counted, err := a.store.RecordAdmittedUse(ctx, c.id, u)
+	counted, err := a.store.RecordAdmittedUse(ctx, c.id, c.use)
 	if err != nil {
 		a.cfg.Logger.WarnContext(ctx, "usage write failed; retrying with the next use", "tokenId", c.id, "uses", c.uses, "error", err)
 	}
