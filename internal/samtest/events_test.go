@@ -49,6 +49,7 @@ var eventCases = []eventCase{
 	{file: "verify-malformed.json", function: "verify", status: http.StatusOK, contains: `"code":"MALFORMED"`},
 	{file: "audit.json", function: "audit", status: http.StatusOK, target: true, contains: `"events":[{"id":`},
 	{file: "audit-admin.json", function: "audit", status: http.StatusOK, contains: `"action":"create","tokenId":"Q7mZ2xK9pL4wN8rT","owner":"admin"`},
+	{file: "openapi.json", function: "openapi", status: http.StatusOK, contains: `{"openapi":"3.1.0",`},
 	{file: "example-whoami.json", function: "example-whoami", status: http.StatusOK, contains: `"permissions":["upload","list"]`},
 	{file: "example-whoami-no-context.json", function: "example-whoami", status: http.StatusUnauthorized, contains: `"valid":false`},
 }

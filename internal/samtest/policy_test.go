@@ -247,6 +247,8 @@ var wantGrants = map[string][]grant{
 	"ManagementAuthorizerFunction": authorizerGrants,
 	// The example API's backend reads the authorizer's context, not the table.
 	"ExampleWhoamiFunction": {},
+	// The OpenAPI document is embedded in the binary: no call at all.
+	"OpenapiFunction": {},
 }
 
 // updateGrants are the grants of a change that keeps the token live (update, rotate).

@@ -45,6 +45,7 @@ var Routes = []Route{
 	{Pattern: "POST /tokens/{id}/rotate", Function: "rotate", Auth: true, handler: (*API).rotate},
 	{Pattern: "POST /verify", Function: "verify", Auth: false, handler: (*API).verify},
 	{Pattern: "GET /audit", Function: "audit", Auth: true, handler: (*API).audit},
+	{Pattern: "GET /openapi.json", Function: "openapi", Auth: false, handler: (*API).openAPI},
 }
 
 // Handler returns a handler serving every route of the table.
