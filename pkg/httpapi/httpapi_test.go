@@ -122,6 +122,7 @@ func (e *env) do(method, path, bearer, body string) response {
 	}
 	w := httptest.NewRecorder()
 	e.handler.ServeHTTP(w, r)
+	record(e.t, r, body, w) // for the OpenAPI contract check (openapi_test.go)
 	resp := response{status: w.Code, header: w.Header(), raw: w.Body.String()}
 	e.seen = append(e.seen, resp.raw)
 	if err := json.Unmarshal(w.Body.Bytes(), &resp.body); err != nil {
