@@ -6,12 +6,16 @@ ADDR      ?= 127.0.0.1:8080
 FUZZTIME  ?= 5s
 BENCHTIME ?= 1s
 
-.PHONY: run test check-format vet unit fuzz bench
+.PHONY: run test prerequisites check-format vet unit race fuzz bench
 
 run:
 	$(GO) run ./cmd/apitokens serve --addr $(ADDR)
 
-test: check-format vet unit fuzz cfn-lint
+test: prerequisites check-format vet unit race fuzz cfn-lint
+
+# Every tool make test needs, checked first, with one install hint each.
+prerequisites:
+	@scripts/prerequisites.sh
 
 check-format:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -23,6 +27,11 @@ vet:
 # Every package's tests; the DynamoDB store runs against DynamoDB Local, started and stopped here.
 unit:
 	scripts/dynamodb-local.sh $(GO) test -count=1 ./...
+
+# The race detector on the packages with caches, counters and goroutines: the authorizer (cache,
+# usage writes in flight), the stores, the service and the HTTP API.
+race:
+	scripts/dynamodb-local.sh $(GO) test -race -count=1 ./pkg/authorizer/ ./pkg/memstore/ ./pkg/token/... ./pkg/httpapi/ ./pkg/dynamo/
 
 fuzz:
 	$(GO) test ./pkg/token -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
