@@ -2,13 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"flag"
 	"fmt"
-	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/apitokens/apitokens/pkg/token"
 )
@@ -16,47 +15,64 @@ import (
 // defaultAuditLimit is how many events `apitokens audit` lists without --limit.
 const defaultAuditLimit = 20
 
-// audit lists the audit trail newest first, as an aligned table or, with --json, as the JSON
-// array GET /audit answers in "events". It reads as an admin: every owner, or --owner's.
-func audit(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	owner := fs.String("owner", "", "only the events of this owner's tokens; empty for every owner")
-	tokenID := fs.String("token", "", "only the events of this token id")
-	since := fs.String("since", "", "only events at or after this RFC 3339 time, e.g. 2026-01-02T15:04:05Z")
-	until := fs.String("until", "", "only events before this RFC 3339 time")
-	limit := fs.Int("limit", defaultAuditLimit, "most events to list (newest first)")
-	asJSON := fs.Bool("json", false, "print the events as a JSON array, as GET /audit's events")
+func (c *cli) auditCommand() *cobra.Command {
 	var sf storeFlags
-	sf.register(fs, getenv, "dynamodb")
-	if done, err := parseFlags(fs, args); done {
-		return err
+	var owner, tokenID, since, until string
+	var limit int
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "audit",
+		Short: "List the audit trail of token changes, newest first",
+		Long: `Audit lists the audit trail newest first: every create, update, rotate and revoke, who made it
+and what it changed (never a secret), as an aligned table or, with --json, as the JSON array
+GET /audit answers in "events". It reads as an admin: every owner's events, or --owner's.`,
+		Example: `  apitokens audit --stack apitokens --owner ops --since 2026-01-01T00:00:00Z
+  apitokens audit --table apitokens --token 4f9Xa1bC2dE3fG4h --json
+  apitokens audit --table apitokens --limit 500`,
+		Args:        noArgs,
+		Annotations: map[string]string{annotationEnv: envHelp(commandEnv...)},
+		RunE: action(func(cmd *cobra.Command, _ []string) error {
+			in := token.AuditInput{Owner: owner, TokenID: tokenID}
+			for _, f := range []struct {
+				name, value string
+				dst         *time.Time
+			}{{"since", since, &in.Since}, {"until", until, &in.Until}} {
+				if f.value == "" {
+					continue
+				}
+				at, err := time.Parse(time.RFC3339, f.value)
+				if err != nil {
+					return usagef("--%s %q: want an RFC 3339 time such as 2026-01-02T15:04:05Z", f.name, f.value)
+				}
+				*f.dst = at
+			}
+			if limit < 1 {
+				return usagef("--limit %d: want at least 1", limit)
+			}
+			_, svc, err := sf.open(cmd.Context(), c, cmd)
+			if err != nil {
+				return err
+			}
+			return c.audit(cmd.Context(), svc, in, limit, asJSON)
+		}),
 	}
-	in := token.AuditInput{Owner: *owner, TokenID: *tokenID}
-	for _, f := range []struct {
-		name, value string
-		dst         *time.Time
-	}{{"since", *since, &in.Since}, {"until", *until, &in.Until}} {
-		if f.value == "" {
-			continue
-		}
-		at, err := time.Parse(time.RFC3339, f.value)
-		if err != nil {
-			return usagef("--%s %q: want an RFC 3339 time such as 2026-01-02T15:04:05Z", f.name, f.value)
-		}
-		*f.dst = at
-	}
-	if *limit < 1 {
-		return usagef("--limit %d: want at least 1", *limit)
-	}
-	_, svc, err := sf.open(ctx, getenv)
-	if err != nil {
-		return err
-	}
+	fs := cmd.Flags()
+	fs.StringVar(&owner, "owner", "", "only the events of this owner's tokens; empty for every owner")
+	fs.StringVar(&tokenID, "token", "", "only the events of this token id")
+	fs.StringVar(&since, "since", "", "only events at or after this RFC 3339 time, e.g. 2026-01-02T15:04:05Z")
+	fs.StringVar(&until, "until", "", "only events before this RFC 3339 time")
+	fs.IntVar(&limit, "limit", defaultAuditLimit, "most events to list (newest first)")
+	fs.BoolVar(&asJSON, "json", false, "print the events as a JSON array, as GET /audit's events")
+	sf.register(cmd, c.getenv, storeDynamoDB)
+	return cmd
+}
 
+// audit lists the audit trail newest first, limit events at most, paging past the service's
+// page size.
+func (c *cli) audit(ctx context.Context, svc *token.Service, in token.AuditInput, limit int, asJSON bool) error {
 	var events []*token.AuditEvent
-	for len(events) < *limit {
-		in.Limit = min(*limit-len(events), token.MaxListLimit)
+	for len(events) < limit {
+		in.Limit = min(limit-len(events), token.MaxListLimit)
 		page, err := svc.Audit(ctx, cliPrincipal(), in)
 		if err != nil {
 			return failure(err)
@@ -68,20 +84,18 @@ func audit(ctx context.Context, args []string, getenv func(string) string, stdou
 		in.Cursor = page.NextCursor
 	}
 
-	if *asJSON {
+	if asJSON {
 		out := make([]auditEventJSON, 0, len(events))
 		for _, e := range events {
 			out = append(out, auditEventJSONOf(e))
 		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(out)
+		return writeJSON(c.stdout, out)
 	}
 	if len(events) == 0 {
-		fmt.Fprintln(stderr, "no audit events")
+		fmt.Fprintln(c.stderr, "no audit events")
 		return nil
 	}
-	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	w := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "TIME\tACTION\tTOKEN\tOWNER\tACTOR\tCHANGED")
 	for _, e := range events {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", e.At.UTC().Format(time.RFC3339), e.Action, e.TargetID, e.TargetOwner, actor(e), changed(e))

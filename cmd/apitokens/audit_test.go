@@ -28,7 +28,7 @@ func uniqueOwner() string {
 func mustRun(t *testing.T, getenv func(string) string, args ...string) string {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	if err := run(context.Background(), args, getenv, &stdout, &stderr); err != nil {
+	if err := run(context.Background(), args, getenv, noInput(), &stdout, &stderr); err != nil {
 		t.Fatalf("apitokens %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
 	}
 	return stdout.String()
@@ -40,7 +40,7 @@ type created struct{ id, plaintext string }
 func mustCreateToken(t *testing.T, getenv func(string) string, store []string, owner string) created {
 	t.Helper()
 	out := mustRun(t, getenv, append([]string{"create", "--owner", owner, "--name", "ci", "--permissions", "upload,manage"}, store...)...)
-	m := regexp.MustCompile(`(?m)^Token: (\S+)\nID: (\S+)$`).FindStringSubmatch(out)
+	m := regexp.MustCompile(`(?m)^Token: (\S+)\nID:\s+(\S+)$`).FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("create printed %q", out)
 	}
@@ -238,18 +238,18 @@ func TestAuditUsageErrors(t *testing.T) {
 		{"audit", "--store", "sqlite"},
 		{"audit", "--store", "dynamodb"},
 	} {
-		err := run(context.Background(), args, noEnv, io.Discard, io.Discard)
+		err := run(context.Background(), args, noEnv, noInput(), io.Discard, io.Discard)
 		if !errors.As(err, new(usageError)) {
 			t.Errorf("run(%q) = %v; want a usage error (exit 2)", args, err)
 		}
 	}
 	// A token id the service refuses is a failure of the command, not of its usage.
-	err := run(context.Background(), []string{"audit", "--store", "memory", "--token", "not-an-id"}, noEnv, io.Discard, io.Discard)
+	err := run(context.Background(), []string{"audit", "--store", "memory", "--token", "not-an-id"}, noEnv, noInput(), io.Discard, io.Discard)
 	if err == nil || errors.As(err, new(usageError)) || !strings.Contains(err.Error(), "tokenId") {
 		t.Errorf("audit --token not-an-id: %v; want the service's refusal naming tokenId", err)
 	}
 	var stdout, stderr bytes.Buffer
-	if err := run(context.Background(), []string{"audit", "-h"}, noEnv, &stdout, &stderr); err != nil || !strings.Contains(stderr.String(), "-since") {
-		t.Errorf("audit -h: %v, printed %q; want the flags and no error", err, stderr.String())
+	if err := run(context.Background(), []string{"audit", "-h"}, noEnv, noInput(), &stdout, &stderr); err != nil || !strings.Contains(stdout.String(), "--since") {
+		t.Errorf("audit -h: %v, printed %q; want the flags and no error", err, stdout.String())
 	}
 }

@@ -36,7 +36,7 @@ func startServe(t *testing.T, args ...string) (string, *syncBuffer, func()) {
 	var stdout, stderr syncBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), os.Getenv, &stdout, &stderr)
+		done <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), os.Getenv, noInput(), &stdout, &stderr)
 	}()
 	re := regexp.MustCompile(`listening on (http://\S+)`)
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
@@ -75,12 +75,12 @@ func TestDynamoDBBootstrap(t *testing.T) {
 	table := fmt.Sprintf("apitokens-cli-%d", time.Now().UnixNano())
 	ctx := context.Background()
 	for range 2 { // idempotent
-		if err := run(ctx, []string{"table", "create", "--table", table}, os.Getenv, io.Discard, io.Discard); err != nil {
+		if err := run(ctx, []string{"table", "create", "--table", table}, os.Getenv, noInput(), io.Discard, io.Discard); err != nil {
 			t.Fatalf("table create: %v", err)
 		}
 	}
 	var out strings.Builder
-	if err := run(ctx, []string{"create", "--table", table, "--owner", "ops", "--name", "root", "--permissions", "admin,manage"}, os.Getenv, &out, io.Discard); err != nil {
+	if err := run(ctx, []string{"create", "--table", table, "--owner", "ops", "--name", "root", "--permissions", "admin,manage"}, os.Getenv, noInput(), &out, io.Discard); err != nil {
 		t.Fatalf("create: %v", err)
 	}
 	m := regexp.MustCompile(`(?m)^Token: (\S+)$`).FindStringSubmatch(out.String())

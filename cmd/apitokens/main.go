@@ -1,109 +1,322 @@
-// Command apitokens runs the management API locally and administers a token store:
+// Command apitokens administers apitokens from the command line, as an admin without a token:
+// it runs the management API locally (serve), creates the DynamoDB table (table create), and
+// creates, lists, shows, updates, rotates, revokes and verifies tokens and reads the audit trail
+// in the memory store of this process or in a DynamoDB table, named directly (--table) or read
+// from the deployed CloudFormation stack with every token setting (--stack).
 //
-//	apitokens serve [--addr 127.0.0.1:8080] [--store memory|dynamodb --table NAME]
-//	apitokens create --owner O --name N --permissions a,b [--expires-in DAYS] [--env live] [--store ... --table ...]
-//	apitokens audit [--owner O] [--token ID] [--since T] [--until T] [--limit N] [--json] [--store ... --table ...]
-//	apitokens table create --table NAME
-//
-// It exits 2 on a usage error, 1 when a command fails.
+// `apitokens help` lists the commands and environment variables. It exits 0 on success, 2 on a
+// usage error (unknown command or flag, a stray or missing argument, a bad flag value), and 1
+// when a command fails.
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
-	"time"
 
-	"github.com/apitokens/apitokens/pkg/app"
-	"github.com/apitokens/apitokens/pkg/authorizer"
-	"github.com/apitokens/apitokens/pkg/dynamo"
-	"github.com/apitokens/apitokens/pkg/httpapi"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/spf13/cobra"
+
 	"github.com/apitokens/apitokens/pkg/token"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "apitokens:", err)
-		if errors.As(err, new(usageError)) {
-			os.Exit(2)
+		var usage usageError
+		if errors.As(err, &usage) && usage.command != "" {
+			fmt.Fprintf(os.Stderr, "Run '%s --help' for usage.\n", usage.command)
 		}
-		os.Exit(1)
 	}
+	os.Exit(exitCode(err))
 }
 
-const usage = `usage:
-  apitokens serve [--addr ADDR] [--store memory|dynamodb] [--table NAME]
-  apitokens create --owner OWNER --name NAME --permissions a,b [--expires-in DAYS] [--env LABEL] [--store memory|dynamodb] [--table NAME]
-  apitokens audit [--owner OWNER] [--token ID] [--since TIME] [--until TIME] [--limit N] [--json] [--store memory|dynamodb] [--table NAME]
-  apitokens table create --table NAME
-
-examples:
-  apitokens table create --table apitokens
-  apitokens create --table apitokens --owner ops --name root --permissions admin,manage
-  apitokens audit --table apitokens --owner ops --since 2026-01-01T00:00:00Z
-  apitokens audit --table apitokens --token 4f9Xa1bC2dE3fG4h --json
-
-Each command's flags: apitokens COMMAND -h. Exit status 2 is a usage error, 1 a failure.`
-
-// run executes one command; it returns when the command is done or ctx is cancelled. A command
-// line it cannot run is a usageError.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return usagef("%s", usage)
+// exitCode is the process status for run's error: 0 for none, 2 for a usageError (as gh and
+// kubectl do), 1 for any other.
+func exitCode(err error) int {
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, new(usageError)):
+		return 2
 	}
-	switch args[0] {
-	case "serve":
-		return serve(ctx, args[1:], getenv, stdout, stderr)
-	case "create":
-		return create(ctx, args[1:], getenv, stdout, stderr)
-	case "audit":
-		return audit(ctx, args[1:], getenv, stdout, stderr)
-	case "table":
-		if len(args) < 2 || args[1] != "create" {
-			return usagef("%s", usage)
+	return 1
+}
+
+// version is the release of this build, set by the linker:
+//
+//	go build -ldflags "-X main.version=v1.2.0" ./cmd/apitokens
+var version = "dev"
+
+// versionString is version with what the binary knows of its build: the module version (set by
+// go install module@version), the VCS revision, the Go release.
+func versionString() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return version
+	}
+	var about []string
+	if v := info.Main.Version; v != "" && v != "(devel)" {
+		about = append(about, "module "+v)
+	}
+	settings := map[string]string{}
+	for _, s := range info.Settings {
+		settings[s.Key] = s.Value
+	}
+	if rev := settings["vcs.revision"]; rev != "" {
+		if len(rev) > 12 {
+			rev = rev[:12]
 		}
-		return createTable(ctx, args[2:], getenv, stderr)
-	case "help", "-h", "--help":
-		fmt.Fprintln(stdout, usage)
+		if settings["vcs.modified"] == "true" {
+			rev += "+modified"
+		}
+		about = append(about, "commit "+rev)
+	}
+	about = append(about, info.GoVersion)
+	return version + " (" + strings.Join(about, ", ") + ")"
+}
+
+// run executes one command line; it returns when the command is done or ctx is cancelled. A
+// command line it cannot run is a usageError.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	c := &cli{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr, cloudFormation: newCloudFormation}
+	return c.run(ctx, args)
+}
+
+// cli is one run of the program: its environment, standard streams, and the CloudFormation API
+// that --stack reads (a fixture in tests).
+type cli struct {
+	getenv         func(string) string
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	cloudFormation func(aws.Config) stackDescriber
+}
+
+func (c *cli) run(ctx context.Context, args []string) error {
+	root := c.rootCommand()
+	root.SetArgs(args)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
 		return nil
 	}
-	return usagef("unknown command %q\n%s", args[0], usage)
+	var failed commandFailed
+	if errors.As(err, &failed) {
+		return failed.err
+	}
+	var usage usageError
+	if !errors.As(err, &usage) {
+		// Cobra's own errors are all about the command line: an unknown command or flag, a bad
+		// flag value, a missing required flag, stray or missing arguments.
+		usage = usageError{msg: err.Error()}
+	}
+	if usage.command == "" && cmd != nil {
+		usage.command = cmd.CommandPath()
+	}
+	return usage
 }
 
-// usageError is a command line that cannot be run: unknown command, bad or missing flag. The
-// program exits 2 on it, as gh and kubectl do, and 1 on any other error.
-type usageError struct{ msg string }
+// usageError is a command line that cannot be run. The program exits 2 on it, and 1 on any other
+// error.
+type usageError struct {
+	msg     string
+	command string // the command whose usage was wrong, for the hint to run its --help
+}
 
 func (e usageError) Error() string { return e.msg }
 
-func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+func usagef(format string, args ...any) error { return usageError{msg: fmt.Sprintf(format, args...)} }
 
-// parseFlags parses a command's flags, and reports done when the command should stop there: after
-// -h, which printed the flags, or with a usageError (the flag package has printed what was
-// wrong, and the flags, to the command's stderr).
-func parseFlags(fs *flag.FlagSet, args []string) (done bool, err error) {
-	err = fs.Parse(args)
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		return true, nil
-	case err != nil:
-		return true, usageError{err.Error()}
-	case fs.NArg() > 0:
-		return true, usagef("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+// commandFailed is the error of a command that ran, as opposed to one cobra refused; see action.
+type commandFailed struct{ err error }
+
+func (e commandFailed) Error() string { return e.err.Error() }
+
+// action adapts a command's function to cobra: its usage errors stay usage errors, any other
+// error is the command's failure.
+func action(f func(cmd *cobra.Command, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		err := f(cmd, args)
+		if err == nil || errors.As(err, new(usageError)) {
+			return err
+		}
+		return commandFailed{err}
 	}
-	return false, nil
 }
+
+// noArgs refuses any positional argument, naming the first.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usagef("%s: unexpected argument %q", cmd.CommandPath(), args[0])
+	}
+	return nil
+}
+
+// oneArg wants exactly one positional argument, described by what in the error.
+func oneArg(what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		switch {
+		case len(args) == 0:
+			return usagef("%s: missing %s", cmd.CommandPath(), what)
+		case len(args) > 1:
+			return usagef("%s: unexpected argument %q after the %s", cmd.CommandPath(), args[1], what)
+		}
+		return nil
+	}
+}
+
+// Command groups of the top-level help.
+const (
+	groupTokens = "tokens"
+	groupServer = "server"
+)
+
+func (c *cli) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "apitokens",
+		Short: "Administer API tokens: serve the API, create and manage tokens, read the audit trail",
+		Long: `apitokens administers API tokens from the command line. The operator acts as an admin
+without a token: changes made here appear in the audit trail with request id "cli".
+
+Commands other than serve use the DynamoDB table named by --table (or TABLE_NAME), or the one of
+a deployed stack with --stack, which also takes every token setting from the stack. The memory
+store (--store memory) lasts as long as the process: useful with serve, and for trying commands.`,
+		Example: `  apitokens table create --table apitokens
+  apitokens create --stack apitokens --owner ops --name root --permissions admin,manage --expires-in never
+  apitokens list --stack apitokens --owner ops
+  apitokens serve`,
+		Version:       versionString(),
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		Annotations:   map[string]string{annotationEnv: envHelp(allEnv...)},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cmd.SetOut(c.stderr)
+			_ = cmd.Help()
+			return usagef("missing command")
+		},
+	}
+	root.SetIn(c.stdin)
+	root.SetOut(c.stdout)
+	root.SetErr(c.stderr)
+	root.SetVersionTemplate("apitokens {{.Version}}\n")
+	root.SetUsageTemplate(usageTemplate)
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		return usageError{msg: err.Error(), command: cmd.CommandPath()}
+	})
+	root.CompletionOptions.DisableDefaultCmd = true // completionCommand replaces it
+	root.SetHelpCommand(helpCommand())
+	root.AddGroup(
+		&cobra.Group{ID: groupTokens, Title: "Token commands:"},
+		&cobra.Group{ID: groupServer, Title: "Server and table commands:"},
+	)
+	for _, cmd := range []*cobra.Command{
+		c.createCommand(), c.listCommand(), c.showCommand(), c.updateCommand(), c.rotateCommand(),
+		c.revokeCommand(), c.verifyCommand(), c.auditCommand(),
+	} {
+		cmd.GroupID = groupTokens
+		root.AddCommand(cmd)
+	}
+	for _, cmd := range []*cobra.Command{c.serveCommand(), c.tableCommand()} {
+		cmd.GroupID = groupServer
+		root.AddCommand(cmd)
+	}
+	root.AddCommand(completionCommand())
+	return root
+}
+
+// helpCommand is `apitokens help [command]`: cobra's, except that an unknown topic is a usage
+// error rather than the top-level help with status 0.
+func helpCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		Long:  "Help prints the description, usage, examples, flags and environment variables of a command.",
+		Example: `  apitokens help
+  apitokens help create
+  apitokens help table create`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			target, rest, err := cmd.Root().Find(args)
+			if err != nil || len(rest) > 0 {
+				return usageError{msg: fmt.Sprintf("unknown help topic %q", strings.Join(args, " ")), command: "apitokens help"}
+			}
+			target.InitDefaultHelpFlag()
+			target.InitDefaultVersionFlag()
+			return target.Help()
+		},
+	}
+}
+
+// completionCommand prints a shell completion script.
+func completionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:       "completion bash|zsh|fish|powershell",
+		Short:     "Print the shell completion script",
+		Long:      "Completion prints a script that completes apitokens' commands and flags in the given shell.",
+		ValidArgs: []string{"bash", "zsh", "fish", "powershell"},
+		Args:      oneArg("shell (bash, zsh, fish or powershell)"),
+		Example: `  source <(apitokens completion bash)
+  apitokens completion zsh > "${fpath[1]}/_apitokens"`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			out, root := cmd.OutOrStdout(), cmd.Root()
+			switch args[0] {
+			case "bash":
+				return root.GenBashCompletionV2(out, true)
+			case "zsh":
+				return root.GenZshCompletion(out)
+			case "fish":
+				return root.GenFishCompletion(out, true)
+			case "powershell":
+				return root.GenPowerShellCompletionWithDesc(out)
+			}
+			return usagef("completion: unknown shell %q: want bash, zsh, fish or powershell", args[0])
+		},
+	}
+}
+
+// annotationEnv is the command annotation that usageTemplate prints as its environment variables.
+const annotationEnv = "environment"
+
+// usageTemplate is cobra's, with the command's environment variables after its flags, and
+// without a usage line of its own for a command that only groups others (runnable only to
+// report the missing command).
+const usageTemplate = `Usage:{{if and .Runnable (not .HasAvailableSubCommands)}}
+  {{.UseLine}}{{end}}{{if .HasAvailableSubCommands}}
+  {{.CommandPath}} [command]{{end}}{{if gt (len .Aliases) 0}}
+
+Aliases:
+  {{.NameAndAliases}}{{end}}{{if .HasExample}}
+
+Examples:
+{{.Example}}{{end}}{{if .HasAvailableSubCommands}}{{$cmds := .Commands}}{{if eq (len .Groups) 0}}
+
+Available Commands:{{range $cmds}}{{if (or .IsAvailableCommand (eq .Name "help"))}}
+  {{rpad .Name .NamePadding }} {{.Short}}{{end}}{{end}}{{else}}{{range $group := .Groups}}
+
+{{.Title}}{{range $cmds}}{{if (and (eq .GroupID $group.ID) (or .IsAvailableCommand (eq .Name "help")))}}
+  {{rpad .Name .NamePadding }} {{.Short}}{{end}}{{end}}{{end}}{{if not .AllChildCommandsHaveGroup}}
+
+Additional Commands:{{range $cmds}}{{if (and (eq .GroupID "") (or .IsAvailableCommand (eq .Name "help")))}}
+  {{rpad .Name .NamePadding }} {{.Short}}{{end}}{{end}}{{end}}{{end}}{{end}}{{if .HasAvailableLocalFlags}}
+
+Flags:
+{{.LocalFlags.FlagUsages | trimTrailingWhitespaces}}{{end}}{{if .HasAvailableInheritedFlags}}
+
+Global Flags:
+{{.InheritedFlags.FlagUsages | trimTrailingWhitespaces}}{{end}}{{with index .Annotations "environment"}}
+
+Environment variables:
+{{.}}{{end}}{{if .HasAvailableSubCommands}}
+
+Use "{{.CommandPath}} [command] --help" for more information about a command.{{end}}
+`
 
 // failure is the error of a failed service call, for the operator: the message a client would
 // get, or for an internal error (the store unreachable, access denied) the error itself.
@@ -112,156 +325,6 @@ func failure(err error) error {
 		return err
 	}
 	return errors.New(token.ErrorMessage(err))
-}
-
-// storeFlags are the flags that choose a store, shared by every command.
-type storeFlags struct {
-	store, table string
-}
-
-func (f *storeFlags) register(fs *flag.FlagSet, getenv func(string) string, defaultStore string) {
-	fs.StringVar(&f.store, "store", envOr(getenv, "STORE", defaultStore), "token store: memory or dynamodb (env STORE)")
-	fs.StringVar(&f.table, "table", getenv(app.EnvTableName), "DynamoDB table name (env "+app.EnvTableName+")")
-}
-
-func (f *storeFlags) open(ctx context.Context, getenv func(string) string) (token.Store, *token.Service, error) {
-	cfg, err := app.ServiceConfig(getenv)
-	if err != nil {
-		return nil, nil, err
-	}
-	store, err := openStore(ctx, f.store, f.table)
-	if err != nil {
-		return nil, nil, err
-	}
-	svc, err := token.NewService(store, cfg)
-	return store, svc, err
-}
-
-func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	addr := fs.String("addr", envOr(getenv, "ADDR", "127.0.0.1:8080"), "listen address (env ADDR)")
-	adminOwner := fs.String("admin-owner", "admin", "owner of the admin token created at start")
-	var sf storeFlags
-	sf.register(fs, getenv, "memory")
-	if done, err := parseFlags(fs, args); done {
-		return err
-	}
-	logger := slog.New(slog.NewTextHandler(stderr, nil))
-	store, svc, err := sf.open(ctx, getenv)
-	if err != nil {
-		return err
-	}
-	// Management calls are authenticated by the management authorizer's own code and rules
-	// (authorizer.RoleManagement), so what works here is what runs in AWS.
-	authCfg, err := authorizer.ConfigFromEnv(func(name string) string {
-		if name == authorizer.EnvRole {
-			return authorizer.RoleManagement
-		}
-		return getenv(name)
-	})
-	if err != nil {
-		return err
-	}
-	authCfg.Prefix, authCfg.Logger = svc.Prefix(), logger
-	authz := authorizer.New(store, authCfg)
-	api := &httpapi.API{Service: svc, Authenticate: authz.AuthenticateRequest, Logger: logger}
-
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
-	base := "http://" + ln.Addr().String()
-
-	if sf.store == "memory" {
-		_, admin, err := svc.Create(ctx, cliPrincipal(), token.CreateInput{
-			Owner:       *adminOwner,
-			Name:        "admin (apitokens serve)",
-			Permissions: []string{token.PermAdmin, token.PermManage},
-		})
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("create admin token: %w", err)
-		}
-		fmt.Fprintf(stdout, "apitokens listening on %s (memory store: tokens vanish when it stops)\n\n", base)
-		fmt.Fprintf(stdout, "Admin token: %s\n\n", admin)
-		fmt.Fprintf(stdout, "Try:\n  export TOKEN=%s\n  curl -s -X POST %s/tokens -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d '{\"name\":\"ci\",\"permissions\":[\"upload\"],\"expiresIn\":30}'\n  curl -s %s/tokens -H \"Authorization: Bearer $TOKEN\"\n\n", admin, base, base)
-	} else {
-		fmt.Fprintf(stdout, "apitokens listening on %s (%s store, table %s); create a first token with `apitokens create`\n", base, sf.store, sf.table)
-	}
-
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	logger.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return srv.Shutdown(shutdownCtx)
-}
-
-func create(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("create", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	owner := fs.String("owner", "", "owner of the token (required)")
-	name := fs.String("name", "", "name of the token (required)")
-	perms := fs.String("permissions", "", "comma-separated permissions, e.g. admin,manage (required)")
-	expiresIn := fs.Int("expires-in", 0, "lifetime in days; 0 for the deployment default")
-	env := fs.String("env", "", "environment label in the token prefix, e.g. live")
-	var sf storeFlags
-	sf.register(fs, getenv, "dynamodb")
-	if done, err := parseFlags(fs, args); done {
-		return err
-	}
-	if *owner == "" || *name == "" || *perms == "" {
-		return usagef("create needs --owner, --name and --permissions")
-	}
-	_, svc, err := sf.open(ctx, getenv)
-	if err != nil {
-		return err
-	}
-	in := token.CreateInput{Owner: *owner, Name: *name, Permissions: strings.Split(*perms, ","), Env: *env}
-	if *expiresIn != 0 {
-		in.Lifetime.Days = expiresIn
-	}
-	t, plaintext, err := svc.Create(ctx, cliPrincipal(), in)
-	if err != nil {
-		return failure(err)
-	}
-	if sf.store == "memory" {
-		fmt.Fprintln(stderr, "warning: the memory store forgets this token when the command exits; use --store dynamodb")
-	}
-	expires := "never"
-	if !t.ExpiresAt.IsZero() {
-		expires = t.ExpiresAt.Format(time.RFC3339)
-	}
-	fmt.Fprintf(stdout, "Token: %s\nID: %s\nOwner: %s\nPermissions: %s\nExpires: %s\n", plaintext, t.ID, t.Owner, strings.Join(t.Permissions, ","), expires)
-	return nil
-}
-
-func createTable(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("table create", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	table := fs.String("table", getenv(app.EnvTableName), "DynamoDB table name (env "+app.EnvTableName+")")
-	if done, err := parseFlags(fs, args); done {
-		return err
-	}
-	if *table == "" {
-		return usagef("table create needs --table")
-	}
-	client, err := newDynamoClient(ctx)
-	if err != nil {
-		return err
-	}
-	if err := dynamo.CreateTable(ctx, client, *table); err != nil {
-		return err
-	}
-	fmt.Fprintf(stderr, "table %s is active with TTL enabled\n", *table)
-	return nil
 }
 
 // cliRequestID is the request id of the changes made at the command line, in their audit events.

@@ -85,13 +85,12 @@ type event struct {
 	ev  *token.AuditEvent
 }
 
+// addEvent keeps ev, which the caller hands over with its change and never touches again.
 func (s *Store) addEvent(ev *token.AuditEvent) {
 	if ev == nil {
 		return
 	}
-	c := *ev
-	c.Changes = slices.Clone(ev.Changes)
-	e := event{key: c.SortKey(), ev: &c}
+	e := event{key: ev.SortKey(), ev: ev}
 	if n := len(s.events); n == 0 || s.events[n-1].key < e.key {
 		s.events = append(s.events, e) // the usual case: the newest event
 		return

@@ -151,11 +151,12 @@ func apisValue(t *Token) any {
 	return t.APIs
 }
 
+// timeValue is an instant as JSON shows it (RFC 3339 with nanoseconds), or nil.
 func timeValue(t time.Time) any {
 	if t.IsZero() {
 		return nil
 	}
-	return t.UTC().Format(time.RFC3339Nano)
+	return t.UTC()
 }
 
 func metaValue(t *Token) any {

@@ -11,7 +11,8 @@ import (
 // A store treats a token whose PurgeAt has passed (Token.Gone) as absent on every read, whether
 // or not it has deleted it yet, and so needs a clock; Service keeps PurgeAt up to date.
 type Store interface {
-	// CreateToken stores t, and ev when it is not nil, in one atomic write: both or neither.
+	// CreateToken stores t, and ev when it is not nil, in one atomic write: both or neither. The
+	// store may keep ev itself: the caller does not change it afterwards.
 	// Returns ECONFLICT if a token with t.ID exists, or if t.ClientID is set and another live
 	// token (Token.Live) of t.Owner holds the same ClientID.
 	CreateToken(ctx context.Context, t *Token, ev *AuditEvent) error

@@ -126,7 +126,9 @@ func (t *Token) SortKey() string {
 
 // SortKey builds the owner-index sort key of a token created at createdAt with the given id.
 func SortKey(createdAt time.Time, id string) string {
-	return createdAt.UTC().Format(sortTimeLayout) + "#" + id
+	b := make([]byte, 0, len(sortTimeLayout)+1+len(id))
+	b = createdAt.UTC().AppendFormat(b, sortTimeLayout)
+	return string(append(append(b, '#'), id...))
 }
 
 const sortTimeLayout = "2006-01-02T15:04:05.000000000Z"

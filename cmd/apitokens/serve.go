@@ -1,0 +1,161 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/spf13/cobra"
+
+	"github.com/apitokens/apitokens/pkg/app"
+	"github.com/apitokens/apitokens/pkg/authorizer"
+	"github.com/apitokens/apitokens/pkg/dynamo"
+	"github.com/apitokens/apitokens/pkg/httpapi"
+	"github.com/apitokens/apitokens/pkg/token"
+)
+
+func (c *cli) serveCommand() *cobra.Command {
+	var sf storeFlags
+	var addr, adminOwner string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the management API locally, as deployed, until interrupted",
+		Long: `Serve runs the management API on ADDR with the management authorizer's own code and rules,
+so what works here works on API Gateway. On the memory store (the default) it creates an admin
+token at start and prints it with curl examples; tokens vanish when it stops. On DynamoDB it
+serves the table's tokens: create a first one with "apitokens create".`,
+		Example: `  apitokens serve
+  apitokens serve --addr 127.0.0.1:9000 --admin-owner ops
+  apitokens serve --store dynamodb --table apitokens
+  apitokens serve --stack apitokens --region eu-west-1`,
+		Args:        noArgs,
+		Annotations: map[string]string{annotationEnv: envHelp(concat(serveEnv, commandEnv)...)},
+		RunE: action(func(cmd *cobra.Command, _ []string) error {
+			return c.serve(cmd.Context(), cmd, &sf, addr, adminOwner)
+		}),
+	}
+	cmd.Flags().StringVar(&addr, "addr", envOr(c.getenv, "ADDR", "127.0.0.1:8080"), "listen address (env ADDR)")
+	cmd.Flags().StringVar(&adminOwner, "admin-owner", "admin", "owner of the admin token created at start (memory store)")
+	sf.register(cmd, c.getenv, storeMemory)
+	return cmd
+}
+
+func (c *cli) serve(ctx context.Context, cmd *cobra.Command, sf *storeFlags, addr, adminOwner string) error {
+	logger := slog.New(slog.NewTextHandler(c.stderr, nil))
+	store, svc, err := sf.open(ctx, c, cmd)
+	if err != nil {
+		return err
+	}
+	// Management calls are authenticated by the management authorizer's own code and rules
+	// (authorizer.RoleManagement), so what works here is what runs in AWS.
+	authCfg, err := authorizer.ConfigFromEnv(func(name string) string {
+		if name == authorizer.EnvRole {
+			return authorizer.RoleManagement
+		}
+		return c.getenv(name)
+	})
+	if err != nil {
+		return err
+	}
+	authCfg.Prefix, authCfg.Logger = svc.Prefix(), logger
+	authz := authorizer.New(store, authCfg)
+	api := &httpapi.API{Service: svc, Authenticate: authz.AuthenticateRequest, Logger: logger}
+
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	base := "http://" + ln.Addr().String()
+
+	if sf.store == storeMemory && sf.stack == "" {
+		_, admin, err := svc.Create(ctx, cliPrincipal(), token.CreateInput{
+			Owner:       adminOwner,
+			Name:        "admin (apitokens serve)",
+			Permissions: []string{token.PermAdmin, token.PermManage},
+		})
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("create admin token: %w", err)
+		}
+		fmt.Fprintf(c.stdout, "apitokens listening on %s (memory store: tokens vanish when it stops)\n\n", base)
+		fmt.Fprintf(c.stdout, "Admin token: %s\n\n", admin)
+		fmt.Fprintf(c.stdout, "Try:\n  export TOKEN=%s\n  curl -s -X POST %s/tokens -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d '{\"name\":\"ci\",\"permissions\":[\"upload\"],\"expiresIn\":30}'\n  curl -s %s/tokens -H \"Authorization: Bearer $TOKEN\"\n\n", admin, base, base)
+	} else {
+		fmt.Fprintf(c.stdout, "apitokens listening on %s (%s); create a first token with `apitokens create`\n", base, sf.describe())
+	}
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdownCtx)
+}
+
+func (c *cli) tableCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "table",
+		Short: "Manage the DynamoDB table of tokens",
+		Long:  "Table groups the commands on the DynamoDB table itself.",
+		Example: `  apitokens table create --table apitokens
+  apitokens help table create`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usagef("unknown command %q for %q", args[0], cmd.CommandPath())
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cmd.SetOut(c.stderr)
+			_ = cmd.Help()
+			return usageError{msg: "table: missing command (create)", command: cmd.CommandPath()}
+		},
+	}
+	cmd.AddCommand(c.tableCreateCommand())
+	return cmd
+}
+
+func (c *cli) tableCreateCommand() *cobra.Command {
+	var table string
+	var af awsFlags
+	cmd := &cobra.Command{
+		Use:   "create",
+		Short: "Create the DynamoDB table of tokens, or complete an existing one",
+		Long: `Create makes the token table (on-demand, with its owner and ref indexes), waits until it is
+active and enables TTL. It is idempotent: an existing table gets what it lacks. A deployed stack
+has its table already (template.yaml); this is for local tables and DynamoDB Local.`,
+		Example: `  apitokens table create --table apitokens
+  AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:8000 apitokens table create --table apitokens`,
+		Args: noArgs,
+		Annotations: map[string]string{annotationEnv: envHelp(concat([]envVar{
+			{app.EnvTableName, "DynamoDB table (--table)"},
+		}, awsEnv)...)},
+		RunE: action(func(cmd *cobra.Command, _ []string) error {
+			if table == "" {
+				return usagef("table create needs --table or %s", app.EnvTableName)
+			}
+			cfg, err := af.config(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if err := dynamo.CreateTable(cmd.Context(), dynamodb.NewFromConfig(cfg), table); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stderr, "table %s is active with TTL enabled\n", table)
+			return nil
+		}),
+	}
+	cmd.Flags().StringVar(&table, "table", c.getenv(app.EnvTableName), "DynamoDB table name (env "+app.EnvTableName+")")
+	af.register(cmd)
+	return cmd
+}
