@@ -151,8 +151,8 @@ func escalationMatrix(t *testing.T, newEnv func(t *testing.T) *env) {
 }
 
 // stored describes every token of the owners admin and alice as stored, usage fields aside, with
-// uses added back to the remaining uses of the token with id callerID: what authenticating calls
-// costs a metered caller.
+// uses added back to the remaining uses of the token with id callerID (what authenticating calls
+// costs a metered caller), and every audit event.
 func (e *env) stored(callerID string, uses int64) string {
 	e.t.Helper()
 	var b strings.Builder
@@ -176,7 +176,21 @@ func (e *env) stored(callerID string, uses int64) string {
 			fmt.Fprintf(&b, "%+v %s\n", *c, limits)
 		}
 	}
-	return b.String()
+	// And the audit trail: a refused change writes no event either.
+	in := token.AuditInput{Limit: token.MaxListLimit}
+	for {
+		page, err := e.svc.Audit(context.Background(), token.Principal{Permissions: []string{token.PermAdmin}}, in)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		for _, ev := range page.Events {
+			fmt.Fprintf(&b, "event %s %s %s\n", ev.ID, ev.Action, ev.TargetID)
+		}
+		if page.NextCursor == "" {
+			return b.String()
+		}
+		in.Cursor = page.NextCursor
+	}
 }
 
 func deref[T any](p *T) any {

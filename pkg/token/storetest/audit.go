@@ -170,6 +170,7 @@ func runAudit(t *testing.T, newStore NewStore) {
 	})
 
 	t.Run("concurrent updates: one event per update that succeeded", func(t *testing.T) {
+		// 50 writers of one version: exactly one wins, and exactly one event is written.
 		clock := NewClock()
 		s := newStore(t, clock.Now)
 		tok := NewToken("carol", clock.Now())
@@ -177,7 +178,7 @@ func runAudit(t *testing.T, newStore NewStore) {
 		base := MustFind(t, s, tok.ID)
 		var mu sync.Mutex
 		ok := 0
-		parallel(20, func(i int) {
+		parallel(50, func(i int) {
 			c := base.Clone()
 			c.Name = fmt.Sprint("writer ", i)
 			if err := s.UpdateToken(ctx, c, event(c, token.ActionUpdate, clock.Now())); err == nil {
