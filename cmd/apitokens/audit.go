@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/apitokens/apitokens/pkg/httpapi"
 	"github.com/apitokens/apitokens/pkg/token"
 )
 
@@ -85,9 +86,9 @@ func (c *cli) audit(ctx context.Context, svc *token.Service, in token.AuditInput
 	}
 
 	if asJSON {
-		out := make([]auditEventJSON, 0, len(events))
+		out := make([]httpapi.AuditEventView, 0, len(events))
 		for _, e := range events {
-			out = append(out, auditEventJSONOf(e))
+			out = append(out, httpapi.AuditView(e))
 		}
 		return writeJSON(c.stdout, out)
 	}
@@ -128,34 +129,6 @@ func changed(e *token.AuditEvent) string {
 		s += " (cascade from " + e.Cascade + ")"
 	}
 	return s
-}
-
-// auditEventJSON is an audit event as GET /audit shows it (pkg/httpapi's auditEventView);
-// TestAuditJSONMatchesTheAPI holds the two to the same output.
-type auditEventJSON struct {
-	ID           string         `json:"id"`
-	At           time.Time      `json:"at"`
-	Action       string         `json:"action"`
-	TokenID      string         `json:"tokenId"`
-	Owner        string         `json:"owner"`
-	ActorTokenID *string        `json:"actorTokenId"`
-	ActorOwner   *string        `json:"actorOwner"`
-	Changes      []token.Change `json:"changes"`
-	SourceIP     *string        `json:"sourceIp"`
-	RequestID    *string        `json:"requestId"`
-	Cascade      *string        `json:"cascade"`
-}
-
-func auditEventJSONOf(e *token.AuditEvent) auditEventJSON {
-	changes := e.Changes
-	if changes == nil {
-		changes = []token.Change{}
-	}
-	return auditEventJSON{
-		ID: e.ID, At: e.At, Action: e.Action, TokenID: e.TargetID, Owner: e.TargetOwner,
-		ActorTokenID: stringOrNil(e.ActorTokenID), ActorOwner: stringOrNil(e.ActorOwner), Changes: changes,
-		SourceIP: stringOrNil(e.SourceIP), RequestID: stringOrNil(e.RequestID), Cascade: stringOrNil(e.Cascade),
-	}
 }
 
 func stringOrNil(s string) *string {

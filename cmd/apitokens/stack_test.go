@@ -20,6 +20,7 @@ import (
 
 	"github.com/apitokens/apitokens/pkg/app"
 	"github.com/apitokens/apitokens/pkg/dynamo/dynamotest"
+	"github.com/apitokens/apitokens/pkg/httpapi"
 	"github.com/apitokens/apitokens/pkg/token"
 )
 
@@ -208,7 +209,7 @@ func TestStackCommandsDynamoDB(t *testing.T) {
 		return stderr
 	}
 
-	var root withSecretJSON
+	var root httpapi.WithSecret
 	stderr := runJSON(&root, "create", "--owner", owner, "--name", "root", "--permissions", "admin,manage", "--expires-in", "never", "--json")
 	if !strings.HasPrefix(root.Token, "acme_") || root.ExpiresAt != nil {
 		t.Errorf("bootstrap token %s expiring %v; want acme_... never expiring", root.Token, root.ExpiresAt)
@@ -217,7 +218,7 @@ func TestStackCommandsDynamoDB(t *testing.T) {
 		t.Errorf("no warning about the local TOKEN_PREFIX: %q", stderr)
 	}
 
-	var ci withSecretJSON
+	var ci httpapi.WithSecret
 	runJSON(&ci, "create", "--owner", owner, "--name", "ci", "--json")
 	if !strings.HasPrefix(ci.Token, "acme_") || !slices.Equal(ci.Permissions, []string{"download"}) {
 		t.Errorf("token with the stack's defaults: %s %v; want acme_... [download]", ci.Token, ci.Permissions)
@@ -227,7 +228,7 @@ func TestStackCommandsDynamoDB(t *testing.T) {
 		t.Errorf("create with a permission the stack does not allow: %v", err)
 	}
 
-	var v verifyJSON
+	var v httpapi.VerifyResponse
 	runJSON(&v, "verify", root.Token, "--json")
 	if !v.Valid || v.TokenID != root.ID {
 		t.Errorf("verify --stack of the bootstrap token: %+v", v)
@@ -238,7 +239,7 @@ func TestStackCommandsDynamoDB(t *testing.T) {
 	if err == nil || !strings.Contains(out, token.CodeMalformed) {
 		t.Errorf("verify with the local prefix: %v %s; want MALFORMED", err, out)
 	}
-	var listed []tokenJSON
+	var listed []httpapi.TokenView
 	runJSON(&listed, "list", "--owner", owner, "--json")
 	if len(listed) != 2 || listed[0].ID != ci.ID || listed[1].ID != root.ID {
 		t.Errorf("list --stack: %+v", listed)

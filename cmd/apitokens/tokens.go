@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/apitokens/apitokens/pkg/httpapi"
 	"github.com/apitokens/apitokens/pkg/token"
 )
 
@@ -223,9 +224,9 @@ owner), newest first, as an aligned table or as JSON. It never shows a secret.`,
 			}
 			now := svc.Now()
 			if asJSON {
-				out := make([]tokenJSON, 0, len(tokens))
+				out := make([]httpapi.TokenView, 0, len(tokens))
 				for _, t := range tokens {
-					out = append(out, tokenJSONOf(t, now))
+					out = append(out, httpapi.View(t, now))
 				}
 				return writeJSON(c.stdout, out)
 			}
@@ -414,7 +415,7 @@ own audit event; a repeated call resumes a cascade that stopped on an error.`,
 				return failure(err)
 			}
 			if asJSON {
-				return writeJSON(c.stdout, revokedJSON{tokenJSONOf(t, svc.Now()), &family.Revoked, &family.Skipped})
+				return writeJSON(c.stdout, httpapi.RevokeResponse{TokenView: httpapi.View(t, svc.Now()), DescendantsRevoked: &family.Revoked, DescendantsSkipped: &family.Skipped})
 			}
 			return c.printFields(append(tokenFields(t, svc.Now()),
 				field{"Descendants revoked", strconv.Itoa(family.Revoked)},
@@ -472,7 +473,7 @@ keeps it out of the shell history. The exit status is 0 for a valid token and 1 
 			if err != nil {
 				return failure(err)
 			}
-			out := verifyJSONOf(v)
+			out := httpapi.VerifyView(v)
 			if asJSON {
 				if err := writeJSON(c.stdout, out); err != nil {
 					return err
@@ -507,7 +508,7 @@ keeps it out of the shell history. The exit status is 0 for a valid token and 1 
 // the line "Token: <plaintext>", which scripts read (the Makefile's measure target does).
 func (c *cli) printWithSecret(t *token.Token, plaintext string, now time.Time, asJSON bool) error {
 	if asJSON {
-		return writeJSON(c.stdout, withSecretJSON{tokenJSONOf(t, now), plaintext})
+		return writeJSON(c.stdout, httpapi.WithSecret{TokenView: httpapi.View(t, now), Token: plaintext})
 	}
 	fmt.Fprintln(c.stderr, "Keep the token now: it is not shown again.")
 	fmt.Fprintf(c.stdout, "Token: %s\n", plaintext)
@@ -516,7 +517,7 @@ func (c *cli) printWithSecret(t *token.Token, plaintext string, now time.Time, a
 
 func (c *cli) printToken(t *token.Token, now time.Time, asJSON bool) error {
 	if asJSON {
-		return writeJSON(c.stdout, tokenJSONOf(t, now))
+		return writeJSON(c.stdout, httpapi.View(t, now))
 	}
 	return c.printFields(tokenFields(t, now))
 }
@@ -539,7 +540,7 @@ func tokenFields(t *token.Token, now time.Time) []field {
 	if len(t.APIs) > 0 {
 		apis = list(t.APIs)
 	}
-	v := tokenJSONOf(t, now)
+	v := httpapi.View(t, now)
 	rate, remaining, refill := "-", "-", "-"
 	if rl := t.RateLimit; rl != nil {
 		rate = fmt.Sprintf("%d per %s", rl.Limit, rl.Window)
@@ -602,102 +603,6 @@ func writeJSON(w io.Writer, v any) error {
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
-}
-
-// tokenJSON is a token as the API shows it (pkg/httpapi's tokenView): never a secret or a hash,
-// null for what is unset. TestJSONMatchesTheAPI holds the two to the same output.
-type tokenJSON struct {
-	ID           string          `json:"id"`
-	Name         string          `json:"name"`
-	Hint         string          `json:"hint"`
-	Owner        string          `json:"owner"`
-	Permissions  []string        `json:"permissions"`
-	APIs         []string        `json:"apis"`
-	Status       token.Status    `json:"status"`
-	CreatedAt    time.Time       `json:"createdAt"`
-	UpdatedAt    time.Time       `json:"updatedAt"`
-	LastUsedAt   *time.Time      `json:"lastUsedAt"`
-	ExpiresAt    *time.Time      `json:"expiresAt"`
-	RevokedAt    *time.Time      `json:"revokedAt"`
-	AutoDelete   bool            `json:"autoDelete"`
-	Enabled      bool            `json:"enabled"`
-	UsageCount   int64           `json:"usageCount"`
-	ClientID     *string         `json:"clientId"`
-	CreatedBy    *string         `json:"createdBy"`
-	Meta         json.RawMessage `json:"meta"`
-	RateLimit    *rateLimitJSON  `json:"rateLimit"`
-	Remaining    *int64          `json:"remaining"`
-	Refill       *refillJSON     `json:"refill"`
-	AllowedCIDRs []string        `json:"allowedCidrs"`
-}
-
-type rateLimitJSON struct {
-	Limit         int64 `json:"limit"`
-	WindowSeconds int64 `json:"windowSeconds"`
-}
-
-type refillJSON struct {
-	Amount          int64 `json:"amount"`
-	IntervalSeconds int64 `json:"intervalSeconds"`
-}
-
-// withSecretJSON is a token made or rotated, with its plaintext, as create and rotate answer.
-type withSecretJSON struct {
-	tokenJSON
-	Token string `json:"token"`
-}
-
-// revokedJSON is a token revoked with --cascade, as DELETE /tokens/{id}?cascade=true answers.
-type revokedJSON struct {
-	tokenJSON
-	DescendantsRevoked *int `json:"descendantsRevoked,omitempty"`
-	DescendantsSkipped *int `json:"descendantsSkipped,omitempty"`
-}
-
-func tokenJSONOf(t *token.Token, now time.Time) tokenJSON {
-	v := tokenJSON{
-		ID: t.ID, Name: t.Name, Hint: t.Hint, Owner: t.Owner, Permissions: t.Permissions, APIs: t.APIs,
-		Status: t.Status(now), CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt,
-		LastUsedAt: timeOrNil(t.LastUsedAt), ExpiresAt: timeOrNil(t.ExpiresAt), RevokedAt: timeOrNil(t.RevokedAt),
-		AutoDelete: t.AutoDelete, Enabled: t.Enabled, UsageCount: t.UsageCount,
-		ClientID: stringOrNil(t.ClientID), CreatedBy: stringOrNil(t.CreatedBy), Meta: t.Meta, Remaining: t.Remaining,
-	}
-	if rl := t.RateLimit; rl != nil {
-		v.RateLimit = &rateLimitJSON{Limit: rl.Limit, WindowSeconds: int64(rl.Window / time.Second)}
-	}
-	if rf := t.Refill; rf != nil {
-		v.Refill = &refillJSON{Amount: rf.Amount, IntervalSeconds: int64(rf.Interval / time.Second)}
-	}
-	for _, p := range t.AllowedCIDRs {
-		v.AllowedCIDRs = append(v.AllowedCIDRs, p.String())
-	}
-	return v
-}
-
-// verifyJSON is a verdict as POST /verify answers it.
-type verifyJSON struct {
-	Valid       bool       `json:"valid"`
-	Code        string     `json:"code"`
-	Error       string     `json:"error,omitempty"`
-	TokenID     string     `json:"tokenId,omitempty"`
-	Owner       string     `json:"owner,omitempty"`
-	Name        string     `json:"name,omitempty"`
-	Permissions []string   `json:"permissions,omitempty"`
-	ExpiresAt   *time.Time `json:"expiresAt,omitempty"`
-	Reset       *time.Time `json:"reset,omitempty"`
-}
-
-func verifyJSONOf(v token.Verdict) verifyJSON {
-	if !v.Valid() {
-		out := verifyJSON{Code: v.Code, Error: v.Message()}
-		if v.Limit != nil {
-			out.Reset = timeOrNil(v.Limit.Reset)
-		}
-		return out
-	}
-	t := v.Token
-	return verifyJSON{Valid: true, Code: v.Code, TokenID: t.ID, Owner: t.Owner, Name: t.Name,
-		Permissions: t.Permissions, ExpiresAt: timeOrNil(t.ExpiresAt)}
 }
 
 func timeOrNil(t time.Time) *time.Time {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/apitokens/apitokens/pkg/dynamo"
 	"github.com/apitokens/apitokens/pkg/dynamo/dynamotest"
+	"github.com/apitokens/apitokens/pkg/httpapi"
 	"github.com/apitokens/apitokens/pkg/token"
 )
 
@@ -90,7 +91,7 @@ func testTokenCommands(t *testing.T, getenv func(string) string, store []string)
 	cmd := func(args ...string) []string { return append(args, store...) }
 
 	// create --json: the plaintext, shown once, and the record, never expiring.
-	root := mustRunJSON[withSecretJSON](t, getenv, cmd("create", "--owner", owner, "--name", "root",
+	root := mustRunJSON[httpapi.WithSecret](t, getenv, cmd("create", "--owner", owner, "--name", "root",
 		"--permissions", "admin,manage", "--expires-in", "never", "--json")...)
 	if !strings.HasPrefix(root.Token, "tok_") || root.ExpiresAt != nil || root.Owner != owner ||
 		!slices.Equal(root.Permissions, []string{"admin", "manage"}) || root.Status != token.StatusActive || root.CreatedBy != nil {
@@ -108,10 +109,10 @@ func testTokenCommands(t *testing.T, getenv func(string) string, store []string)
 	ciToken, ciID := m[1], m[2]
 
 	// show --json and as text.
-	ci := mustRunJSON[tokenJSON](t, getenv, cmd("show", ciID, "--json")...)
+	ci := mustRunJSON[httpapi.TokenView](t, getenv, cmd("show", ciID, "--json")...)
 	if ci.ID != ciID || ci.Name != "ci" || !slices.Equal(ci.Permissions, []string{"upload"}) || !slices.Equal(ci.APIs, []string{"uploads"}) ||
-		!reflect.DeepEqual(ci.RateLimit, &rateLimitJSON{100, 60}) || ci.Remaining == nil || *ci.Remaining != 1000 ||
-		!reflect.DeepEqual(ci.Refill, &refillJSON{1000, 86400}) || !slices.Equal(ci.AllowedCIDRs, []string{"10.0.0.0/8"}) ||
+		!reflect.DeepEqual(ci.RateLimit, &httpapi.RateLimitJSON{Limit: 100, WindowSeconds: 60}) || ci.Remaining == nil || *ci.Remaining != 1000 ||
+		!reflect.DeepEqual(ci.Refill, &httpapi.RefillJSON{Amount: 1000, IntervalSeconds: 86400}) || !slices.Equal(ci.AllowedCIDRs, []string{"10.0.0.0/8"}) ||
 		compact(ci.Meta) != `{"team":"platform"}` || ci.ClientID == nil || *ci.ClientID != "ci-1" || !ci.AutoDelete ||
 		!strings.HasPrefix(ci.Hint, "tok_live_") || ci.Status != token.StatusActive || !ci.Enabled {
 		t.Errorf("show --json: %+v", ci)
@@ -129,7 +130,7 @@ func testTokenCommands(t *testing.T, getenv func(string) string, store []string)
 	}
 
 	// list --json, newest first, and as an aligned table.
-	listed := mustRunJSON[[]tokenJSON](t, getenv, cmd("list", "--owner", owner, "--json")...)
+	listed := mustRunJSON[[]httpapi.TokenView](t, getenv, cmd("list", "--owner", owner, "--json")...)
 	if len(listed) != 2 || listed[0].ID != ciID || listed[1].ID != root.ID {
 		t.Errorf("list --json: %+v; want ci then root", listed)
 	}
@@ -149,7 +150,7 @@ func testTokenCommands(t *testing.T, getenv func(string) string, store []string)
 	}
 
 	// verify: checked as POST /verify, from an argument or standard input; exit 1 when refused.
-	v := mustRunJSON[verifyJSON](t, getenv, cmd("verify", ciToken, "--permissions", "upload", "--api", "uploads", "--ip", "10.1.2.3", "--json")...)
+	v := mustRunJSON[httpapi.VerifyResponse](t, getenv, cmd("verify", ciToken, "--permissions", "upload", "--api", "uploads", "--ip", "10.1.2.3", "--json")...)
 	if !v.Valid || v.Code != token.CodeValid || v.TokenID != ciID || v.Owner != owner {
 		t.Errorf("verify --json: %+v", v)
 	}
@@ -165,14 +166,14 @@ func testTokenCommands(t *testing.T, getenv func(string) string, store []string)
 		{[]string{"--ip", "10.1.2.3", "--api", "billing"}, token.CodeForbiddenAPI},
 	} {
 		out, err := mustFail(t, getenv, cmd(append([]string{"verify", ciToken, "--json"}, tc.args...)...)...)
-		var v verifyJSON
+		var v httpapi.VerifyResponse
 		if json.Unmarshal([]byte(out), &v) != nil || v.Valid || v.Code != tc.code || !strings.Contains(err.Error(), tc.code) {
 			t.Errorf("verify %v: %v, printed %s; want %s", tc.args, err, out, tc.code)
 		}
 	}
 
 	// update: only the flags given change; "none", "" and null remove a setting.
-	upd := mustRunJSON[tokenJSON](t, getenv, cmd("update", ciID, "--name", "ci 2", "--expires-in", "never", "--rate-limit", "none",
+	upd := mustRunJSON[httpapi.TokenView](t, getenv, cmd("update", ciID, "--name", "ci 2", "--expires-in", "never", "--rate-limit", "none",
 		"--allowed-cidrs", "", "--meta", "null", "--enabled=false", "--json")...)
 	if upd.Name != "ci 2" || upd.ExpiresAt != nil || upd.RateLimit != nil || upd.AllowedCIDRs != nil || compact(upd.Meta) != "null" ||
 		upd.Enabled || upd.Status != token.StatusDisabled || !slices.Equal(upd.Permissions, []string{"upload"}) || upd.Refill == nil {
@@ -187,7 +188,7 @@ func testTokenCommands(t *testing.T, getenv func(string) string, store []string)
 	}
 
 	// rotate: a new secret for the same id; with --grace the old one works a while longer.
-	rotated := mustRunJSON[withSecretJSON](t, getenv, cmd("rotate", ciID, "--grace", "1h", "--json")...)
+	rotated := mustRunJSON[httpapi.WithSecret](t, getenv, cmd("rotate", ciID, "--grace", "1h", "--json")...)
 	if rotated.ID != ciID || rotated.Token == ciToken || !strings.HasPrefix(rotated.Token, "tok_live_") {
 		t.Fatalf("rotate --json: %+v", rotated)
 	}
@@ -214,15 +215,15 @@ func testTokenCommands(t *testing.T, getenv func(string) string, store []string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if children := mustRunJSON[[]tokenJSON](t, getenv, cmd("list", "--created-by", root.ID, "--json")...); len(children) != 1 || children[0].ID != child.ID {
+	if children := mustRunJSON[[]httpapi.TokenView](t, getenv, cmd("list", "--created-by", root.ID, "--json")...); len(children) != 1 || children[0].ID != child.ID {
 		t.Errorf("list --created-by %s: %+v; want the child", root.ID, children)
 	}
-	revoked := mustRunJSON[revokedJSON](t, getenv, cmd("revoke", root.ID, "--cascade", "--json")...)
+	revoked := mustRunJSON[httpapi.RevokeResponse](t, getenv, cmd("revoke", root.ID, "--cascade", "--json")...)
 	if revoked.ID != root.ID || revoked.Status != token.StatusRevoked || revoked.DescendantsRevoked == nil ||
 		*revoked.DescendantsRevoked != 2 || *revoked.DescendantsSkipped != 0 {
 		t.Errorf("revoke --cascade --json: %+v", revoked)
 	}
-	if g := mustRunJSON[tokenJSON](t, getenv, cmd("show", grandchild.ID, "--json")...); g.Status != token.StatusRevoked {
+	if g := mustRunJSON[httpapi.TokenView](t, getenv, cmd("show", grandchild.ID, "--json")...); g.Status != token.StatusRevoked {
 		t.Errorf("the grandchild after the cascade: %s", g.Status)
 	}
 	out = mustRun(t, getenv, cmd("revoke", ciID)...)
@@ -232,11 +233,11 @@ func testTokenCommands(t *testing.T, getenv func(string) string, store []string)
 	if out, _ := mustFail(t, getenv, cmd("verify", newRoot[1])...); !strings.Contains(out, token.CodeRevoked) {
 		t.Errorf("verify of the revoked root printed %q", out)
 	}
-	all := mustRunJSON[[]tokenJSON](t, getenv, cmd("list", "--owner", owner, "--status", "revoked", "--json")...)
+	all := mustRunJSON[[]httpapi.TokenView](t, getenv, cmd("list", "--owner", owner, "--status", "revoked", "--json")...)
 	if len(all) != 4 {
 		t.Errorf("list --status revoked: %d tokens, want 4: %+v", len(all), all)
 	}
-	if mustRunJSON[[]tokenJSON](t, getenv, cmd("list", "--owner", owner, "--json")...) == nil {
+	if mustRunJSON[[]httpapi.TokenView](t, getenv, cmd("list", "--owner", owner, "--json")...) == nil {
 		t.Errorf("list --json of no token printed null; want []")
 	}
 

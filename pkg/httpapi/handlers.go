@@ -11,8 +11,8 @@ import (
 	"github.com/apitokens/apitokens/pkg/token"
 )
 
-// tokenView is a token as callers see it: never a secret or a hash; unset values are null.
-type tokenView struct {
+// TokenView is a token as callers see it: never a secret or a hash; unset values are null.
+type TokenView struct {
 	ID          string          `json:"id"`
 	Name        string          `json:"name"`
 	Hint        string          `json:"hint"`
@@ -32,27 +32,29 @@ type tokenView struct {
 	CreatedBy   *string         `json:"createdBy"` // the token whose caller created it; null: the CLI or a caller without one
 	Meta        json.RawMessage `json:"meta"`
 
-	RateLimit    *rateLimitJSON `json:"rateLimit"`
+	RateLimit    *RateLimitJSON `json:"rateLimit"`
 	Remaining    *int64         `json:"remaining"`
-	Refill       *refillJSON    `json:"refill"`
+	Refill       *RefillJSON    `json:"refill"`
 	AllowedCIDRs []string       `json:"allowedCidrs"`
 }
 
-type rateLimitJSON struct {
+// RateLimitJSON is a rate limit as records show it.
+type RateLimitJSON struct {
 	Limit         int64 `json:"limit"`
 	WindowSeconds int64 `json:"windowSeconds"`
 }
 
-type refillJSON struct {
+// RefillJSON is a quota's refill as records show it.
+type RefillJSON struct {
 	Amount          int64 `json:"amount"`
 	IntervalSeconds int64 `json:"intervalSeconds"`
 }
 
 // limitsFields are the limit settings of create and update requests; null removes one.
 type limitsFields struct {
-	RateLimit    optional[rateLimitJSON] `json:"rateLimit"`
+	RateLimit    optional[RateLimitJSON] `json:"rateLimit"`
 	Remaining    optional[int64]         `json:"remaining"`
-	Refill       optional[refillJSON]    `json:"refill"`
+	Refill       optional[RefillJSON]    `json:"refill"`
 	AllowedCIDRs optional[[]string]      `json:"allowedCidrs"`
 }
 
@@ -95,14 +97,15 @@ func seconds(n int64) time.Duration {
 	return time.Duration(n) * time.Second
 }
 
-// withSecret is the answer of create and rotate: the record plus the plaintext, shown once.
-type withSecret struct {
-	tokenView
+// WithSecret is the answer of create and rotate: the record plus the plaintext, shown once.
+type WithSecret struct {
+	TokenView
 	Token string `json:"token"`
 }
 
-func view(t *token.Token, now time.Time) tokenView {
-	v := tokenView{
+// View is t as callers see it at now.
+func View(t *token.Token, now time.Time) TokenView {
+	v := TokenView{
 		ID:          t.ID,
 		Name:        t.Name,
 		Hint:        t.Hint,
@@ -123,11 +126,11 @@ func view(t *token.Token, now time.Time) tokenView {
 		Meta:        t.Meta,
 	}
 	if rl := t.RateLimit; rl != nil {
-		v.RateLimit = &rateLimitJSON{Limit: rl.Limit, WindowSeconds: int64(rl.Window / time.Second)}
+		v.RateLimit = &RateLimitJSON{Limit: rl.Limit, WindowSeconds: int64(rl.Window / time.Second)}
 	}
 	v.Remaining = t.Remaining
 	if rf := t.Refill; rf != nil {
-		v.Refill = &refillJSON{Amount: rf.Amount, IntervalSeconds: int64(rf.Interval / time.Second)}
+		v.Refill = &RefillJSON{Amount: rf.Amount, IntervalSeconds: int64(rf.Interval / time.Second)}
 	}
 	for _, p := range t.AllowedCIDRs {
 		v.AllowedCIDRs = append(v.AllowedCIDRs, p.String())
@@ -196,11 +199,11 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/tokens/"+t.ID)
-	writeJSON(w, http.StatusCreated, withSecret{view(t, a.Service.Now()), plaintext})
+	writeJSON(w, http.StatusCreated, WithSecret{View(t, a.Service.Now()), plaintext})
 }
 
 type listResponse struct {
-	Tokens     []tokenView `json:"tokens"`
+	Tokens     []TokenView `json:"tokens"`
 	NextCursor *string     `json:"nextCursor"`
 }
 
@@ -221,9 +224,9 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := a.Service.Now()
-	resp := listResponse{Tokens: make([]tokenView, 0, len(page.Tokens)), NextCursor: stringOrNil(page.NextCursor)}
+	resp := listResponse{Tokens: make([]TokenView, 0, len(page.Tokens)), NextCursor: stringOrNil(page.NextCursor)}
 	for _, t := range page.Tokens {
-		resp.Tokens = append(resp.Tokens, view(t, now))
+		resp.Tokens = append(resp.Tokens, View(t, now))
 	}
 	writeJSON(w, http.StatusOK, resp)
 }
@@ -298,9 +301,9 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) {
 	a.answer(w, r, t, err)
 }
 
-// revokeResponse is a revoked token, and with ?cascade=true what happened to its descendants.
-type revokeResponse struct {
-	tokenView
+// RevokeResponse is a revoked token, and with ?cascade=true what happened to its descendants.
+type RevokeResponse struct {
+	TokenView
 	DescendantsRevoked *int `json:"descendantsRevoked,omitempty"`
 	DescendantsSkipped *int `json:"descendantsSkipped,omitempty"`
 }
@@ -316,14 +319,14 @@ func (a *API) revoke(w http.ResponseWriter, r *http.Request) {
 			a.fail(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, revokeResponse{view(t, a.Service.Now()), &c.Revoked, &c.Skipped})
+		writeJSON(w, http.StatusOK, RevokeResponse{View(t, a.Service.Now()), &c.Revoked, &c.Skipped})
 	default:
 		a.fail(w, r, token.Errorf(token.EINVALID, "cascade: must be true or false"))
 	}
 }
 
-// auditEventView is an audit event as callers see it.
-type auditEventView struct {
+// AuditEventView is an audit event as callers see it.
+type AuditEventView struct {
 	ID           string         `json:"id"`
 	At           time.Time      `json:"at"`
 	Action       string         `json:"action"`
@@ -338,7 +341,7 @@ type auditEventView struct {
 }
 
 type auditResponse struct {
-	Events     []auditEventView `json:"events"`
+	Events     []AuditEventView `json:"events"`
 	NextCursor *string          `json:"nextCursor"`
 }
 
@@ -371,19 +374,24 @@ func (a *API) audit(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	resp := auditResponse{Events: make([]auditEventView, 0, len(page.Events)), NextCursor: stringOrNil(page.NextCursor)}
+	resp := auditResponse{Events: make([]AuditEventView, 0, len(page.Events)), NextCursor: stringOrNil(page.NextCursor)}
 	for _, e := range page.Events {
-		changes := e.Changes
-		if changes == nil {
-			changes = []token.Change{}
-		}
-		resp.Events = append(resp.Events, auditEventView{
-			ID: e.ID, At: e.At, Action: e.Action, TokenID: e.TargetID, Owner: e.TargetOwner,
-			ActorTokenID: stringOrNil(e.ActorTokenID), ActorOwner: stringOrNil(e.ActorOwner), Changes: changes,
-			SourceIP: stringOrNil(e.SourceIP), RequestID: stringOrNil(e.RequestID), Cascade: stringOrNil(e.Cascade),
-		})
+		resp.Events = append(resp.Events, AuditView(e))
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// AuditView is an audit event as GET /audit shows it.
+func AuditView(e *token.AuditEvent) AuditEventView {
+	changes := e.Changes
+	if changes == nil {
+		changes = []token.Change{}
+	}
+	return AuditEventView{
+		ID: e.ID, At: e.At, Action: e.Action, TokenID: e.TargetID, Owner: e.TargetOwner,
+		ActorTokenID: stringOrNil(e.ActorTokenID), ActorOwner: stringOrNil(e.ActorOwner), Changes: changes,
+		SourceIP: stringOrNil(e.SourceIP), RequestID: stringOrNil(e.RequestID), Cascade: stringOrNil(e.Cascade),
+	}
 }
 
 type rotateRequest struct {
@@ -406,7 +414,7 @@ func (a *API) rotate(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, withSecret{view(t, a.Service.Now()), plaintext})
+	writeJSON(w, http.StatusOK, WithSecret{View(t, a.Service.Now()), plaintext})
 }
 
 type verifyRequest struct {
@@ -416,7 +424,8 @@ type verifyRequest struct {
 	IP          string   `json:"ip"`  // the address the token was presented from, for allowlists
 }
 
-type verifyResponse struct {
+// VerifyResponse is the answer of POST /verify.
+type VerifyResponse struct {
 	Valid       bool       `json:"valid"`
 	Code        string     `json:"code"`
 	Error       string     `json:"error,omitempty"`
@@ -457,19 +466,24 @@ func (a *API) verify(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	writeJSON(w, http.StatusOK, VerifyView(v))
+}
+
+// VerifyView is a verdict as POST /verify answers it: the token's identity when it is valid,
+// the code and message (and when a limit lets the token in again) when it is not.
+func VerifyView(v token.Verdict) VerifyResponse {
 	if !v.Valid() {
-		resp := verifyResponse{Code: v.Code, Error: v.Message()}
+		resp := VerifyResponse{Code: v.Code, Error: v.Message()}
 		if v.Limit != nil {
 			resp.Reset = timeOrNil(v.Limit.Reset)
 		}
-		writeJSON(w, http.StatusOK, resp)
-		return
+		return resp
 	}
 	t := v.Token
-	writeJSON(w, http.StatusOK, verifyResponse{
+	return VerifyResponse{
 		Valid: true, Code: v.Code, TokenID: t.ID, Owner: t.Owner, Name: t.Name,
 		Permissions: t.Permissions, ExpiresAt: timeOrNil(t.ExpiresAt),
-	})
+	}
 }
 
 // answer writes a token record or the error.
@@ -478,7 +492,7 @@ func (a *API) answer(w http.ResponseWriter, r *http.Request, t *token.Token, err
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, view(t, a.Service.Now()))
+	writeJSON(w, http.StatusOK, View(t, a.Service.Now()))
 }
 
 // parseLifetime turns the expiresAt/expiresIn fields into a token.Lifetime.
