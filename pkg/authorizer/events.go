@@ -119,7 +119,7 @@ func (a *Authorizer) restResponse(ctx context.Context, req Request, methodArn st
 	return events.APIGatewayCustomAuthorizerResponse{
 		PrincipalID:    d.Token.Owner,
 		PolicyDocument: a.policy(base, methodArn, req, d, perRoute),
-		Context:        a.policyContext(d),
+		Context:        a.policyContext(d, perRoute),
 	}, nil
 }
 
@@ -159,7 +159,7 @@ func (a *Authorizer) HandleHTTP(ctx context.Context, e events.APIGatewayV2Custom
 	return events.APIGatewayV2CustomAuthorizerIAMPolicyResponse{
 		PrincipalID:    d.Token.Owner,
 		PolicyDocument: a.policy(base, e.RouteArn, req, d, true),
-		Context:        a.policyContext(d),
+		Context:        a.policyContext(d, true),
 	}, nil
 }
 
@@ -224,11 +224,13 @@ func statement(effect string, resources ...string) events.IAMPolicyStatement {
 	return events.IAMPolicyStatement{Action: []string{"execute-api:Invoke"}, Effect: effect, Resource: resources}
 }
 
-// policyContext is the context of an IAM policy answer. API Gateway may reuse that answer for any
-// route, so it says only what holds for every route: a granted decision carries no code (not the
-// route refusal of the request that made it); one that is not granted carries its refusal.
-func (a *Authorizer) policyContext(d Decision) map[string]any {
-	if d.Granted {
+// policyContext is the context of an IAM policy answer. An answer for one route (perRoute, see
+// policy) carries the decision's code, a route refusal included (INSUFFICIENT_PERMISSIONS), as
+// simple responses do. A REST TOKEN answer may be reused for any route, so it says only what holds
+// for every route: a granted decision carries no code (not the route refusal of the request that
+// made it); one that is not granted carries its refusal.
+func (a *Authorizer) policyContext(d Decision, perRoute bool) map[string]any {
+	if d.Granted && !perRoute {
 		d.Code, d.Limit = token.CodeValid, nil
 	}
 	return a.context(d)
@@ -303,23 +305,11 @@ func headerGetter(h map[string]string) func(string) string {
 // for a missing or unusable token, EFORBIDDEN when a route map refuses the route, and the store's
 // error when the lookup failed.
 func (a *Authorizer) AuthenticateRequest(r *http.Request) (token.Principal, error) {
-	presented := a.credentials(r.Header.Get)
-	var ip netip.Addr
-	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-		ip = ap.Addr()
-	}
-	// The route is the local server's own matched pattern ("POST /tokens" -> "/tokens"), as API
-	// Gateway's routeKey would be.
-	_, route, _ := strings.Cut(r.Pattern, " ")
-	d, claim, err := a.authorize(r.Context(), Request{Token: presented, Method: r.Method, Route: route, SourceIP: ip})
-	if claim != nil {
-		// A server has no reason to answer before its own usage write: waiting for it makes the
-		// record this request may read show this use.
-		<-claim.done
-	}
+	req, d, err := a.authorizeLocal(r)
 	if err != nil {
 		return token.Principal{}, err
 	}
+	presented, ip := req.Token, req.SourceIP
 	if d.Outcome == Unauthorized && presented == "" {
 		return token.Principal{}, token.Errorf(token.EUNAUTHORIZED, "Missing bearer token: send Authorization: Bearer <token>.")
 	}
@@ -336,4 +326,37 @@ func (a *Authorizer) AuthenticateRequest(r *http.Request) (token.Principal, erro
 		p.RequestID = token.NewID()
 	}
 	return p, nil
+}
+
+// AuthorizeHTTP decides a request of a local server for the API this instance protects, as API
+// Gateway has it decide the same request with the instance attached as a REST REQUEST
+// authorizer: the token from the request's headers, the caller's address from RemoteAddr, and
+// as the route the pattern the server's ServeMux matched ("POST /upload" -> "/upload"), which is
+// what API Gateway's resource is. It also returns the context API Gateway hands on: to the API
+// for an allowed request, to its gateway responses for a refusal (nil for Unauthorized, whose
+// "Unauthorized" error carries none). Like AuthenticateRequest it waits for its usage write. The
+// error is non-nil only when the store failed or timed out; callers must then deny.
+func (a *Authorizer) AuthorizeHTTP(r *http.Request) (Decision, map[string]any, error) {
+	_, d, err := a.authorizeLocal(r)
+	if err != nil || d.Outcome == Unauthorized {
+		return d, nil, err
+	}
+	return d, a.policyContext(d, true), nil
+}
+
+// authorizeLocal decides a request of the local server on the route its ServeMux matched
+// (r.Pattern, "POST /tokens" -> "/tokens"), as API Gateway's routeKey or resource would be.
+func (a *Authorizer) authorizeLocal(r *http.Request) (Request, Decision, error) {
+	req := Request{Token: a.credentials(r.Header.Get), Method: r.Method}
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		req.SourceIP = ap.Addr()
+	}
+	_, req.Route, _ = strings.Cut(r.Pattern, " ")
+	d, claim, err := a.authorize(r.Context(), req)
+	if claim != nil {
+		// A server has no reason to answer before its own usage write: waiting for it makes the
+		// record this request may read show this use.
+		<-claim.done
+	}
+	return req, d, err
 }
