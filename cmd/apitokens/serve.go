@@ -14,6 +14,7 @@ import (
 	"github.com/apitokens/apitokens/pkg/app"
 	"github.com/apitokens/apitokens/pkg/authorizer"
 	"github.com/apitokens/apitokens/pkg/dynamo"
+	"github.com/apitokens/apitokens/pkg/example"
 	"github.com/apitokens/apitokens/pkg/httpapi"
 	"github.com/apitokens/apitokens/pkg/token"
 )
@@ -21,31 +22,43 @@ import (
 func (c *cli) serveCommand() *cobra.Command {
 	var sf storeFlags
 	var addr, adminOwner string
+	var exampleCacheTTL time.Duration
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the management API locally, as deployed, until interrupted",
 		Long: `Serve runs the management API on ADDR with the management authorizer's own code and rules,
 so what works here works on API Gateway. On the memory store (the default) it creates an admin
 token at start and prints it with curl examples; tokens vanish when it stops. On DynamoDB it
-serves the table's tokens: create a first one with "apitokens create".`,
+serves the table's tokens: create a first one with "apitokens create".
+
+Next to it, under /example/, it serves the example API another team would own (GET /whoami, and
+POST /upload for tokens with upload), protected by a consumer authorizer of its own (API name
+example) as on AWS: a token bound to other APIs is refused 403 FORBIDDEN_API, and a revoked one
+401 once the example authorizer's memory cache (--example-cache-ttl) has passed.`,
 		Example: `  apitokens serve
   apitokens serve --addr 127.0.0.1:9000 --admin-owner ops
+  apitokens serve --example-cache-ttl 0
   apitokens serve --store dynamodb --table apitokens
   apitokens serve --stack apitokens --region eu-west-1`,
 		Args:        noArgs,
 		Annotations: map[string]string{annotationEnv: envHelp(concat(serveEnv, commandEnv)...)},
 		RunE: action(func(cmd *cobra.Command, _ []string) error {
-			return c.serve(cmd.Context(), cmd, &sf, addr, adminOwner)
+			return c.serve(cmd.Context(), cmd, &sf, addr, adminOwner, exampleCacheTTL)
 		}),
 	}
 	cmd.Flags().StringVar(&addr, "addr", envOr(c.getenv, "ADDR", "127.0.0.1:8080"), "listen address (env ADDR)")
 	cmd.Flags().StringVar(&adminOwner, "admin-owner", "admin", "owner of the admin token created at start (memory store)")
+	cmd.Flags().DurationVar(&exampleCacheTTL, "example-cache-ttl", authorizer.DefaultCacheTTL,
+		"memory cache of the example API's authorizer (a consumer's default): how long a revoked token may still work there; 0 for none")
 	sf.register(cmd, c.getenv, storeMemory)
 	return cmd
 }
 
-func (c *cli) serve(ctx context.Context, cmd *cobra.Command, sf *storeFlags, addr, adminOwner string) error {
+func (c *cli) serve(ctx context.Context, cmd *cobra.Command, sf *storeFlags, addr, adminOwner string, exampleCacheTTL time.Duration) error {
 	logger := slog.New(slog.NewTextHandler(c.stderr, nil))
+	if exampleCacheTTL < 0 || exampleCacheTTL > maxExampleCacheTTL {
+		return usagef("--example-cache-ttl %s: want 0 to %s", exampleCacheTTL, maxExampleCacheTTL)
+	}
 	store, svc, err := sf.open(ctx, c, cmd)
 	if err != nil {
 		return err
@@ -64,13 +77,24 @@ func (c *cli) serve(ctx context.Context, cmd *cobra.Command, sf *storeFlags, add
 	authCfg.Prefix, authCfg.Logger = svc.Prefix(), logger
 	authz := authorizer.New(store, authCfg)
 	api := &httpapi.API{Service: svc, Authenticate: authz.AuthenticateRequest, Logger: logger}
+	// The example API is outside httpapi.Routes: it is not apitokens' API (nor in its OpenAPI
+	// document) but one that attaches apitokens' authorizer.
+	exampleAuthz, err := newExampleAuthorizer(store, svc.Prefix(), exampleCacheTTL, logger)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle(examplePrefix+"/", exampleAPI(exampleAuthz, logger))
+	mux.Handle("/", api.Handler())
 
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	base := "http://" + ln.Addr().String()
+	exampleNote := fmt.Sprintf("Example API behind a consumer authorizer (API example, routes %s; a revoked token works there %s at most):",
+		example.RoutePermissions, exampleCacheTTL)
 
 	if sf.store == storeMemory && sf.stack == "" {
 		_, admin, err := svc.Create(ctx, cliPrincipal(), token.CreateInput{
@@ -85,8 +109,10 @@ func (c *cli) serve(ctx context.Context, cmd *cobra.Command, sf *storeFlags, add
 		fmt.Fprintf(c.stdout, "apitokens listening on %s (memory store: tokens vanish when it stops)\n\n", base)
 		fmt.Fprintf(c.stdout, "Admin token: %s\n\n", admin)
 		fmt.Fprintf(c.stdout, "Try:\n  export TOKEN=%s\n  curl -s -X POST %s/tokens -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d '{\"name\":\"ci\",\"permissions\":[\"upload\"],\"expiresIn\":30}'\n  curl -s %s/tokens -H \"Authorization: Bearer $TOKEN\"\n\n", admin, base, base)
+		fmt.Fprintf(c.stdout, "%s\n  curl -s %s%s/whoami -H \"Authorization: Bearer $TOKEN\"\n\n", exampleNote, base, examplePrefix)
 	} else {
 		fmt.Fprintf(c.stdout, "apitokens listening on %s (%s); create a first token with `apitokens create`\n", base, sf.describe())
+		fmt.Fprintf(c.stdout, "%s %s%s/whoami, %[2]s%[3]s/upload\n", exampleNote, base, examplePrefix)
 	}
 
 	errc := make(chan error, 1)
