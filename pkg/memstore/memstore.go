@@ -22,7 +22,7 @@ type Store struct {
 	tokens  map[string]*token.Token
 	byOwner map[string][]string // sort keys of each owner's tokens, ascending
 	byMaker map[string][]string // sort keys of the tokens each token created, ascending
-	events  []event             // audit events, ascending by sort key
+	events  []*token.AuditEvent // audit events, ascending by time, then id (their sort keys' order)
 	clients map[string]string   // owner + "\x00" + clientId -> id of the token holding it
 	windows map[rateKey]*window // rate-limit windows
 }
@@ -80,9 +80,13 @@ func insertSorted(m map[string][]string, key, sortKey string) {
 }
 
 // event is a stored audit event with its sort key.
-type event struct {
-	key string
-	ev  *token.AuditEvent
+// compareEvents orders events as their sort keys (token.AuditEvent.SortKey) do, without
+// building them.
+func compareEvents(a *token.AuditEvent, at time.Time, id string) int {
+	if c := a.At.Compare(at); c != 0 {
+		return c
+	}
+	return strings.Compare(a.ID, id)
 }
 
 // addEvent keeps ev, which the caller hands over with its change and never touches again.
@@ -90,13 +94,12 @@ func (s *Store) addEvent(ev *token.AuditEvent) {
 	if ev == nil {
 		return
 	}
-	e := event{key: ev.SortKey(), ev: ev}
-	if n := len(s.events); n == 0 || s.events[n-1].key < e.key {
-		s.events = append(s.events, e) // the usual case: the newest event
+	if n := len(s.events); n == 0 || compareEvents(s.events[n-1], ev.At, ev.ID) < 0 {
+		s.events = append(s.events, ev) // the usual case: the newest event
 		return
 	}
-	i, _ := slices.BinarySearchFunc(s.events, e.key, func(x event, k string) int { return strings.Compare(x.key, k) })
-	s.events = slices.Insert(s.events, i, e)
+	i, _ := slices.BinarySearchFunc(s.events, ev, func(x, e *token.AuditEvent) int { return compareEvents(x, e.At, e.ID) })
+	s.events = slices.Insert(s.events, i, ev)
 }
 
 // ListAudit implements token.Store.
@@ -109,9 +112,9 @@ func (s *Store) ListAudit(_ context.Context, q token.AuditQuery) (token.AuditPag
 	now := s.now()
 	var page token.AuditPage
 	for i := len(s.events) - 1; i >= 0; i-- {
-		e, k := s.events[i].ev, s.events[i].key
+		e := s.events[i]
 		switch {
-		case q.After != "" && k >= q.After, !q.Until.IsZero() && !e.At.Before(q.Until):
+		case q.After != "" && e.SortKey() >= q.After, !q.Until.IsZero() && !e.At.Before(q.Until):
 			continue
 		case !q.Since.IsZero() && e.At.Before(q.Since):
 			return page, nil

@@ -98,29 +98,40 @@ func newEventID() string {
 // them. The secrets are compared by hash and reported by name only.
 func diff(before, after *Token) []Change {
 	out := make([]Change, 0, 8)
-	add := func(changed bool, field string, value func(*Token) any) {
-		if changed {
-			out = append(out, Change{Field: field, Old: value(before), New: value(after)})
+	for _, f := range auditedFields {
+		if f.changed(before, after) {
+			out = append(out, Change{Field: f.name, Old: f.value(before), New: f.value(after)})
 		}
 	}
-	add(before.Name != after.Name, "name", nameValue)
-	add(!slices.Equal(before.Permissions, after.Permissions), "permissions", permissionsValue)
-	add(!slices.Equal(before.APIs, after.APIs), "apis", apisValue)
-	add(!before.ExpiresAt.Equal(after.ExpiresAt), "expiresAt", expiresValue)
-	add(before.AutoDelete != after.AutoDelete, "autoDelete", autoDeleteValue)
-	add(before.Enabled != after.Enabled, "enabled", enabledValue)
-	add(!before.RevokedAt.Equal(after.RevokedAt), "revokedAt", revokedValue)
-	add(!bytes.Equal(before.Meta, after.Meta), "meta", metaValue)
-	add(!equalPtr(before.RateLimit, after.RateLimit), "rateLimit", rateValue)
-	add(after.ResetQuota && !equalPtr(before.Remaining, after.Remaining) || (before.Remaining == nil) != (after.Remaining == nil),
-		"remaining", remainingValue)
-	add(!equalPtr(before.Refill, after.Refill), "refill", refillValue)
-	add(!slices.Equal(before.AllowedCIDRs, after.AllowedCIDRs), "allowedCidrs", cidrValues)
 	if !bytes.Equal(before.SecretHash, after.SecretHash) {
 		out = append(out, Change{Field: "secret", Old: nil, New: "rotated"})
 	}
-	add(!before.PrevSecretUntil.Equal(after.PrevSecretUntil), "previousSecretValidUntil", graceValue)
+	if !before.PrevSecretUntil.Equal(after.PrevSecretUntil) {
+		out = append(out, Change{Field: "previousSecretValidUntil", Old: graceValue(before), New: graceValue(after)})
+	}
 	return out
+}
+
+// auditedFields are the settings an audit event shows the change of, in the order it lists them.
+var auditedFields = []struct {
+	name    string
+	changed func(before, after *Token) bool
+	value   func(*Token) any
+}{
+	{"name", func(b, a *Token) bool { return b.Name != a.Name }, nameValue},
+	{"permissions", func(b, a *Token) bool { return !slices.Equal(b.Permissions, a.Permissions) }, permissionsValue},
+	{"apis", func(b, a *Token) bool { return !slices.Equal(b.APIs, a.APIs) }, apisValue},
+	{"expiresAt", func(b, a *Token) bool { return !b.ExpiresAt.Equal(a.ExpiresAt) }, expiresValue},
+	{"autoDelete", func(b, a *Token) bool { return b.AutoDelete != a.AutoDelete }, autoDeleteValue},
+	{"enabled", func(b, a *Token) bool { return b.Enabled != a.Enabled }, enabledValue},
+	{"revokedAt", func(b, a *Token) bool { return !b.RevokedAt.Equal(a.RevokedAt) }, revokedValue},
+	{"meta", func(b, a *Token) bool { return !bytes.Equal(b.Meta, a.Meta) }, metaValue},
+	{"rateLimit", func(b, a *Token) bool { return !equalPtr(b.RateLimit, a.RateLimit) }, rateValue},
+	{"remaining", func(b, a *Token) bool {
+		return a.ResetQuota && !equalPtr(b.Remaining, a.Remaining) || (b.Remaining == nil) != (a.Remaining == nil)
+	}, remainingValue},
+	{"refill", func(b, a *Token) bool { return !equalPtr(b.Refill, a.Refill) }, refillValue},
+	{"allowedCidrs", func(b, a *Token) bool { return !slices.Equal(b.AllowedCIDRs, a.AllowedCIDRs) }, cidrValues},
 }
 
 func equalPtr[T comparable](a, b *T) bool {

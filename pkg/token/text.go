@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strconv"
 	"unicode"
 )
@@ -123,21 +122,33 @@ func plainMeta(meta []byte) bool {
 			return false
 		}
 	}
-	var objects [][][]byte // the keys of each open object
+	// The keys of the open objects, innermost last, each with its object's depth; a small
+	// metadata object keeps them on the stack.
+	type key struct {
+		depth int
+		name  []byte
+	}
+	var stack [16]key
+	keys, depth := stack[:0], 0
 	for i := 0; i < len(meta); i++ {
 		switch meta[i] {
 		case '{':
-			objects = append(objects, nil)
+			depth++
 		case '}':
-			objects = objects[:len(objects)-1]
+			for len(keys) > 0 && keys[len(keys)-1].depth == depth {
+				keys = keys[:len(keys)-1]
+			}
+			depth--
 		case '"':
 			end := i + 1 + bytes.IndexByte(meta[i+1:], '"') // no escapes: the next quote ends it
 			if end+1 < len(meta) && meta[end+1] == ':' {    // in compact JSON only a key is followed by ':'
-				key, top := meta[i+1:end], len(objects)-1
-				if slices.ContainsFunc(objects[top], func(k []byte) bool { return bytes.Equal(k, key) }) {
-					return false
+				name := meta[i+1 : end]
+				for j := len(keys) - 1; j >= 0 && keys[j].depth == depth; j-- {
+					if bytes.Equal(keys[j].name, name) {
+						return false
+					}
 				}
-				objects[top] = append(objects[top], key)
+				keys = append(keys, key{depth, name})
 			}
 			i = end
 		}
