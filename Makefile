@@ -90,16 +90,13 @@ endef
 $(foreach f,$(LAMBDA_FUNCTIONS) $(AUTHORIZER_APP_FUNCTIONS),$(eval $(call lambda_build_target,$(word 1,$(subst :, ,$(f))),$(word 2,$(subst :, ,$(f))))))
 
 # make invoke FUNCTION=create EVENT=events/create.json [N=3] [RUNS=1]: sam local invoke without
-# Docker. Builds functions/$(FUNCTION) for this machine and runs the real bootstrap under
-# tools/lambdarun (the Lambda Runtime API); the response goes to stdout, logs and durations to
-# stderr. The function sees this environment: set TABLE_NAME, AWS_REGION, credentials, and
-# AWS_ENDPOINT_URL_DYNAMODB for DynamoDB Local.
+# Docker (scripts/invoke.sh): builds functions/$(FUNCTION) for this machine and runs the real
+# bootstrap under tools/lambdarun (the Lambda Runtime API); the response goes to stdout, logs and
+# durations to stderr. Without TABLE_NAME, against DynamoDB Local (started unless DYNAMODB_ENDPOINT
+# names one) with a table holding the tokens the event names; with TABLE_NAME, against that table
+# with this environment as it is. The authorizer needs AUTHORIZER_ROLE.
 invoke:
-	@test -n "$(FUNCTION)" -a -n "$(EVENT)" || { echo "usage: make invoke FUNCTION=<dir under functions/> EVENT=events/<file>.json [N=invocations] [RUNS=cold starts]" >&2; exit 2; }
-	@test -f functions/$(FUNCTION)/main.go || { echo "no function functions/$(FUNCTION)" >&2; exit 2; }
-	@CGO_ENABLED=0 $(GO) build $(LAMBDA_GOFLAGS) -o $(BUILD_DIR)/host/$(FUNCTION)/bootstrap ./functions/$(FUNCTION)
-	@$(GO) build -o $(BUILD_DIR)/host/lambdarun ./tools/lambdarun
-	@$(BUILD_DIR)/host/lambdarun -event $(EVENT) -n $(N) -runs $(RUNS) $(BUILD_DIR)/host/$(FUNCTION)/bootstrap
+	@GO="$(GO)" scripts/invoke.sh "$(FUNCTION)" "$(EVENT)" -n $(N) -runs $(RUNS)
 
 # cfn-lint validates template.yaml and the consumer authorizer application, SAM transform
 # included; part of make test. internal/samtest also runs the SAM translator on both and on the
