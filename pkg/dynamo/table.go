@@ -16,8 +16,8 @@ const tableWait = 5 * time.Minute
 
 // CreateTable creates the token table with its owner and ref indexes (on-demand billing), waits
 // until it is active, and enables TTL on the ttl attribute. It is idempotent: an existing table is
-// completed rather than refused (a table made before the ref index existed gets it). Returns an
-// error if a call fails, or if an existing table lacks the owner index or has TTL on another
+// completed rather than refused. Returns an error if a call fails, or if an existing table lacks
+// an index (naming how to add the ref index to a table made before it) or has TTL on another
 // attribute.
 func CreateTable(ctx context.Context, client *dynamodb.Client, table string) error {
 	_, err := client.CreateTable(ctx, &dynamodb.CreateTableInput{
@@ -50,9 +50,11 @@ func CreateTable(ctx context.Context, client *dynamodb.Client, table string) err
 		return fmt.Errorf("dynamo: table %s exists without the %s index: use another table name", table, ownerIndex)
 	}
 	if !hasIndex(out.Table, refIndex) {
-		if err := addRefIndex(ctx, client, table); err != nil {
-			return err
-		}
+		return fmt.Errorf("dynamo: table %s has no %s index (made before token families and the audit trail): add it, "+
+			"e.g. aws dynamodb update-table --table-name %s --attribute-definitions AttributeName=ref,AttributeType=S "+
+			"--global-secondary-index-updates '[{\"Create\":{\"IndexName\":\"ref\",\"KeySchema\":[{\"AttributeName\":\"ref\",\"KeyType\":\"HASH\"},"+
+			"{\"AttributeName\":\"sk\",\"KeyType\":\"RANGE\"}],\"Projection\":{\"ProjectionType\":\"ALL\"}}}]', "+
+			"or update the CloudFormation stack, which adds it", table, refIndex, table)
 	}
 	return enableTTL(ctx, client, table)
 }
@@ -76,39 +78,6 @@ func hasIndex(t *types.TableDescription, name string) bool {
 		}
 	}
 	return false
-}
-
-// addRefIndex adds the ref index to a table made before it existed, and waits until it is active.
-func addRefIndex(ctx context.Context, client *dynamodb.Client, table string) error {
-	gsi := index(refIndex, attrRef)
-	_, err := client.UpdateTable(ctx, &dynamodb.UpdateTableInput{
-		TableName:            aws.String(table),
-		AttributeDefinitions: []types.AttributeDefinition{{AttributeName: aws.String(attrRef), AttributeType: types.ScalarAttributeTypeS}},
-		GlobalSecondaryIndexUpdates: []types.GlobalSecondaryIndexUpdate{{Create: &types.CreateGlobalSecondaryIndexAction{
-			IndexName: gsi.IndexName, KeySchema: gsi.KeySchema, Projection: gsi.Projection,
-		}}},
-	})
-	if err != nil {
-		return fmt.Errorf("dynamo: add the %s index to %s: %w", refIndex, table, err)
-	}
-	deadline := time.Now().Add(tableWait)
-	for time.Now().Before(deadline) {
-		out, err := client.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
-		if err != nil {
-			return fmt.Errorf("dynamo: describe %s: %w", table, err)
-		}
-		for _, g := range out.Table.GlobalSecondaryIndexes {
-			if aws.ToString(g.IndexName) == refIndex && g.IndexStatus == types.IndexStatusActive {
-				return nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(2 * time.Second):
-		}
-	}
-	return fmt.Errorf("dynamo: the %s index of %s is not active after %v", refIndex, table, tableWait)
 }
 
 // enableTTL turns TTL on for the ttl attribute unless it is on already (UpdateTimeToLive refuses
