@@ -78,24 +78,15 @@ func validMethod(m string) bool {
 }
 
 // globPath turns "{param}" segments into "*", as API Gateway's resource ARNs express them.
-func globPath(path string) string {
-	var b strings.Builder
-	for {
-		i := strings.IndexByte(path, '{')
-		j := strings.IndexByte(path, '}')
-		if i < 0 || j < i {
-			b.WriteString(path)
-			return b.String()
-		}
-		b.WriteString(path[:i])
-		b.WriteByte('*')
-		path = path[j+1:]
-	}
-}
+func globPath(path string) string { return replaceParams(path, "*") }
 
 // templateOf writes every path parameter of a route as "{}", so that routes compare whatever
 // their parameters are named: /files/{id} is /files/{fileId}, but not /files/{id}/versions.
-func templateOf(path string) string {
+func templateOf(path string) string { return replaceParams(path, "{}") }
+
+// replaceParams writes each "{param}" of path as with; a path without parameters is returned as
+// it is, without allocating.
+func replaceParams(path, with string) string {
 	if strings.IndexByte(path, '{') < 0 {
 		return path
 	}
@@ -108,7 +99,7 @@ func templateOf(path string) string {
 			return b.String()
 		}
 		b.WriteString(path[:i])
-		b.WriteString("{}")
+		b.WriteString(with)
 		path = path[j+1:]
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -202,6 +203,19 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, WithSecret{View(t, a.Service.Now()), plaintext})
 }
 
+// queryLimit reads the limit of a list query: 0 when absent (the default), else 1-100.
+func queryLimit(q url.Values) (int, error) {
+	s := q.Get("limit")
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > token.MaxListLimit {
+		return 0, token.Errorf(token.EINVALID, "limit: must be a whole number from 1 to %d", token.MaxListLimit)
+	}
+	return n, nil
+}
+
 type listResponse struct {
 	Tokens     []TokenView `json:"tokens"`
 	NextCursor *string     `json:"nextCursor"`
@@ -210,13 +224,10 @@ type listResponse struct {
 func (a *API) list(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	in := token.ListInput{Owner: q.Get("owner"), CreatedBy: q.Get("createdBy"), Status: q.Get("status"), Cursor: q.Get("cursor")}
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > token.MaxListLimit {
-			a.fail(w, r, token.Errorf(token.EINVALID, "limit: must be a whole number from 1 to %d", token.MaxListLimit))
-			return
-		}
-		in.Limit = n
+	var err error
+	if in.Limit, err = queryLimit(q); err != nil {
+		a.fail(w, r, err)
+		return
 	}
 	page, err := a.Service.List(r.Context(), principal(r), in)
 	if err != nil {
@@ -361,13 +372,10 @@ func (a *API) audit(w http.ResponseWriter, r *http.Request) {
 			*f.dst = at
 		}
 	}
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > token.MaxListLimit {
-			a.fail(w, r, token.Errorf(token.EINVALID, "limit: must be a whole number from 1 to %d", token.MaxListLimit))
-			return
-		}
-		in.Limit = n
+	var err error
+	if in.Limit, err = queryLimit(q); err != nil {
+		a.fail(w, r, err)
+		return
 	}
 	page, err := a.Service.Audit(r.Context(), principal(r), in)
 	if err != nil {
