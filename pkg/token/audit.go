@@ -140,12 +140,17 @@ func equalPtr[T comparable](a, b *T) bool {
 
 // created lists the settings of a new token, each as a change from nothing (old = null).
 func created(t *Token) []Change {
-	changes := diff(&Token{SecretHash: t.SecretHash}, t)
-	for i := range changes {
-		changes[i].Old = nil
+	out := make([]Change, 0, 8)
+	for _, f := range auditedFields {
+		if f.changed(&noToken, t) {
+			out = append(out, Change{Field: f.name, New: f.value(t)})
+		}
 	}
-	return changes
+	return out // a new token has no previous secret, and its secret is not a change
 }
+
+// noToken is what a new token's settings are changes from; never modified.
+var noToken Token
 
 func nameValue(t *Token) any        { return t.Name }
 func permissionsValue(t *Token) any { return t.Permissions }
