@@ -262,34 +262,55 @@ func (s *Store) ListTokens(ctx context.Context, q token.ListQuery) (token.TokenP
 		in.ExpressionAttributeNames["#sk"] = attrSK
 		in.ExpressionAttributeValues[":after"] = &types.AttributeValueMemberS{Value: q.After}
 	}
-	limit := q.Limit + 1
 	now := s.now()
-	var page token.TokenPage
-	for {
-		in.Limit = aws.Int32(int32(limit))
-		out, err := s.client.Query(ctx, in)
+	tokens, more, err := queryPage(ctx, s.client, in, q.Limit, func(item map[string]types.AttributeValue) (*token.Token, bool, error) {
+		t, err := decodeToken(item)
 		if err != nil {
-			return token.TokenPage{}, fmt.Errorf("dynamo: list tokens: %w", err)
+			return nil, false, err
+		}
+		return t, !t.Gone(now) && q.Status.Matches(t, now) && (q.CreatedBy == "" || q.Owner == "" || t.Owner == q.Owner), nil
+	})
+	if err != nil {
+		return token.TokenPage{}, fmt.Errorf("dynamo: list tokens: %w", err)
+	}
+	page := token.TokenPage{Tokens: tokens}
+	if more {
+		page.Next = tokens[len(tokens)-1].SortKey()
+	}
+	return page, nil
+}
+
+// queryPage runs in, a Query, for up to limit items that decode keeps, asking for one more than
+// that (which tells whether a next page exists) and querying on with a growing Limit while
+// filtering thins the page or the index ends. Returns the items kept and whether more follow.
+func queryPage[T any](ctx context.Context, client *dynamodb.Client, in *dynamodb.QueryInput, limit int,
+	decode func(map[string]types.AttributeValue) (T, bool, error)) ([]T, bool, error) {
+	var page []T
+	ask := limit + 1
+	for {
+		in.Limit = aws.Int32(int32(ask))
+		out, err := client.Query(ctx, in)
+		if err != nil {
+			return nil, false, err
 		}
 		for _, item := range out.Items {
-			t, err := decodeToken(item)
+			v, keep, err := decode(item)
 			if err != nil {
-				return token.TokenPage{}, fmt.Errorf("dynamo: list tokens: %w", err)
+				return nil, false, err
 			}
-			if t.Gone(now) || !q.Status.Matches(t, now) || q.CreatedBy != "" && q.Owner != "" && t.Owner != q.Owner {
+			if !keep {
 				continue
 			}
-			if len(page.Tokens) == q.Limit {
-				page.Next = page.Tokens[q.Limit-1].SortKey()
-				return page, nil
+			if len(page) == limit {
+				return page, true, nil
 			}
-			page.Tokens = append(page.Tokens, t)
+			page = append(page, v)
 		}
 		if len(out.LastEvaluatedKey) == 0 {
-			return page, nil
+			return page, false, nil
 		}
 		in.ExclusiveStartKey = out.LastEvaluatedKey
-		limit = min(2*limit, maxQueryLimit)
+		ask = min(2*ask, maxQueryLimit)
 	}
 }
 
@@ -331,35 +352,23 @@ func (s *Store) ListAudit(ctx context.Context, q token.AuditQuery) (token.AuditP
 		in.ExpressionAttributeNames["#targetId"] = attrTargetID
 		in.ExpressionAttributeValues[":target"] = &types.AttributeValueMemberS{Value: q.TokenID}
 	}
-	limit := q.Limit + 1
 	now := s.now()
-	var page token.AuditPage
-	for {
-		in.Limit = aws.Int32(int32(limit))
-		out, err := s.client.Query(ctx, in)
+	events, more, err := queryPage(ctx, s.client, in, q.Limit, func(item map[string]types.AttributeValue) (*token.AuditEvent, bool, error) {
+		e, err := decodeAudit(item)
 		if err != nil {
-			return token.AuditPage{}, fmt.Errorf("dynamo: list audit: %w", err)
+			return nil, false, err
 		}
-		for _, item := range out.Items {
-			e, err := decodeAudit(item)
-			if err != nil {
-				return token.AuditPage{}, fmt.Errorf("dynamo: list audit: %w", err)
-			}
-			if e.SortKey() == upper || !now.Before(e.ExpiresAt) {
-				continue // BETWEEN includes its upper end; expired events are gone
-			}
-			if len(page.Events) == q.Limit {
-				page.Next = page.Events[q.Limit-1].SortKey()
-				return page, nil
-			}
-			page.Events = append(page.Events, e)
-		}
-		if len(out.LastEvaluatedKey) == 0 {
-			return page, nil
-		}
-		in.ExclusiveStartKey = out.LastEvaluatedKey
-		limit = min(2*limit, maxQueryLimit)
+		// BETWEEN includes its upper end; expired events are gone.
+		return e, e.SortKey() != upper && now.Before(e.ExpiresAt), nil
+	})
+	if err != nil {
+		return token.AuditPage{}, fmt.Errorf("dynamo: list audit: %w", err)
 	}
+	page := token.AuditPage{Events: events}
+	if more {
+		page.Next = events[len(events)-1].SortKey()
+	}
+	return page, nil
 }
 
 // UpdateToken implements token.Store: one TransactWriteItems updating the token, putting its
