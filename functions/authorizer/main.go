@@ -1,14 +1,20 @@
 // Command authorizer is the API Gateway Lambda authorizer: REST TOKEN and REQUEST authorizers and
 // HTTP API payload 2.0, configured from the environment (see pkg/authorizer.ConfigFromEnv).
+//
+// Its usage writes go out after an answer, at most once per usage interval per instance, and at
+// shutdown: an internal extension (pkg/lambdaext) holds the invocation open until they are done,
+// so a token's first sight costs the caller one GetItem and nothing else.
 package main
 
 import (
+	"context"
 	"log"
+	"log/slog"
 	"os"
-
-	"github.com/aws/aws-lambda-go/lambda"
+	"time"
 
 	"github.com/apitokens/apitokens/pkg/app"
+	"github.com/apitokens/apitokens/pkg/lambdaext"
 )
 
 func main() {
@@ -16,5 +22,11 @@ func main() {
 	if err != nil {
 		log.Fatalf("init: %v", err)
 	}
-	lambda.Start(a.Handle)
+	flush := func() { a.FlushUsage(context.Background(), false) }
+	atShutdown := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+		defer cancel()
+		a.FlushUsage(ctx, true)
+	}
+	lambdaext.Start("apitokens-usage-writes", a.Handle, flush, atShutdown, slog.Default())
 }

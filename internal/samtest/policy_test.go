@@ -174,8 +174,7 @@ func appResource(r any) string {
 }
 
 // Least privilege of the authorizers (both roles, one binary): token records are read whole
-// (GetItem) and a token's first sight is one UpdateItem returning the whole item (ReturnValues
-// ALL_NEW), so for TOKEN# items only the items can be restricted; rate-limit windows are written
+// (GetItem), and their writes (usage, quota) are held to the usage and quota attributes; rate-limit windows are written
 // by an ADD of count that sets ttl and returns only what it updated, so those writes are held to
 // their attributes too (dynamodb:Attributes needs the key, and ReturnValues that return only
 // these attributes).
@@ -183,9 +182,7 @@ var authorizerGrants = []grant{
 	{Resource: "table", Actions: []string{"dynamodb:GetItem"}, LeadingKeys: []string{tokenItems}},
 	// Usage and quota writes; the attributes their conditions read count as accessed too.
 	{Resource: "table", Actions: []string{"dynamodb:UpdateItem"}, LeadingKeys: []string{tokenItems},
-		Attributes: []string{"pk", "lastUsedAt", "usageCount", "remaining", "refilledAt", "refillAmount", "refillInterval",
-			"secretHash", "prevSecretHash", "prevSecretUntil", "enabled", "revokedAt", "expiresAt", "purgeAt", "env", "apis",
-			"allowedCidrs", "rateLimit"},
+		Attributes: []string{"pk", "lastUsedAt", "usageCount", "remaining", "refilledAt", "refillAmount", "refillInterval"},
 		ReturnValues: noneOrUpdated},
 	rateGrant,
 }
@@ -350,7 +347,9 @@ func TestGrantEvaluation(t *testing.T) {
 		want bool
 	}{
 		{"token read", token, dynamoCall{Action: "dynamodb:GetItem", Resource: "table", LeadingKey: "TOKEN#abc"}, true},
-		{"token first sight", write, dynamoCall{Action: "dynamodb:UpdateItem", Resource: "table", LeadingKey: "TOKEN#abc", Attributes: []string{"pk", "secretHash", "lastUsedAt", "usageCount"}}, true},
+		{"token usage", write, dynamoCall{Action: "dynamodb:UpdateItem", Resource: "table", LeadingKey: "TOKEN#abc", Attributes: []string{"pk", "lastUsedAt", "usageCount"}}, true},
+		{"token secret", write, dynamoCall{Action: "dynamodb:UpdateItem", Resource: "table", LeadingKey: "TOKEN#abc", Attributes: []string{"pk", "secretHash"}}, false},
+		{"token re-enabled", write, dynamoCall{Action: "dynamodb:UpdateItem", Resource: "table", LeadingKey: "TOKEN#abc", Attributes: []string{"pk", "enabled"}}, false},
 		{"token permissions", write, dynamoCall{Action: "dynamodb:UpdateItem", Resource: "table", LeadingKey: "TOKEN#abc", Attributes: []string{"pk", "permissions"}}, false},
 		{"token owner", write, dynamoCall{Action: "dynamodb:UpdateItem", Resource: "table", LeadingKey: "TOKEN#abc", Attributes: []string{"pk", "owner"}}, false},
 		{"token returning all", write, dynamoCall{Action: "dynamodb:UpdateItem", Resource: "table", LeadingKey: "TOKEN#abc", Attributes: []string{"pk", "usageCount"}, ReturnValues: "ALL_NEW"}, false},

@@ -31,19 +31,10 @@ const (
 )
 
 // countingStore counts store calls, as an SDK middleware counts DynamoDB requests: finds counts
-// reads, uses counts usage writes that counted (RecordUse, RecordAdmittedUse), writes every write.
+// reads, uses counts usage writes (RecordUse), writes every write.
 type countingStore struct {
 	token.Store
 	finds, uses, writes atomic.Int32
-}
-
-func (s *countingStore) RecordAdmittedUse(ctx context.Context, id string, u token.Use) (bool, error) {
-	s.writes.Add(1)
-	counted, err := s.Store.RecordAdmittedUse(ctx, id, u)
-	if counted {
-		s.uses.Add(1)
-	}
-	return counted, err
 }
 
 func (s *countingStore) ConsumeQuota(ctx context.Context, id string, now time.Time, refill *token.Refill, refilledAt time.Time) (bool, error) {
@@ -473,22 +464,12 @@ func (s failingStore) FindToken(ctx context.Context, id string) (*token.Token, e
 	return nil, errors.New("connection reset by peer")
 }
 
-func (s failingStore) RecordAdmittedUse(ctx context.Context, id string, u token.Use) (bool, error) {
-	_, err := s.FindToken(ctx, id)
-	return false, err
-}
-
 // lateStore answers correctly but only after the caller's deadline.
 type lateStore struct{ token.Store }
 
 func (s lateStore) FindToken(ctx context.Context, id string) (*token.Token, error) {
 	<-ctx.Done()
 	return s.Store.FindToken(context.Background(), id)
-}
-
-func (s lateStore) RecordAdmittedUse(ctx context.Context, id string, u token.Use) (bool, error) {
-	<-ctx.Done()
-	return s.Store.RecordAdmittedUse(context.Background(), id, u)
 }
 
 func TestFailClosed(t *testing.T) {

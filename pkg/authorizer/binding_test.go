@@ -2,7 +2,6 @@ package authorizer_test
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 
@@ -106,41 +105,37 @@ func TestEnvironmentLabelIsBound(t *testing.T) {
 	}
 }
 
-// rendezvousStore shows that a first sight's read and usage write are in flight together: a read
-// waits (a second at most) for a usage write to start.
-type rendezvousStore struct {
+// heldWrites holds every usage write until released: a decision that waited for its write would
+// never come back.
+type heldWrites struct {
 	token.Store
-	writeStarted chan struct{}
+	release chan struct{}
 }
 
-func (s *rendezvousStore) RecordAdmittedUse(ctx context.Context, id string, u token.Use) (bool, error) {
-	s.writeStarted <- struct{}{}
-	return s.Store.RecordAdmittedUse(ctx, id, u)
+func (s *heldWrites) RecordUse(ctx context.Context, id string, at time.Time, n int64) error {
+	<-s.release
+	return s.Store.RecordUse(ctx, id, at, n)
 }
 
-func (s *rendezvousStore) FindToken(ctx context.Context, id string) (*token.Token, error) {
-	select {
-	case <-s.writeStarted:
-	case <-time.After(time.Second):
-		return nil, errors.New("the read was made without a usage write in flight")
-	}
-	return s.Store.FindToken(ctx, id)
-}
-
-// TestFirstSight: the first authorization of a token in an instance sends its usage write in
-// parallel with its read (one round trip of latency) and counts the use exactly once; later ones
-// within the usage interval read only; a token with limits is counted once, after its limits;
-// refused tokens are never counted.
+// TestFirstSight: the first authorization of a token in an instance waits for its read only (one
+// round trip of latency); its usage write goes out after the decision and counts the use exactly
+// once; later ones within the usage interval read only; a token with limits is counted once,
+// after its limits; refused tokens are never counted.
 func TestFirstSight(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	p, _ := token.Parse("tok", f.valid)
 
-	parallel := authorizer.New(&rendezvousStore{Store: f.store, writeStarted: make(chan struct{}, 1)}, authorizer.Config{Now: f.clock.Now, UsageInterval: time.Minute})
-	if d, err := parallel.Authorize(ctx, authorizer.Request{Token: f.valid, Method: "GET", Route: "/a"}); err != nil || d.Outcome != authorizer.Allowed {
+	held := &heldWrites{Store: f.store, release: make(chan struct{})}
+	deferred := authorizer.New(held, authorizer.Config{Now: f.clock.Now, UsageInterval: time.Minute})
+	if d, err := deferred.Authorize(ctx, authorizer.Request{Token: f.valid, Method: "GET", Route: "/a"}); err != nil || d.Outcome != authorizer.Allowed {
 		t.Fatalf("first sight: %+v %v", d, err)
 	}
-	parallel.WaitForWrites()
+	if got := mustUsage(t, f, p.ID); got != 0 {
+		t.Fatalf("usageCount %d while the write is held; want 0", got)
+	}
+	close(held.release)
+	deferred.WaitForWrites()
 	if got := mustUsage(t, f, p.ID); got != 1 {
 		t.Fatalf("usageCount %d after a first sight; want 1", got)
 	}
@@ -159,19 +154,18 @@ func TestFirstSight(t *testing.T) {
 			t.Fatalf("%d reads, %d writes, %d counted; want %d, %d, %d", finds, writes, uses, wantFinds, wantWrites, wantUses)
 		}
 	}
-	step(f.valid, 1, 1, 1) // first sight in this instance: the read and the parallel write
+	step(f.valid, 1, 1, 1) // first sight in this instance: the read, then the write
 	step(f.valid, 1, 0, 0) // within the usage interval: the read only
 	f.clock.Advance(authorizer.DefaultUsageInterval)
-	step(f.valid, 1, 1, 1) // a write is due again: it goes with the read again
+	step(f.valid, 1, 1, 1) // a write is due again
 	if got := mustUsage(t, f, p.ID); got != 4 {
 		t.Fatalf("usageCount %d after 4 authorizations in two instances; want 4", got)
 	}
 
 	limited := f.limited(t, token.LimitsInput{Remaining: ptr(int64(5))})
 	lp, _ := token.Parse("tok", limited)
-	// The parallel write does not count a token with limits; the quota's write does its part,
-	// then the use is counted once, after the limits allowed it.
-	step(limited, 1, 3, 1)
+	// The quota's write, then the use is counted once, after the limits allowed it.
+	step(limited, 1, 2, 1)
 	if got := mustUsage(t, f, lp.ID); got != 1 {
 		t.Fatalf("usageCount of the limited token %d; want 1", got)
 	}

@@ -16,7 +16,7 @@ const (
 	EnvPrefix            = "TOKEN_PREFIX"                 // deployment token prefix, default "tok"
 	EnvCacheTTL          = "AUTH_CACHE_TTL_SECONDS"       // record cache TTL, default 10 (management: 0); 0 disables the cache
 	EnvCacheSize         = "AUTH_CACHE_SIZE"              // records cached at most, default 10000
-	EnvUsageInterval     = "USAGE_WRITE_INTERVAL_SECONDS" // one usage write per token per interval, default 60; 0 writes every use
+	EnvUsageInterval     = "USAGE_WRITE_INTERVAL_SECONDS" // at most one usage write per token per interval per instance, default 60; 0 writes every use
 	EnvRoutes            = "ROUTE_PERMISSIONS"            // JSON route map, e.g. {"GET /*":["list"]}; unset allows every route
 	EnvAPIKeyHeader      = "API_KEY_HEADER"               // optional header with the bare token, e.g. x-api-key
 	EnvResponse          = "AUTH_RESPONSE"                // HTTP API answers: "simple" (default) or "iam"

@@ -352,11 +352,11 @@ func (a *Authorizer) authorizeLocal(r *http.Request) (Request, Decision, error) 
 		req.SourceIP = ap.Addr()
 	}
 	_, req.Route, _ = strings.Cut(r.Pattern, " ")
-	d, claim, err := a.authorize(r.Context(), req)
-	if claim != nil {
+	d, written, err := a.authorize(r.Context(), req)
+	if written != nil {
 		// A server has no reason to answer before its own usage write: waiting for it makes the
 		// record this request may read show this use.
-		<-claim.done
+		<-written
 	}
 	return req, d, err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,8 +16,7 @@ import (
 	"github.com/apitokens/apitokens/pkg/token/storetest"
 )
 
-// failingReads fails reads on demand, while writes still succeed: the worst case for a usage
-// write sent in parallel with the read.
+// failingReads fails reads on demand, while writes still succeed.
 type failingReads struct {
 	token.Store
 	fail atomic.Bool
@@ -29,9 +29,8 @@ func (s *failingReads) FindToken(ctx context.Context, id string) (*token.Token, 
 	return s.Store.FindToken(ctx, id)
 }
 
-// TestFirstSightCountsEachAllowedUseOnce: a first sight whose read fails is denied, and its use,
-// which its parallel write counted, is taken back by the next write; buffered uses it carried are
-// counted once.
+// TestFirstSightCountsEachAllowedUseOnce: a first sight whose read fails is denied and counts
+// nothing; the uses buffered before it are counted once, by the next write.
 func TestFirstSightCountsEachAllowedUseOnce(t *testing.T) {
 	clock := storetest.NewClock()
 	mem := memstore.New(clock.Now)
@@ -70,7 +69,6 @@ func TestFirstSightCountsEachAllowedUseOnce(t *testing.T) {
 		}
 		allowed++
 		if allowed == 1 {
-			// The refused request's write counted it; this first sight's write takes it back.
 			if n := usage(); n != 1 {
 				t.Fatalf("usageCount %d after one allowed and one refused request; want 1", n)
 			}
@@ -102,14 +100,13 @@ type countingWrites struct {
 	writes atomic.Int64
 }
 
-func (s *countingWrites) RecordAdmittedUse(ctx context.Context, id string, u token.Use) (bool, error) {
+func (s *countingWrites) RecordUse(ctx context.Context, id string, at time.Time, n int64) error {
 	s.writes.Add(1)
-	return s.Store.RecordAdmittedUse(ctx, id, u)
+	return s.Store.RecordUse(ctx, id, at, n)
 }
 
 // TestJunkTokensCostNoWrites: made-up tokens (anyone can compute a checksum) cost a read each,
-// not a write: first sights stop sending their write with the read once they are mostly junk,
-// and a repeated bad token claims no write again within the interval.
+// never a write: a usage write starts only from an allowed decision.
 func TestJunkTokensCostNoWrites(t *testing.T) {
 	clock := storetest.NewClock()
 	store := &countingWrites{Store: memstore.New(clock.Now)}
@@ -124,8 +121,8 @@ func TestJunkTokensCostNoWrites(t *testing.T) {
 		a.Authorize(context.Background(), authorizer.Request{Token: unknown, Method: "GET", Route: "/"})
 	}
 	a.WaitForWrites()
-	if n := store.writes.Load(); n > 20 {
-		t.Fatalf("%d conditional writes for 5,100 junk authorizations; want at most a handful", n)
+	if n := store.writes.Load(); n != 0 {
+		t.Fatalf("%d usage writes for 5,100 junk authorizations; want none", n)
 	}
 }
 
@@ -191,4 +188,90 @@ func TestConcurrentLocalAuthentication(t *testing.T) {
 			t.Errorf("token %s counted %d uses; want 40", tok.ID, tok.UsageCount)
 		}
 	}
+}
+
+// TestWritesAfterResponse: with Config.WritesAfterResponse (the Lambda function), decisions only
+// buffer uses; FlushUsage, which the function's internal extension calls after each response,
+// writes them at most once per interval per instance (the first call always), one write per
+// token with every buffered use; forced (at SIGTERM), it writes what is left; a failed write
+// keeps its uses for the next flush. Refused tokens are never counted.
+func TestWritesAfterResponse(t *testing.T) {
+	clock := storetest.NewClock()
+	mem := memstore.New(clock.Now)
+	store := &countingWrites{Store: mem}
+	failing := &failingWrites{Store: store}
+	svc, err := token.NewService(mem, token.Config{Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := token.Principal{Owner: "alice", Permissions: []string{token.PermAdmin}}
+	var ids, plains []string
+	for range 3 {
+		tok, plain, err := svc.Create(context.Background(), root, token.CreateInput{Name: "t"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids, plains = append(ids, tok.ID), append(plains, plain)
+	}
+	a := authorizer.New(failing, authorizer.Config{CacheTTL: 10 * time.Second, UsageInterval: time.Minute, Now: clock.Now, WritesAfterResponse: true})
+	use := func(plain string, times int) {
+		t.Helper()
+		for range times {
+			if d, err := a.Authorize(context.Background(), authorizer.Request{Token: plain, Method: "GET", Route: "/x"}); err != nil || d.Outcome != authorizer.Allowed {
+				t.Fatalf("%+v %v", d, err)
+			}
+		}
+	}
+	counts := func() []int64 {
+		var out []int64
+		for _, id := range ids {
+			got, err := mem.FindToken(context.Background(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, got.UsageCount)
+		}
+		return out
+	}
+	check := func(step string, wantWrites int64, want ...int64) {
+		t.Helper()
+		a.WaitForWrites()
+		if n, got := store.writes.Load(), counts(); n != wantWrites || !slices.Equal(got, want) {
+			t.Fatalf("%s: %d writes, counts %v; want %d and %v", step, n, got, wantWrites, want)
+		}
+	}
+	use(plains[0], 3)
+	a.Authorize(context.Background(), authorizer.Request{Token: plains[1] + "x", Method: "GET", Route: "/x"}) // refused
+	check("decisions alone", 0, 0, 0, 0)
+	if n := a.FlushUsage(context.Background(), false); n != 1 {
+		t.Fatalf("first flush wrote %d tokens; want 1", n)
+	}
+	check("first flush", 1, 3, 0, 0)
+	use(plains[0], 1)
+	use(plains[1], 2)
+	clock.Advance(30 * time.Second)
+	if n := a.FlushUsage(context.Background(), false); n != 0 {
+		t.Fatalf("a flush within the interval wrote %d tokens", n)
+	}
+	check("within the interval", 1, 3, 0, 0)
+	failing.fail.Store(true)
+	clock.Advance(31 * time.Second)
+	a.FlushUsage(context.Background(), false) // both writes fail: the uses stay buffered
+	failing.fail.Store(false)
+	use(plains[2], 1)
+	a.FlushUsage(context.Background(), true) // SIGTERM: everything left
+	check("forced flush after a failed one", 1+3, 4, 2, 1)
+}
+
+// failingWrites fails usage writes on demand.
+type failingWrites struct {
+	token.Store
+	fail atomic.Bool
+}
+
+func (s *failingWrites) RecordUse(ctx context.Context, id string, at time.Time, n int64) error {
+	if s.fail.Load() {
+		return errors.New("ProvisionedThroughputExceededException")
+	}
+	return s.Store.RecordUse(ctx, id, at, n)
 }

@@ -171,68 +171,6 @@ func (s *Store) FindToken(ctx context.Context, id string) (*token.Token, error) 
 	return t, nil
 }
 
-// RecordAdmittedUse implements token.Store with one UpdateItem whose condition is token.Use.Admits
-// written as a condition expression: secret hash, environment label, active (enabled, not
-// revoked, not expired, not gone), API binding, no limits. The hash comparison here decides only
-// whether a use is counted, never an authorization: the caller judges the token it read in
-// constant time (token.Judge). The authorizer's role may write lastUsedAt and usageCount only.
-func (s *Store) RecordAdmittedUse(ctx context.Context, id string, u token.Use) (bool, error) {
-	names := map[string]string{
-		"#pk": attrPK, "#secretHash": "secretHash", "#prevSecretHash": "prevSecretHash",
-		"#prevSecretUntil": "prevSecretUntil", "#enabled": "enabled", "#revokedAt": "revokedAt",
-		"#expiresAt": attrExpiresAt, "#purgeAt": attrPurgeAt, "#env": "env",
-		"#allowedCidrs": "allowedCidrs", "#rateLimit": "rateLimit", "#remaining": attrRemaining,
-		"#lastUsedAt": attrLastUsed, "#usageCount": attrUsage,
-	}
-	values := map[string]types.AttributeValue{
-		":h":    &types.AttributeValueMemberB{Value: u.SecretHash},
-		":now":  &types.AttributeValueMemberS{Value: formatTime(u.At)},
-		":true": &types.AttributeValueMemberBOOL{Value: true},
-		":n":    &types.AttributeValueMemberN{Value: strconv.FormatInt(u.N, 10)},
-	}
-	cond := []string{
-		"attribute_exists(#pk)",
-		"(#secretHash = :h OR (#prevSecretHash = :h AND #prevSecretUntil > :now))",
-		"#enabled = :true",
-		"attribute_not_exists(#revokedAt)",
-		"(attribute_not_exists(#expiresAt) OR #expiresAt > :now)",
-		"(attribute_not_exists(#purgeAt) OR #purgeAt > :now)",
-		"attribute_not_exists(#allowedCidrs)",
-		"attribute_not_exists(#rateLimit)",
-		"attribute_not_exists(#remaining)",
-	}
-	if u.Env == "" {
-		cond = append(cond, "attribute_not_exists(#env)")
-	} else {
-		cond = append(cond, "#env = :env")
-		values[":env"] = &types.AttributeValueMemberS{Value: u.Env}
-	}
-	if u.API != "" {
-		names["#apis"] = attrAPIs
-		values[":api"] = &types.AttributeValueMemberS{Value: u.API}
-		if u.RequireAPI {
-			cond = append(cond, "contains(#apis, :api)")
-		} else {
-			cond = append(cond, "(attribute_not_exists(#apis) OR contains(#apis, :api))")
-		}
-	}
-	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(s.table),
-		Key:                       tokenKey(id),
-		UpdateExpression:          aws.String("SET #lastUsedAt = :now ADD #usageCount :n"),
-		ConditionExpression:       aws.String(strings.Join(cond, " AND ")),
-		ExpressionAttributeNames:  names,
-		ExpressionAttributeValues: values,
-	})
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
-		return false, nil
-	} else if err != nil {
-		return false, fmt.Errorf("dynamo: record admitted use: %w", err)
-	}
-	return true, nil
-}
-
 // ListTokens implements token.Store with a Query on the owner index, newest first. The first
 // Query asks for one item more than the page, which tells whether a next page exists; when the
 // status filter or gone tokens thin the page, it keeps querying with a growing Limit until the

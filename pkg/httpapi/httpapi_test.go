@@ -547,10 +547,6 @@ var errBroken = errors.New("dial tcp 10.0.0.1:8000: connection refused (secret d
 
 func (failingStore) FindToken(context.Context, string) (*token.Token, error) { return nil, errBroken }
 
-func (failingStore) RecordAdmittedUse(context.Context, string, token.Use) (bool, error) {
-	return false, errBroken
-}
-
 func TestInternalErrorsAreHidden(t *testing.T) {
 	e := newEnv(t, failingStore{})
 	tok := token.Format("tok", "", token.NewID(), token.NewSecret())

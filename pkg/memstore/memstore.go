@@ -226,19 +226,6 @@ func (s *Store) RecordUse(_ context.Context, id string, at time.Time, n int64) e
 	return nil
 }
 
-// RecordAdmittedUse implements token.Store: the rule and the write under one lock.
-func (s *Store) RecordAdmittedUse(_ context.Context, id string, u token.Use) (bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t, ok := s.tokens[id]
-	if !ok || t.Gone(s.now()) || !u.Admits(t) {
-		return false, nil
-	}
-	t.LastUsedAt = u.At
-	t.UsageCount += u.N
-	return true, nil
-}
-
 // CountRequest implements token.Store.
 func (s *Store) CountRequest(_ context.Context, id string, start time.Time, w time.Duration, limit int64) (int64, bool, error) {
 	s.mu.Lock()

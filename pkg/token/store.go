@@ -21,13 +21,6 @@ type Store interface {
 	// gone. The read is strongly consistent: a revoke is seen by the next FindToken.
 	FindToken(ctx context.Context, id string) (*Token, error)
 
-	// RecordAdmittedUse is RecordUse under a condition: it records u.N uses at u.At, in one
-	// atomic conditional write, only if u.Admits the stored token. Returns whether it recorded;
-	// false, and no error, when the token is absent, gone or not admitted. The authorizer sends it
-	// in parallel with its read of a token it has not seen, so that the first sight costs one
-	// round trip of latency and a refused token is never counted.
-	RecordAdmittedUse(ctx context.Context, id string, u Use) (bool, error)
-
 	// ListTokens returns up to q.Limit tokens of q.Owner matching q.Status, newest first, starting
 	// after the sort key q.After, and the sort key to continue from ("" when the list is done);
 	// with q.CreatedBy, the tokens that token created (of q.Owner only, when it is set). Gone

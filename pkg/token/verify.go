@@ -91,26 +91,6 @@ func secretMatches(t *Token, sum []byte, now time.Time) bool {
 	return current || previous
 }
 
-// Use is a presented token whose use a store records only if it admits it, in one conditional
-// write (Store.RecordAdmittedUse).
-type Use struct {
-	SecretHash []byte    // SHA-256 of the presented secret
-	Env        string    // environment label of the presented token
-	API        string    // name of the API it is presented to; "" for none
-	RequireAPI bool      // the API refuses tokens bound to no API
-	At         time.Time // when it is used
-	N          int64     // uses to record, at least 1
-}
-
-// Admits reports whether u may be recorded against t without any further check: the secret and
-// environment match, t is active at u.At (not revoked, expired, disabled or gone), t may be used
-// on u.API, and t has no limits (allowlist, rate limit, quota), whose checks come first. Stores
-// evaluate exactly this rule inside their write; the contract suite holds them to it.
-func (u Use) Admits(t *Token) bool {
-	return secretMatches(t, u.SecretHash, u.At) && u.Env == t.Env && t.Status(u.At) == StatusActive &&
-		!t.Gone(u.At) && t.AllowsAPI(u.API, u.RequireAPI) && !t.HasLimits()
-}
-
 // Verify checks a presented token, requires every permission in required, and records one use of
 // a valid token (lastUsedAt, usageCount). The caller's address is unknown, so a token with an IP
 // allowlist answers FORBIDDEN_IP: use VerifyRequest. The error is non-nil only when the store

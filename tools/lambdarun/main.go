@@ -43,6 +43,9 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Environ(), os.Stdin, os.Stdout, os.Stderr))
 }
 
+// shutdownGrace is how long Lambda lets a runtime with internal extensions run after SIGTERM.
+const shutdownGrace = 500 * time.Millisecond
+
 // Exit statuses of run.
 const (
 	exitOK       = 0
@@ -194,11 +197,14 @@ type runReport struct {
 }
 
 type invocationReport struct {
-	RequestID  string          `json:"requestId"`
-	DurationMs float64         `json:"durationMs"`
-	Response   json.RawMessage `json:"response,omitempty"`
-	ErrorType  string          `json:"errorType,omitempty"`
-	Error      json.RawMessage `json:"error,omitempty"`
+	RequestID  string  `json:"requestId"`
+	DurationMs float64 `json:"durationMs"` // until the runtime posted the response: what the caller waits for
+	// PostResponseMs is how long the function's extensions kept the invocation open after the
+	// response (Lambda's post-runtime extension duration); nil without extensions.
+	PostResponseMs *float64        `json:"postResponseMs,omitempty"`
+	Response       json.RawMessage `json:"response,omitempty"`
+	ErrorType      string          `json:"errorType,omitempty"`
+	Error          json.RawMessage `json:"error,omitempty"`
 }
 
 func (r *report) failed() bool {
@@ -215,7 +221,7 @@ func (r *runReport) failed() bool {
 // summary returns the line that sums up several invocations or runs: medians of init, first
 // and warm invocations, or "" for a single invocation or a failure.
 func (r *report) summary() string {
-	var inits, firsts, warm []float64
+	var inits, firsts, warm, post []float64
 	for _, run := range r.Runs {
 		if run.failed() {
 			return ""
@@ -224,6 +230,9 @@ func (r *report) summary() string {
 		firsts = append(firsts, run.Invocations[0].DurationMs)
 		for _, inv := range run.Invocations[1:] {
 			warm = append(warm, inv.DurationMs)
+			if inv.PostResponseMs != nil {
+				post = append(post, *inv.PostResponseMs)
+			}
 		}
 	}
 	if len(inits)+len(warm) < 2 {
@@ -232,6 +241,9 @@ func (r *report) summary() string {
 	line := fmt.Sprintf("lambdarun: %s: %d run(s): init %s; first invoke %s", r.Function, len(inits), stats(inits), stats(firsts))
 	if len(warm) > 0 {
 		line += fmt.Sprintf("; warm invoke %s over %d", stats(warm), len(warm))
+	}
+	if len(post) > 0 {
+		line += fmt.Sprintf("; warm post-response %s", stats(post))
 	}
 	return line
 }
@@ -261,7 +273,7 @@ func invoke(ctx context.Context, cfg config, environ []string, stdout, stderr io
 		region = "us-east-1"
 	}
 	arn := fmt.Sprintf("arn:aws:lambda:%s:123456789012:function:%s", region, cfg.name)
-	api := newRuntimeAPI(arn)
+	api := newAPI(arn, cfg.name)
 	srv := &http.Server{Handler: api.handler(), ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	defer srv.Close()
@@ -301,7 +313,20 @@ func invoke(ctx context.Context, cfg config, environ []string, stdout, stderr io
 		exitErr = cmd.Wait()
 		close(exited)
 	}()
+	var exts []*extension
 	defer func() {
+		// With extensions registered, Lambda sends the runtime SIGTERM and allows it 500 ms (for
+		// internal extensions) before SIGKILL.
+		if len(exts) > 0 {
+			cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-exited:
+				fmt.Fprintf(stderr, "lambdarun: shut down after SIGTERM\n")
+				return
+			case <-time.After(shutdownGrace):
+				fmt.Fprintf(stderr, "lambdarun: still running %s after SIGTERM: killed\n", shutdownGrace)
+			}
+		}
 		cmd.Process.Kill()
 		<-exited
 	}()
@@ -337,6 +362,16 @@ func invoke(ctx context.Context, cfg config, environ []string, stdout, stderr io
 		fmt.Fprintf(stderr, "lambdarun: init error %s after %s\n", initErrType, ms(time.Since(start)))
 		return rep, nil
 	}
+	// Init also waits for the extensions the function registered to ask for their first event.
+	exts = api.ext.closeInit()
+	if len(exts) > 0 {
+		end, ok := waitReady(exts, time.After(cfg.initTimeout-time.Since(start)))
+		if !ok {
+			fail(nil, "Sandbox.Timedout", "Error: Init timed out after %s: an extension never asked for its first event", cfg.initTimeout)
+			return rep, nil
+		}
+		initEnd = later(initEnd, end)
+	}
 	rep.InitDurationMs = millis(initEnd.Sub(start))
 
 	for i := 0; i < cfg.invocations; i++ {
@@ -345,6 +380,7 @@ func invoke(ctx context.Context, cfg config, environ []string, stdout, stderr io
 			event = cfg.events[i%len(cfg.events)]
 		}
 		inv := &invocation{id: newRequestID(), event: event, deadline: time.Now().Add(cfg.timeout), done: make(chan struct{})}
+		extDone := deliver(exts, inv, arn)
 		select {
 		case api.pending <- inv:
 		case <-exited:
@@ -365,8 +401,28 @@ func invoke(ctx context.Context, cfg config, environ []string, stdout, stderr io
 			return rep, ctx.Err()
 		}
 
+		// The caller has the answer; the next invocation waits for the extensions too.
+		var post time.Duration
+		if len(exts) > 0 {
+			select {
+			case <-extDone:
+				post = time.Since(inv.finished)
+			case <-exited:
+				fail(inv, "Runtime.ExitError", "RequestId: %s Error: Runtime exited with error: %v", inv.id, exitErr)
+				return rep, nil
+			case <-time.After(time.Until(inv.deadline)):
+				fail(inv, "Sandbox.Timedout", "RequestId: %s Error: Task timed out after %.2f seconds: an extension did not ask for its next event", inv.id, cfg.timeout.Seconds())
+				return rep, nil
+			case <-ctx.Done():
+				return rep, ctx.Err()
+			}
+		}
+
 		d := inv.finished.Sub(inv.delivered)
 		ir := invocationReport{RequestID: inv.id, DurationMs: millis(d), ErrorType: inv.errorType}
+		if len(exts) > 0 {
+			ir.PostResponseMs = ptr(millis(post))
+		}
 		out := inv.response
 		if inv.errorType != "" {
 			out = inv.errorBody
@@ -380,6 +436,9 @@ func invoke(ctx context.Context, cfg config, environ []string, stdout, stderr io
 			io.WriteString(stdout, "\n")
 		}
 		line := fmt.Sprintf("REPORT RequestId: %s\tDuration: %s", inv.id, ms(d))
+		if ir.PostResponseMs != nil {
+			line += "\tPost-response: " + ms(post)
+		}
 		if i == 0 {
 			line += "\tInit Duration: " + ms(initEnd.Sub(start))
 		}
@@ -420,6 +479,15 @@ func asJSON(b []byte) json.RawMessage {
 	s, _ := json.Marshal(string(b))
 	return s
 }
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+func ptr[T any](v T) *T { return &v }
 
 func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 

@@ -28,7 +28,7 @@ func mustBootstrap(t *testing.T, name string) string {
 	t.Helper()
 	binaries.once.Do(func() {
 		binaries.dir, binaries.err = os.MkdirTemp("", "lambdarun-test-")
-		for _, fn := range []string{"minimal", "faulty"} {
+		for _, fn := range []string{"minimal", "faulty", "afterresponse"} {
 			if binaries.err != nil {
 				return
 			}
@@ -293,5 +293,58 @@ func TestInvokeEvents(t *testing.T) {
 	}
 	if r := mustRun(t, os.Environ(), "-events", path, mustBootstrap(t, "minimal")); r.code != exitUsage || !strings.Contains(r.stderr, "line 2") {
 		t.Errorf("a bad events file: exit %d, %s; want a usage error naming line 2", r.code, r.stderr)
+	}
+}
+
+// TestExtensionsAPI: a function that registers an internal extension gets each invocation's
+// event on it; the caller's duration ends with the response, the post-response duration covers
+// the extension's work, and the next invocation starts only after it (each answer counts the
+// drains finished before it). Registering after init is refused, as Lambda refuses it.
+func TestExtensionsAPI(t *testing.T) {
+	bin := mustBootstrap(t, "afterresponse")
+	r := mustRun(t, os.Environ(), "-n", "3", "-env", "DRAIN_MS=150", "-env", "REGISTER_LATE=1", bin)
+	if r.code != exitOK || len(r.report.Runs) != 1 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	for i, inv := range r.report.Runs[0].Invocations {
+		var got struct {
+			DrainedBefore       int  `json:"drainedBefore"`
+			LateRegisterRefused bool `json:"lateRegisterRefused"`
+		}
+		if err := json.Unmarshal(inv.Response, &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.DrainedBefore != i {
+			t.Errorf("invocation %d started after %d drains; want %d", i, got.DrainedBefore, i)
+		}
+		if !got.LateRegisterRefused {
+			t.Errorf("invocation %d: registering after init was accepted", i)
+		}
+		// A lower bound only: the drain sleeps 150 ms after the response.
+		if inv.PostResponseMs == nil {
+			t.Errorf("invocation %d: no post-response duration", i)
+		} else if *inv.PostResponseMs < 150 {
+			t.Errorf("invocation %d: post-response %.2f ms; want at least the drain's 150", i, *inv.PostResponseMs)
+		}
+	}
+	if !strings.Contains(r.stderr, "Post-response: ") {
+		t.Errorf("no Post-response in the REPORT lines:\n%s", r.stderr)
+	}
+	// At the end of the run the function gets SIGTERM, as on Lambda, and its handler runs.
+	if !strings.Contains(r.stderr, "afterresponse: SIGTERM after 3 drains") || !strings.Contains(r.stderr, "shut down after SIGTERM") {
+		t.Errorf("no graceful shutdown:\n%s", r.stderr)
+	}
+}
+
+// TestNoExtensionNoPostResponse: without extensions nothing changes: no post-response figure.
+func TestNoExtensionNoPostResponse(t *testing.T) {
+	r := mustRun(t, os.Environ(), "-n", "2", mustBootstrap(t, "minimal"))
+	if r.code != exitOK {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	for _, inv := range r.report.Runs[0].Invocations {
+		if inv.PostResponseMs != nil {
+			t.Errorf("post-response %v ms without an extension", *inv.PostResponseMs)
+		}
 	}
 }

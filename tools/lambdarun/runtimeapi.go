@@ -63,6 +63,8 @@ type runtimeAPI struct {
 
 	initDone chan struct{} // closed by the first /next or by /init/error
 	initOnce sync.Once
+
+	ext extensions // the Extensions API, for extensions the function registers
 }
 
 func newRuntimeAPI(functionARN string) *runtimeAPI {
@@ -74,12 +76,21 @@ func newRuntimeAPI(functionARN string) *runtimeAPI {
 	}
 }
 
+// newAPI returns the Runtime and Extensions APIs for a function called name.
+func newAPI(functionARN, name string) *runtimeAPI {
+	a := newRuntimeAPI(functionARN)
+	a.ext.functionName = name
+	return a
+}
+
 func (a *runtimeAPI) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+apiPrefix+"/invocation/next", a.next)
 	mux.HandleFunc("POST "+apiPrefix+"/invocation/{id}/response", a.response)
 	mux.HandleFunc("POST "+apiPrefix+"/invocation/{id}/error", a.invocationError)
 	mux.HandleFunc("POST "+apiPrefix+"/init/error", a.initErr)
+	mux.HandleFunc("POST "+extensionPrefix+"/register", a.ext.register)
+	mux.HandleFunc("GET "+extensionPrefix+"/event/next", a.ext.next)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, http.StatusNotFound, "InvalidRequest", fmt.Sprintf("no Runtime API endpoint %s %s", r.Method, r.URL.Path))
 	})

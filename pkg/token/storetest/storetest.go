@@ -74,7 +74,6 @@ func NewToken(owner string, now time.Time) *token.Token {
 // Run runs the contract suite.
 func Run(t *testing.T, newStore NewStore) {
 	ctx := context.Background()
-	t.Run("RecordAdmittedUse", func(t *testing.T) { runRecordAdmittedUse(t, newStore) })
 	t.Run("Audit", func(t *testing.T) { runAudit(t, newStore) })
 	t.Run("Family", func(t *testing.T) { runFamily(t, newStore) })
 

@@ -1,8 +1,9 @@
 // Command getitem is the baseline of the authorizer's latency: a function that does exactly one
 // strongly consistent GetItem, with the same SDK client the functions use (dynamo.NewEnvClient),
 // of the token an HTTP API authorizer event presents; with BASELINE_WRITE=1, exactly one usage
-// UpdateItem of that token instead (SET lastUsedAt ADD usageCount), the cost of the one write a
-// first sight makes. See scripts/measure-authorizer.sh; it is not deployed.
+// UpdateItem of that token instead, the shape of the usage write (SET baselineAt ADD
+// baselineCount: attributes of its own, so the tokens' real usage stays the authorizer's); with
+// BASELINE_WRITE=after, the GetItem, then that UpdateItem after the response (pkg/lambdaext). See scripts/measure-authorizer.sh; it is not deployed.
 package main
 
 import (
@@ -10,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -20,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/apitokens/apitokens/pkg/dynamo"
+	"github.com/apitokens/apitokens/pkg/lambdaext"
 	"github.com/apitokens/apitokens/pkg/token"
 )
 
@@ -29,7 +32,24 @@ func main() {
 		log.Fatalf("init: %v", err)
 	}
 	table, write := os.Getenv("TABLE_NAME"), os.Getenv("BASELINE_WRITE") == "1"
-	lambda.Start(func(ctx context.Context, e struct {
+	after := os.Getenv("BASELINE_WRITE") == "after"
+	var queued []string
+	update := func(ctx context.Context, id string) error {
+		_, err := client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: aws.String(table), Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "TOKEN#" + id}},
+			UpdateExpression:          aws.String("SET baselineAt = :at ADD baselineCount :one"),
+			ConditionExpression:       aws.String("attribute_exists(pk)"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":at": &types.AttributeValueMemberS{Value: time.Now().UTC().Format(time.RFC3339Nano)}, ":one": &types.AttributeValueMemberN{Value: "1"}},
+		})
+		return err
+	}
+	drain := func() {
+		for _, id := range queued {
+			update(context.Background(), id)
+		}
+		queued = nil
+	}
+	h := func(ctx context.Context, e struct {
 		Headers map[string]string `json:"headers"`
 	}) (json.RawMessage, error) {
 		presented, _ := token.BearerToken(e.Headers["authorization"])
@@ -41,7 +61,7 @@ func main() {
 		if write {
 			_, err := client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 				TableName: aws.String(table), Key: key,
-				UpdateExpression:          aws.String("SET lastUsedAt = :at ADD usageCount :one"),
+				UpdateExpression:          aws.String("SET baselineAt = :at ADD baselineCount :one"),
 				ConditionExpression:       aws.String("attribute_exists(pk)"),
 				ExpressionAttributeValues: map[string]types.AttributeValue{":at": &types.AttributeValueMemberS{Value: time.Now().UTC().Format(time.RFC3339Nano)}, ":one": &types.AttributeValueMemberN{Value: "1"}},
 			})
@@ -51,6 +71,13 @@ func main() {
 		if err != nil {
 			return nil, err
 		}
+		if after {
+			queued = append(queued, p.ID)
+		}
 		return json.Marshal(map[string]bool{"found": len(out.Item) > 0})
-	})
+	}
+	if after {
+		lambdaext.Start("baseline-write-after", h, drain, drain, slog.Default())
+	}
+	lambda.Start(h)
 }
