@@ -11,7 +11,6 @@ import (
 	"log"
 	"log/slog"
 	"os"
-	"time"
 
 	"github.com/apitokens/apitokens/pkg/app"
 	"github.com/apitokens/apitokens/pkg/lambdaext"
@@ -22,11 +21,6 @@ func main() {
 	if err != nil {
 		log.Fatalf("init: %v", err)
 	}
-	flush := func() { a.FlushUsage(context.Background(), false) }
-	atShutdown := func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
-		defer cancel()
-		a.FlushUsage(ctx, true)
-	}
-	lambdaext.Start("apitokens-usage-writes", a.Handle, flush, atShutdown, slog.Default())
+	flush := func(ctx context.Context, final bool) { a.FlushUsage(ctx, final) }
+	lambdaext.Start("apitokens-usage-writes", a.Handle, flush, slog.Default())
 }

@@ -63,6 +63,7 @@ type Authorizer struct {
 	usage map[string]*usage
 
 	writes    sync.WaitGroup // usage writes in flight (recordUse)
+	flushMu   sync.Mutex     // one FlushUsage at a time
 	lastFlush time.Time      // the last FlushUsage that wrote; under mu
 }
 
@@ -79,6 +80,7 @@ const refreshAfter = time.Second
 
 type usage struct {
 	pending   int64     // uses not yet written
+	last      time.Time // the last use counted: the lastUsedAt a write of pending records
 	lastWrite time.Time // zero: never written by this instance
 }
 
@@ -148,15 +150,15 @@ type Decision struct {
 // (it never wrote the token's uses, or UsageInterval has passed), the write goes out in its own
 // goroutine and the decision does not wait for it. So a token's first sight costs one round trip
 // of latency, its GetItem. On Lambda (Config.WritesAfterResponse) uses are only buffered, and
-// the instance writes them all at most once per interval, after a response (FlushUsage): an
-// internal extension (pkg/lambdaext) holds that invocation open until the writes are done, so
-// they neither delay nor compete with any answer, and an instance that sees many tokens for the
-// first time writes them together instead of once per request. Only an allowed request is
+// the instance writes them all at most once per interval, once a handler has returned
+// (FlushUsage): an internal extension (pkg/lambdaext) holds that invocation open until the writes
+// are done, so no caller waits for them, and an instance that sees many tokens for the first
+// time writes them together instead of once per request. Only an allowed request is
 // ever counted, because the write starts from the decision; a refused or unknown token writes
 // nothing. This replaces a usage write sent in parallel with the read, which needed a condition
 // repeating the whole validity check in DynamoDB, bookkeeping to take back uses the read then
 // refused, and a junk bound for made-up tokens, and which still had the write compete with the
-// read on the same table (2.6x a bare GetItem measured on DynamoDB Local, against 1.0x here).
+// read on the same table (see README "Performance" for both figures).
 func (a *Authorizer) Authorize(ctx context.Context, req Request) (Decision, error) {
 	d, _, err := a.authorize(ctx, req)
 	return d, err
@@ -291,17 +293,19 @@ func (a *Authorizer) WaitForWrites() { a.writes.Wait() }
 const flushConcurrency = 16
 
 // FlushUsage writes the uses buffered with Config.WritesAfterResponse, one UpdateItem per token
-// (at most flushConcurrency at a time), and returns once they are answered. It writes only when
-// force is set, when UsageInterval has passed since it last wrote (the first call always
-// writes), or when the buffer holds CacheSize tokens; otherwise it returns at once. So each
-// token's item takes at most one usage write per interval per instance. A failed write keeps its
-// uses for the next flush. It returns the number of tokens written.
+// (at most flushConcurrency at a time, each bounded by LookupTimeout), with the time of the
+// token's last use, and returns once they are answered. It writes only when force is set, when
+// UsageInterval has passed since it last wrote (the first call always writes), or when the
+// buffer holds CacheSize tokens; otherwise it returns at once. So each token's item takes at most
+// one usage write per interval per instance. A failed write keeps its uses for the next flush.
+// Flushes run one at a time. It returns the number of tokens written or attempted.
 func (a *Authorizer) FlushUsage(ctx context.Context, force bool) int {
+	a.flushMu.Lock()
+	defer a.flushMu.Unlock()
 	now := a.cfg.Now()
 	type batch struct {
 		id string
 		u  *usage
-		n  int64
 	}
 	a.mu.Lock()
 	if !force && !a.lastFlush.IsZero() && now.Sub(a.lastFlush) < a.cfg.UsageInterval && len(a.usage) < a.cfg.CacheSize {
@@ -312,36 +316,66 @@ func (a *Authorizer) FlushUsage(ctx context.Context, force bool) int {
 	var due []batch
 	for id, u := range a.usage {
 		if u.pending > 0 {
-			due = append(due, batch{id, u, u.pending})
-			u.pending, u.lastWrite = 0, now
-		} else if now.Sub(u.lastWrite) >= a.cfg.UsageInterval {
-			delete(a.usage, id)
+			due = append(due, batch{id, u})
 		}
+		delete(a.usage, id) // a use after this starts a new entry
 	}
 	a.mu.Unlock()
 
 	sem := make(chan struct{}, flushConcurrency)
 	var wg sync.WaitGroup
+	var failed struct {
+		sync.Mutex
+		n     int
+		first error
+	}
 	for _, b := range due {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if err := a.store.RecordUse(ctx, b.id, now, b.n); err != nil && token.ErrorCode(err) != token.ENOTFOUND {
-				a.cfg.Logger.WarnContext(ctx, "usage write failed; retrying with the next flush", "tokenId", b.id, "uses", b.n, "error", err)
-				a.mu.Lock()
-				if cur, ok := a.usage[b.id]; ok {
-					cur.pending += b.n
-				} else {
-					b.u.pending += b.n
-					a.usage[b.id] = b.u
-				}
-				a.mu.Unlock()
+			ctx := ctx
+			if a.cfg.LookupTimeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, a.cfg.LookupTimeout)
+				defer cancel()
 			}
+			err := a.store.RecordUse(ctx, b.id, b.u.last, b.u.pending)
+			if err == nil || token.ErrorCode(err) == token.ENOTFOUND { // a token deleted since: nothing to count
+				return
+			}
+			a.keep(b.id, b.u)
+			failed.Lock()
+			if failed.n++; failed.first == nil {
+				failed.first = err
+			}
+			failed.Unlock()
 		}()
 	}
 	wg.Wait()
+	if failed.n > 0 {
+		a.cfg.Logger.WarnContext(ctx, "usage writes failed; their uses are kept for the next flush", "tokens", failed.n, "error", failed.first)
+	}
 	return len(due)
+}
+
+// keep puts back the uses of a write that failed, into the token's current entry if a use since
+// started one. a.mu must not be held.
+func (a *Authorizer) keep(id string, u *usage) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	cur, ok := a.usage[id]
+	if !ok {
+		a.usage[id] = u
+		return
+	}
+	if cur == u {
+		return
+	}
+	cur.pending += u.pending
+	if u.last.After(cur.last) {
+		cur.last = u.last
+	}
 }
 
 // recordUse counts an allowed use, and writes the uses counted so far when the token's write is
@@ -361,6 +395,9 @@ func (a *Authorizer) recordUse(ctx context.Context, id string, now time.Time) <-
 		a.usage[id] = u
 	}
 	u.pending++
+	if now.After(u.last) {
+		u.last = now
+	}
 	if a.cfg.WritesAfterResponse || !u.lastWrite.IsZero() && now.Sub(u.lastWrite) < a.cfg.UsageInterval {
 		a.mu.Unlock()
 		return nil
@@ -382,9 +419,7 @@ func (a *Authorizer) recordUse(ctx context.Context, id string, now time.Time) <-
 		}
 		if err := a.store.RecordUse(ctx, id, now, n); err != nil {
 			a.cfg.Logger.WarnContext(ctx, "usage write failed; retrying with the next use", "tokenId", id, "uses", n, "error", err)
-			a.mu.Lock()
-			u.pending += n
-			a.mu.Unlock()
+			a.keep(id, &usage{pending: n, last: now, lastWrite: now})
 		}
 	}()
 	return done

@@ -75,10 +75,10 @@ func TestCostAgainstDynamoDB(t *testing.T) {
 	}
 }
 
-// TestFirstSightCountsOnlyAdmittedUses: against DynamoDB Local, a token an instance has not seen
+// TestFirstSightCountsOnlyAllowedUses: against DynamoDB Local, a token an instance has not seen
 // costs a GetItem and, after the decision, one UpdateItem that counts the use; tokens the
 // authorizer refuses cost the GetItem only and are never counted.
-func TestFirstSightCountsOnlyAdmittedUses(t *testing.T) {
+func TestFirstSightCountsOnlyAllowedUses(t *testing.T) {
 	var counter dynamotest.CallCounter
 	client := dynamotest.MustClient(t, counter.Register)
 	clock := realClock()

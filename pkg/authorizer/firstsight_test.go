@@ -275,3 +275,117 @@ func (s *failingWrites) RecordUse(ctx context.Context, id string, at time.Time, 
 	}
 	return s.Store.RecordUse(ctx, id, at, n)
 }
+
+// TestFlushRecordsTheLastUse: a flush records when the token was last used, not when the flush
+// ran, so a late flush (at SIGTERM) never dates a use after, say, the token's revocation.
+func TestFlushRecordsTheLastUse(t *testing.T) {
+	clock := storetest.NewClock()
+	mem := memstore.New(clock.Now)
+	svc, err := token.NewService(mem, token.Config{Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, plain, err := svc.Create(context.Background(), token.Principal{Owner: "alice", Permissions: []string{token.PermAdmin}}, token.CreateInput{Name: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := authorizer.New(mem, authorizer.Config{UsageInterval: time.Minute, Now: clock.Now, WritesAfterResponse: true})
+	a.FlushUsage(context.Background(), false) // the first flush: nothing buffered yet
+	clock.Advance(time.Second)
+	a.Authorize(context.Background(), authorizer.Request{Token: plain, Method: "GET", Route: "/x"})
+	used := clock.Now()
+	clock.Advance(15 * time.Minute)
+	a.FlushUsage(context.Background(), true)
+	got, err := mem.FindToken(context.Background(), tok.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.LastUsedAt.Equal(used) || got.UsageCount != 1 {
+		t.Fatalf("lastUsedAt %v, usageCount %d; want %v and 1", got.LastUsedAt, got.UsageCount, used)
+	}
+}
+
+// TestFullBufferFlushesOnce: a buffer that reached CacheSize tokens is flushed at the next
+// response, and emptied, so the following responses within the interval write nothing.
+func TestFullBufferFlushesOnce(t *testing.T) {
+	clock := storetest.NewClock()
+	mem := memstore.New(clock.Now)
+	store := &countingWrites{Store: mem}
+	svc, err := token.NewService(mem, token.Config{Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plains []string
+	for range 2 {
+		_, p, err := svc.Create(context.Background(), token.Principal{Owner: "alice", Permissions: []string{token.PermAdmin}}, token.CreateInput{Name: "t"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		plains = append(plains, p)
+	}
+	a := authorizer.New(store, authorizer.Config{CacheSize: 2, UsageInterval: time.Minute, Now: clock.Now, WritesAfterResponse: true})
+	a.FlushUsage(context.Background(), false)
+	for _, p := range plains {
+		a.Authorize(context.Background(), authorizer.Request{Token: p, Method: "GET", Route: "/x"})
+	}
+	a.FlushUsage(context.Background(), false) // full: written although the interval has not passed
+	for range 10 {
+		clock.Advance(time.Second)
+		a.Authorize(context.Background(), authorizer.Request{Token: plains[0], Method: "GET", Route: "/x"})
+		a.FlushUsage(context.Background(), false)
+	}
+	if n := store.writes.Load(); n != 2 {
+		t.Fatalf("%d usage writes; want 2 (the full buffer once, then nothing within the interval)", n)
+	}
+}
+
+// TestFailedWriteOfAPrunedEntry: a server's write that fails after its token's entry was pruned
+// (while the write was in flight) keeps its uses for the next write.
+func TestFailedWriteOfAPrunedEntry(t *testing.T) {
+	clock := storetest.NewClock()
+	mem := memstore.New(clock.Now)
+	svc, err := token.NewService(mem, token.Config{Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := token.Principal{Owner: "alice", Permissions: []string{token.PermAdmin}}
+	tok, plain, err := svc.Create(context.Background(), root, token.CreateInput{Name: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, other, err := svc.Create(context.Background(), root, token.CreateInput{Name: "u"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &firstWriteFailsLate{Store: mem, id: tok.ID, release: make(chan struct{})}
+	a := authorizer.New(store, authorizer.Config{CacheSize: 1, UsageInterval: 0, Now: clock.Now})
+	a.Authorize(context.Background(), authorizer.Request{Token: plain, Method: "GET", Route: "/x"}) // its write hangs
+	a.Authorize(context.Background(), authorizer.Request{Token: other, Method: "GET", Route: "/x"}) // prunes the full map
+	close(store.release)                                                                            // the hung write fails
+	a.WaitForWrites()
+	a.Authorize(context.Background(), authorizer.Request{Token: plain, Method: "GET", Route: "/x"})
+	a.WaitForWrites()
+	if got, _ := mem.FindToken(context.Background(), tok.ID); got.UsageCount != 2 {
+		t.Fatalf("usageCount %d after 2 allowed uses, the first one's write failed late; want 2", got.UsageCount)
+	}
+}
+
+// firstWriteFailsLate holds the first usage write of token id until released, then fails it.
+type firstWriteFailsLate struct {
+	token.Store
+	id      string
+	release chan struct{}
+	once    sync.Once
+}
+
+func (s *firstWriteFailsLate) RecordUse(ctx context.Context, id string, at time.Time, n int64) error {
+	first := false
+	if id == s.id {
+		s.once.Do(func() { first = true })
+	}
+	if first {
+		<-s.release
+		return errors.New("RequestTimeout")
+	}
+	return s.Store.RecordUse(ctx, id, at, n)
+}

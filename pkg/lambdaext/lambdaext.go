@@ -1,19 +1,17 @@
-// Package lambdaext lets a Go Lambda function finish work after it has answered: an internal
-// extension (Lambda Extensions API, 2020-01-01) registered for INVOKE events holds each
-// invocation open until the work the handler left behind is done, while the response is already
-// on its way to the caller.
+// Package lambdaext lets a Go Lambda function finish work after its handler has returned: an
+// internal extension (Lambda Extensions API, 2020-01-01) registered for INVOKE events holds each
+// invocation open until that work is done, while the response is already on its way.
 //
 // Lambda ends an invocation, and may freeze the execution environment, only once the runtime
 // and every registered extension have asked for their next event. aws-lambda-go asks as soon as
 // it has posted the handler's response, so a goroutine still writing then would be frozen
-// mid-request. The extension asks only after the handler has returned and drain has come back:
-// the caller waits for the handler, not for the drain; the instance takes its next event after
-// both (Lambda bills the drain as post-runtime extension duration).
+// mid-request. The extension asks only after the handler has returned and the work has come back:
+// the caller waits for the handler, not for the work; the instance takes its next event after
+// both (Lambda bills the work as post-runtime extension duration).
 //
 // Internal extensions must register during init, before the runtime's first request for an
-// event, and cannot subscribe to SHUTDOWN: Start catches the SIGTERM Lambda sends instead. Start registers before it hands over to lambda.Start;
-// when registration fails (no Extensions API, as in some emulators), the handler drains before
-// it returns, so the work is done either way, only on the caller's time.
+// event, and cannot subscribe to SHUTDOWN; registering one makes Lambda send the runtime SIGTERM
+// before it ends the process, with 500 ms to spare, which Start catches instead.
 package lambdaext
 
 import (
@@ -36,12 +34,23 @@ import (
 )
 
 const (
-	apiVersion        = "2020-01-01"
-	headerName        = "Lambda-Extension-Name"
-	headerIdentifier  = "Lambda-Extension-Identifier"
-	eventTypeInvoke   = "INVOKE"
-	eventTypeShutdown = "SHUTDOWN"
+	apiVersion       = "2020-01-01"
+	headerName       = "Lambda-Extension-Name"
+	headerIdentifier = "Lambda-Extension-Identifier"
+	eventTypeInvoke  = "INVOKE"
+
+	// shutdownBudget is the part of Lambda's 500 ms after SIGTERM given to the final work.
+	shutdownBudget = 400 * time.Millisecond
+	// deadlineMargin is kept free before an invocation's deadline: work after the handler stops
+	// then, so that a slow store makes the invocation end on time rather than time out.
+	deadlineMargin = 200 * time.Millisecond
 )
+
+// Work is what a function does after its handler: final is false after an invocation (the work
+// may decide there is nothing to do yet), true when nothing may be left behind (at SIGTERM,
+// after a panic, or on every invocation when no extension could register). ctx ends when the
+// time for it has run out.
+type Work func(ctx context.Context, final bool)
 
 // Extension is a registered internal extension.
 type Extension struct {
@@ -94,46 +103,36 @@ type event struct {
 }
 
 // Run takes the extension's events until ctx ends or the API fails: for each invocation it waits
-// until the handler has returned (Wrap) and drain has come back, or the invocation's deadline
-// passes, before it asks for the next event. Run it in its own goroutine.
-func (e *Extension) Run(ctx context.Context, drain func()) error {
+// until the handler has returned (Wrap) and work(ctx, false) has come back, both bounded by the
+// invocation's deadline, before it asks for the next event. Run it in its own goroutine.
+func (e *Extension) Run(ctx context.Context, work Work) error {
 	for {
 		ev, err := e.next(ctx)
 		if err != nil {
 			return err
 		}
-		switch ev.EventType {
-		case eventTypeInvoke:
-			e.finish(ev, drain)
-		case eventTypeShutdown:
-			return nil
+		if ev.EventType == eventTypeInvoke {
+			e.finish(ctx, ev, work)
 		}
 	}
 }
 
-// finish waits for the handler of the invocation ev and then for drain, bounded by the
-// invocation's deadline: past it Lambda ends the invocation anyway.
-func (e *Extension) finish(ev event, drain func()) {
-	deadline := time.UnixMilli(ev.DeadlineMs)
-	timer := time.NewTimer(time.Until(deadline))
-	defer timer.Stop()
+// finish waits for the handler of the invocation ev, then does the work, with a context that
+// ends deadlineMargin before the invocation's deadline.
+func (e *Extension) finish(ctx context.Context, ev event, work Work) {
+	defer func() {
+		e.mu.Lock()
+		delete(e.returned, ev.RequestID)
+		e.mu.Unlock()
+	}()
+	ctx, cancel := context.WithDeadline(ctx, time.UnixMilli(ev.DeadlineMs).Add(-deadlineMargin))
+	defer cancel()
 	select {
 	case <-e.returnedChan(ev.RequestID):
-	case <-timer.C:
+	case <-ctx.Done():
 		return
 	}
-	drained := make(chan struct{})
-	go func() {
-		drain()
-		close(drained)
-	}()
-	select {
-	case <-drained:
-	case <-timer.C:
-	}
-	e.mu.Lock()
-	delete(e.returned, ev.RequestID)
-	e.mu.Unlock()
+	work(ctx, false)
 }
 
 func (e *Extension) returnedChan(requestID string) chan struct{} {
@@ -176,48 +175,67 @@ func (e *Extension) next(ctx context.Context) (event, error) {
 	return ev, nil
 }
 
-// Wrap returns handler, telling the extension when it has returned, so that the drain of its
-// invocation starts then.
-func Wrap[E, R any](e *Extension, handler func(context.Context, E) (R, error)) func(context.Context, E) (R, error) {
-	return func(ctx context.Context, ev E) (R, error) {
+// Wrap returns handler, answering its response already encoded (so that only posting it overlaps
+// the work) and telling the extension when it has returned. A panicking handler does the final
+// work before the panic goes on: aws-lambda-go then ends the process, with no SIGTERM.
+func Wrap[E, R any](e *Extension, handler func(context.Context, E) (R, error), work Work) func(context.Context, E) (json.RawMessage, error) {
+	return func(ctx context.Context, ev E) (json.RawMessage, error) {
+		defer func() {
+			if r := recover(); r != nil {
+				final(work)
+				panic(r)
+			}
+		}()
 		defer e.handlerReturned(ctx)
+		resp, err := handler(ctx, ev)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(resp)
+	}
+}
+
+// DrainBefore returns handler, doing the final work after it and before the response: the
+// fallback when no extension could register, where nothing may be left behind at any return.
+func DrainBefore[E, R any](handler func(context.Context, E) (R, error), work Work) func(context.Context, E) (R, error) {
+	return func(ctx context.Context, ev E) (R, error) {
+		defer work(context.WithoutCancel(ctx), true)
 		return handler(ctx, ev)
 	}
 }
 
-// DrainBefore returns handler, running drain after it and before the response: the fallback
-// when no extension could register.
-func DrainBefore[E, R any](handler func(context.Context, E) (R, error), drain func()) func(context.Context, E) (R, error) {
-	return func(ctx context.Context, ev E) (R, error) {
-		defer drain()
-		return handler(ctx, ev)
-	}
+// final does the work with nothing left behind, within shutdownBudget.
+func final(work Work) {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownBudget)
+	defer cancel()
+	work(ctx, true)
 }
 
 // Start registers an internal extension called name and starts the Lambda runtime with handler:
-// after each invocation's response it runs afterEach (see the package comment), and when Lambda
-// shuts the execution environment down it runs atShutdown. Registering an extension is what
-// makes Lambda send the runtime SIGTERM before it ends the process, with 500 ms to spare for
-// internal extensions; atShutdown must fit in that. Start does not return.
-func Start[E, R any](name string, handler func(context.Context, E) (R, error), afterEach, atShutdown func(), logger *slog.Logger) {
+// after each invocation's handler has returned it does work(ctx, false) (see the package
+// comment), and at SIGTERM or after a panic work(ctx, true) within shutdownBudget. It does not
+// return.
+func Start[E, R any](name string, handler func(context.Context, E) (R, error), work Work, logger *slog.Logger) {
 	ext, err := Register(context.Background(), os.Getenv("AWS_LAMBDA_RUNTIME_API"), name)
 	if err != nil {
-		logger.Warn("no internal extension: work after each answer is done before it", "error", err)
-		lambda.Start(DrainBefore(handler, afterEach))
+		logger.Warn("no internal extension: the work after each answer is done before it, on the caller's time", "error", err)
+		lambda.Start(DrainBefore(handler, work))
 		return
 	}
 	sigterm := make(chan os.Signal, 1)
 	signal.Notify(sigterm, syscall.SIGTERM)
 	go func() {
 		<-sigterm
-		atShutdown()
+		final(work)
 		os.Exit(0)
 	}()
 	go func() {
-		if err := ext.Run(context.Background(), afterEach); err != nil {
-			// Lambda will not end invocations without this extension; nothing to fall back to.
-			logger.Error("internal extension stopped", "error", err)
-		}
+		err := ext.Run(context.Background(), work)
+		// Lambda ends no invocation without this extension: end the process, so that Lambda
+		// starts a new execution environment instead of timing every invocation out.
+		logger.Error("internal extension stopped", "error", err)
+		final(work)
+		os.Exit(1)
 	}()
-	lambda.Start(Wrap(ext, handler))
+	lambda.Start(Wrap(ext, handler, work))
 }

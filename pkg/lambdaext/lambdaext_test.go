@@ -29,11 +29,11 @@ func TestRegisterFailures(t *testing.T) {
 	}
 }
 
-// TestDrainBefore: without an extension, the work is done before the handler returns, whatever
-// the handler answers.
+// TestDrainBefore: without an extension, the final work is done before the handler returns,
+// whatever the handler answers: nothing may be left for later.
 func TestDrainBefore(t *testing.T) {
 	for _, fail := range []bool{false, true} {
-		drained := false
+		drained, wasFinal := false, false
 		h := DrainBefore(func(context.Context, int) (int, error) {
 			if drained {
 				t.Error("drained before the handler ran")
@@ -42,10 +42,28 @@ func TestDrainBefore(t *testing.T) {
 				return 0, errors.New("boom")
 			}
 			return 1, nil
-		}, func() { drained = true })
+		}, func(_ context.Context, final bool) { drained, wasFinal = true, final })
 		h(context.Background(), 0)
-		if !drained {
-			t.Errorf("fail=%v: returned without draining", fail)
+		if !drained || !wasFinal {
+			t.Errorf("fail=%v: returned with drained %v, final %v; want both", fail, drained, wasFinal)
 		}
+	}
+}
+
+// TestWrapPanics: a panicking handler does the final work before the panic goes on.
+func TestWrapPanics(t *testing.T) {
+	e := &Extension{returned: make(map[string]chan struct{})}
+	var final bool
+	h := Wrap(e, func(context.Context, int) (int, error) { panic("boom") }, func(_ context.Context, f bool) { final = f })
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("the panic was swallowed")
+			}
+		}()
+		h(context.Background(), 0)
+	}()
+	if !final {
+		t.Error("no final work after a panic")
 	}
 }

@@ -30,7 +30,7 @@ const (
 // extension is one registered extension.
 type extension struct {
 	id, name string
-	invoke   bool          // subscribed to INVOKE
+	invoke   bool          // subscribed to INVOKE (the only event an internal extension can take)
 	events   chan []byte   // the next event for it
 	ready    chan struct{} // closed by its first event/next: its init is done
 	once     sync.Once
@@ -58,7 +58,14 @@ func (x *extensions) register(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, ev := range body.Events {
-		if ev != "INVOKE" && ev != "SHUTDOWN" {
+		switch ev {
+		case "INVOKE":
+		case "SHUTDOWN":
+			// Every extension here registers from the function's process: an internal one,
+			// which Lambda does not let subscribe to SHUTDOWN (it gets SIGTERM instead).
+			writeStatus(w, http.StatusBadRequest, "ShutdownEventNotSupportedForInternalExtension", "internal extensions cannot register for SHUTDOWN")
+			return
+		default:
 			writeStatus(w, http.StatusBadRequest, "InvalidEventType", fmt.Sprintf("unknown event type %q", ev))
 			return
 		}

@@ -11,9 +11,13 @@
 // (AWS_LAMBDA_FUNCTION_NAME, AWS_LAMBDA_LOG_FORMAT, ...). The exit status is 0 when every
 // invocation answered, 1 when init or an invocation failed, 2 for a usage error.
 //
-// Durations mean what Lambda's REPORT line means: init runs from starting the process to its
-// first request for an event; an invocation runs from handing over the event to receiving the
-// response. Invocations after the first (-n) are warm, as in a reused Lambda execution
+// Init runs from starting the process to its first request for an event (and, for extensions
+// the function registers, theirs); an invocation's Duration runs from handing over the event to
+// receiving the response: what the caller waits for. A function with an internal extension
+// (Lambda Extensions API, see extensionsapi.go) gets each INVOKE event there too, and its
+// Post-response figure is how long the extension kept the invocation open after the response
+// (Lambda counts it in its billed duration); at the end of a run such a function gets SIGTERM
+// and 500 ms, as on Lambda. Invocations after the first (-n) are warm, as in a reused Lambda execution
 // environment; -runs repeats the whole cold start, for init figures that are not one sample.
 package main
 
@@ -317,6 +321,11 @@ func invoke(ctx context.Context, cfg config, environ []string, stdout, stderr io
 	defer func() {
 		// With extensions registered, Lambda sends the runtime SIGTERM and allows it 500 ms (for
 		// internal extensions) before SIGKILL.
+		select {
+		case <-exited:
+			return // it ended on its own (a crash, an exit)
+		default:
+		}
 		if len(exts) > 0 {
 			cmd.Process.Signal(syscall.SIGTERM)
 			select {

@@ -331,7 +331,7 @@ func TestExtensionsAPI(t *testing.T) {
 		t.Errorf("no Post-response in the REPORT lines:\n%s", r.stderr)
 	}
 	// At the end of the run the function gets SIGTERM, as on Lambda, and its handler runs.
-	if !strings.Contains(r.stderr, "afterresponse: SIGTERM after 3 drains") || !strings.Contains(r.stderr, "shut down after SIGTERM") {
+	if !strings.Contains(r.stderr, "afterresponse: final work after 3 drains") || !strings.Contains(r.stderr, "shut down after SIGTERM") {
 		t.Errorf("no graceful shutdown:\n%s", r.stderr)
 	}
 }

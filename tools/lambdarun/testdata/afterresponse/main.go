@@ -29,9 +29,13 @@ func main() {
 		}
 		return out, nil
 	}
-	drain := func() {
+	work := func(_ context.Context, final bool) {
+		if final {
+			fmt.Fprintln(os.Stderr, "afterresponse: final work after", drained.Load(), "drains")
+			return
+		}
 		time.Sleep(time.Duration(delay) * time.Millisecond)
 		drained.Add(1)
 	}
-	lambdaext.Start("afterresponse", handler, drain, func() { fmt.Fprintln(os.Stderr, "afterresponse: SIGTERM after", drained.Load(), "drains") }, slog.Default())
+	lambdaext.Start("afterresponse", handler, work, slog.Default())
 }

@@ -43,9 +43,9 @@ func main() {
 		})
 		return err
 	}
-	drain := func() {
+	drain := func(ctx context.Context, _ bool) {
 		for _, id := range queued {
-			update(context.Background(), id)
+			update(ctx, id)
 		}
 		queued = nil
 	}
@@ -77,7 +77,7 @@ func main() {
 		return json.Marshal(map[string]bool{"found": len(out.Item) > 0})
 	}
 	if after {
-		lambdaext.Start("baseline-write-after", h, drain, drain, slog.Default())
+		lambdaext.Start("baseline-write-after", h, drain, slog.Default())
 	}
 	lambda.Start(h)
 }
