@@ -44,8 +44,11 @@ type Config struct {
 	// authorizer cannot). The limits are still counted here. Only apitokens' own management
 	// authorizer sets it (RoleManagement), for functions that read that context.
 	DeferLimits bool
-	Now         func() time.Time
-	Logger      *slog.Logger
+	// People signs people in (people.go): a credential with the shape of a JWT goes to it, not to
+	// the store. nil: no sign-in. Only apitokens' own management authorizer has it.
+	People PersonVerifier
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // Authorizer decides whether a presented token may call a route.
