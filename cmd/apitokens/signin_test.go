@@ -12,6 +12,7 @@ import (
 
 	"github.com/apitokens/apitokens/internal/oidctest"
 	"github.com/apitokens/apitokens/pkg/app"
+	"github.com/apitokens/apitokens/pkg/token"
 )
 
 // serveWith runs `apitokens serve` on the memory store with the environment vars and returns its
@@ -152,6 +153,21 @@ func TestServeSignInConfigErrors(t *testing.T) {
 		err := run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0"}, func(k string) string { return vars[k] }, noInput(), &stdout, &stderr)
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("%v: %v, want an error naming %s", vars, err, name)
+		}
+	}
+}
+
+// TestAuditActorOfAPerson: apitokens audit names a person's change by their subject and owner.
+func TestAuditActorOfAPerson(t *testing.T) {
+	for _, tc := range []struct {
+		e    token.AuditEvent
+		want string
+	}{
+		{token.AuditEvent{ActorSubject: "auth0|64f1", ActorOwner: "auth0|64f1"}, "person auth0|64f1 (auth0|64f1)"},
+		{token.AuditEvent{ActorTokenID: "M3eaEFxWyjmtrj7k", ActorOwner: "admin"}, "M3eaEFxWyjmtrj7k (admin)"},
+	} {
+		if got := actor(&tc.e); got != tc.want {
+			t.Errorf("actor(%+v) = %q, want %q", tc.e, got, tc.want)
 		}
 	}
 }
