@@ -453,3 +453,32 @@ func TestNew(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentRefetch: requests that need the key set at once wait for one fetch.
+func TestConcurrentRefetch(t *testing.T) {
+	p := newProvider(t)
+	c := &clock{now: time.Now()}
+	v := newVerifier(t, p, c)
+	mustVerify(t, v, p.IDToken(t, audience, "alice"))
+	p.RotateKey()
+	c.Advance(oidc.DefaultRefetchInterval)
+	tok := p.IDToken(t, audience, "alice")
+	before := p.KeySetRequests()
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for range 16 {
+		wg.Go(func() {
+			if _, _, err := v.Verify(context.Background(), tok); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if got := p.KeySetRequests() - before; got != 1 {
+		t.Errorf("16 concurrent requests with a new key id: %d JWK set requests, want 1", got)
+	}
+}
