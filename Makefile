@@ -29,9 +29,9 @@ unit:
 	scripts/dynamodb-local.sh $(GO) test -count=1 ./...
 
 # The race detector on the packages with caches, counters and goroutines: the authorizer (cache,
-# usage writes in flight), the stores, the service and the HTTP API.
+# usage writes in flight), the stores, the service, the HTTP API and the sign-in's key cache.
 race:
-	scripts/dynamodb-local.sh $(GO) test -race -count=1 ./pkg/authorizer/ ./pkg/memstore/ ./pkg/token/... ./pkg/httpapi/ ./pkg/dynamo/
+	scripts/dynamodb-local.sh $(GO) test -race -count=1 ./pkg/authorizer/ ./pkg/memstore/ ./pkg/token/... ./pkg/httpapi/ ./pkg/dynamo/ ./pkg/oidc/
 
 fuzz:
 	$(GO) test ./pkg/token -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)

@@ -104,9 +104,12 @@ func (c *cli) audit(ctx context.Context, svc *token.Service, in token.AuditInput
 	return w.Flush()
 }
 
-// actor names who made a change: the token and its owner, or the command line.
+// actor names who made a change: the token and its owner, a person signed in with OpenID
+// Connect and their owner, or the command line.
 func actor(e *token.AuditEvent) string {
 	switch {
+	case e.ActorSubject != "":
+		return "person " + e.ActorSubject + " (" + e.ActorOwner + ")"
 	case e.ActorTokenID != "":
 		return e.ActorTokenID + " (" + e.ActorOwner + ")"
 	case e.RequestID == cliRequestID:

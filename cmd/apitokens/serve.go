@@ -65,12 +65,21 @@ func (c *cli) serve(ctx context.Context, cmd *cobra.Command, sf *storeFlags, add
 	}
 	// Management calls are authenticated by the management authorizer's own code and rules
 	// (authorizer.RoleManagement), so what works here is what runs in AWS.
-	authCfg, err := authorizer.ConfigFromEnv(func(name string) string {
+	managementEnv := func(name string) string {
 		if name == authorizer.EnvRole {
 			return authorizer.RoleManagement
 		}
 		return c.getenv(name)
-	})
+	}
+	authCfg, err := authorizer.ConfigFromEnv(managementEnv)
+	if err != nil {
+		return err
+	}
+	// People sign in with the same code as on AWS too (OIDC_ISSUER, ...; off when unset).
+	if authCfg.People, err = app.People(managementEnv); err != nil {
+		return err
+	}
+	corsOrigins, err := app.CORSOriginsFromEnv(c.getenv)
 	if err != nil {
 		return err
 	}
@@ -85,7 +94,7 @@ func (c *cli) serve(ctx context.Context, cmd *cobra.Command, sf *storeFlags, add
 	}
 	mux := http.NewServeMux()
 	mux.Handle(examplePrefix+"/", exampleAPI(exampleAuthz, logger))
-	mux.Handle("/", api.Handler())
+	mux.Handle("/", httpapi.CORS(corsOrigins, api.Handler()))
 
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

@@ -162,6 +162,13 @@ var (
 		{"AUTH_CACHE_TTL_SECONDS", "management authorizer's token cache TTL; default 0 (no cache)"},
 		{"AUTH_CACHE_SIZE", "tokens the management authorizer caches at most; default 10000"},
 		{"USAGE_WRITE_INTERVAL_SECONDS", "least time between two usage writes per token; default 60"},
+		{app.EnvOIDCIssuer, "OpenID Connect issuer people sign in with (ID token as bearer); unset = sign-in off"},
+		{app.EnvOIDCClientID, "the dashboard's public client id at that issuer"},
+		{app.EnvOIDCAudience, "the aud ID tokens must hold; default OIDC_CLIENT_ID"},
+		{app.EnvOIDCOwnerClaim, "the claim naming a person's owner; default sub"},
+		{app.EnvOIDCAdminClaim, "with OIDC_ADMIN_VALUE: a claim (string or array) that makes a person admin"},
+		{app.EnvOIDCAdminValue, "the value OIDC_ADMIN_CLAIM must be or hold, e.g. apitokens-admin"},
+		{app.EnvCORSAllowedOrigins, "comma-separated origins whose pages may call the API; unset = none"},
 	}
 	allEnv = concat(storeEnv, tokenEnv, awsEnv, serveEnv)
 	// commandEnv is the environment of a command with store flags.

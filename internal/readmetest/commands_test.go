@@ -46,7 +46,7 @@ var readmeCommands = map[string]readmeCommand{
 	"AUTHORIZER_ROLE=consumer make invoke FUNCTION=authorizer EVENT=events/authorizer-http-v2.json": {
 		ranBy: "TestMakeInvoke (internal/samtest), in both roles, on the DynamoDB Local of make test",
 	},
-	"go test ./pkg/token/ ./pkg/authorizer/ -run '^$' -bench 'Verify|ParseMalformed|Authorize$|Create' -benchmem -count 5": {
+	"go test ./pkg/token/ ./pkg/authorizer/ ./pkg/oidc/ -run '^$' -bench 'Verify|ParseMalformed|Authorize$|Create' -benchmem -count 5": {
 		run: runBenchmarksOnce,
 	},
 	"scripts/dynamodb-local.sh go test ./pkg/dynamo/ -run '^$' -bench 'ListFirstPage|FirstSight' -count 3": {
@@ -54,6 +54,9 @@ var readmeCommands = map[string]readmeCommand{
 	},
 	"scripts/dynamodb-local.sh go test ./pkg/authorizer/ -run '^$' -bench AgainstDynamoDB -count 3": {
 		run: runBenchmarksOnce,
+	},
+	"CORS_ALLOWED_ORIGINS=https://dashboard.example.com,http://localhost:5173 go run ./cmd/apitokens serve": {
+		ranBy: "TestServeSignIn (cmd/apitokens), which runs serve with CORS_ALLOWED_ORIGINS and sends preflights from a listed and another origin",
 	},
 	"make build":   {run: runMakeBuild},
 	"make measure": {run: runMakeMeasure},

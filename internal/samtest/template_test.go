@@ -2,6 +2,7 @@ package samtest
 
 import (
 	"errors"
+	"fmt"
 	"go/ast"
 	"go/parser"
 	gotoken "go/token"
@@ -477,7 +478,8 @@ func TestEnvironmentIsRead(t *testing.T) {
 	if ref(global[app.EnvTableName]) != "Table" {
 		t.Errorf("%s = %v, want !Ref Table", app.EnvTableName, global[app.EnvTableName])
 	}
-	managementRead := []string{authorizer.EnvRole, authorizer.EnvCacheTTL, authorizer.EnvCacheSize, authorizer.EnvUsageInterval}
+	managementRead := []string{authorizer.EnvRole, authorizer.EnvCacheTTL, authorizer.EnvCacheSize, authorizer.EnvUsageInterval,
+		app.EnvOIDCIssuer, app.EnvOIDCClientID, app.EnvOIDCAudience, app.EnvOIDCOwnerClaim, app.EnvOIDCAdminClaim, app.EnvOIDCAdminValue}
 	vars, _ := get(tpl, "Resources", "ManagementAuthorizerFunction", "Properties", "Environment", "Variables").(tree)
 	for k := range vars {
 		if !slices.Contains(managementRead, k) {
@@ -796,6 +798,37 @@ func resolve(t *testing.T, tpl tree, v any, params, refs map[string]string) (str
 		}
 		return resolve(t, tpl, branches[2], params, refs)
 	}
+	if args, ok := get(v, "Fn::Join").([]any); ok && len(args) == 2 {
+		var parts []string
+		if list, ok := args[1].([]any); ok {
+			for _, x := range list {
+				s, _ := resolve(t, tpl, x, params, refs)
+				parts = append(parts, s)
+			}
+		} else {
+			s, _ := resolve(t, tpl, args[1], params, refs) // a CommaDelimitedList parameter
+			parts = strings.Split(s, ",")
+		}
+		return strings.Join(parts, str(args[0])), true
+	}
+	if sub, ok := get(v, "Fn::Sub").(string); ok {
+		var err error
+		out := regexp.MustCompile(`\$\{([A-Za-z0-9:.]+)\}`).ReplaceAllStringFunc(sub, func(m string) string {
+			name := m[2 : len(m)-1]
+			if s, ok := params[name]; ok {
+				return s
+			}
+			if s, ok := refs[name]; ok {
+				return s
+			}
+			err = fmt.Errorf("!Sub %q: no value for %s", sub, name)
+			return m
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out, true
+	}
 	if _, ok := v.(tree); ok {
 		t.Fatalf("cannot resolve %v", v)
 	}
@@ -812,7 +845,16 @@ func condition(t *testing.T, tpl tree, c any, params, refs map[string]string) bo
 	if args, ok := get(c, "Fn::Not").([]any); ok && len(args) == 1 {
 		return !condition(t, tpl, args[0], params, refs)
 	}
+	if args, ok := get(c, "Fn::Or").([]any); ok {
+		return slices.ContainsFunc(args, func(a any) bool { return condition(t, tpl, a, params, refs) })
+	}
+	if args, ok := get(c, "Fn::And").([]any); ok {
+		return !slices.ContainsFunc(args, func(a any) bool { return !condition(t, tpl, a, params, refs) })
+	}
 	if name, ok := get(c, "Condition").(string); ok {
+		return condition(t, tpl, get(tpl, "Conditions", name), params, refs)
+	}
+	if name, ok := get(c, "Fn::Condition").(string); ok { // the YAML short form !Condition
 		return condition(t, tpl, get(tpl, "Conditions", name), params, refs)
 	}
 	t.Fatalf("cannot evaluate the condition %v", c)

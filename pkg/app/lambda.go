@@ -70,28 +70,33 @@ func LambdaRouteWithStore(store token.Store, getenv func(string) string, pattern
 // verifying the token a second time. The management API's authorizer passes limit refusals on
 // (authorizer.RoleManagement, Config.DeferLimits): a context carrying a code is answered as that
 // refusal, so a call over its rate limit or quota gets 429
-// with Retry-After, which an authorizer cannot give. It fails closed: a request without that
-// context, or without a tokenId and owner in it, is EUNAUTHORIZED.
+// with Retry-After, which an authorizer cannot give. A person signed in with OpenID Connect comes
+// with a subject and an empty tokenId (authorizer.ContextSubject). It fails closed: a request
+// without that context, or without an owner and either a tokenId or a subject (not both), is
+// EUNAUTHORIZED.
 func AuthorizerContext(r *http.Request) (token.Principal, error) {
 	rc, ok := core.GetAPIGatewayV2ContextFromContext(r.Context())
 	if !ok || rc.Authorizer == nil || len(rc.Authorizer.Lambda) == 0 {
 		return token.Principal{}, token.Errorf(token.EUNAUTHORIZED, "No authorizer context: the route must be protected by the apitokens authorizer.")
 	}
 	c := rc.Authorizer.Lambda
+	present := func(key string, ok bool) bool {
+		_, in := c[key]
+		return ok || !in
+	}
 	id, idOK := c[authorizer.ContextTokenID].(string)
 	owner, ownerOK := c[authorizer.ContextOwner].(string)
 	perms, permsOK := c[authorizer.ContextPermissions].(string)
-	if _, present := c[authorizer.ContextPermissions]; !present {
-		permsOK = true
-	}
-	if !idOK || id == "" || !ownerOK || owner == "" || !permsOK {
-		return token.Principal{}, token.Errorf(token.EUNAUTHORIZED, "Incomplete authorizer context: tokenId and owner are required.")
+	subject, subjectOK := c[authorizer.ContextSubject].(string)
+	if !present(authorizer.ContextTokenID, idOK) || !ownerOK || owner == "" || !present(authorizer.ContextPermissions, permsOK) ||
+		!present(authorizer.ContextSubject, subjectOK) || (id == "") == (subject == "") {
+		return token.Principal{}, token.Errorf(token.EUNAUTHORIZED, "Incomplete authorizer context: an owner and a tokenId or a subject are required.")
 	}
 	if code, _ := c[authorizer.ContextCode].(string); code != "" {
 		return token.Principal{}, refusal(code, c)
 	}
 	return token.Principal{
-		TokenID: id, Owner: owner, Permissions: strings.Fields(perms),
+		TokenID: id, Owner: owner, Permissions: strings.Fields(perms), Subject: subject,
 		SourceIP: rc.HTTP.SourceIP, RequestID: rc.RequestID,
 	}, nil
 }

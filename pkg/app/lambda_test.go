@@ -79,6 +79,12 @@ func TestAuthorizerContext(t *testing.T) {
 		{"tokenId not a string", lambdaAuthorizer(map[string]any{"tokenId": 42.0, "owner": "alice"}), http.StatusUnauthorized},
 		{"permissions not a string", lambdaAuthorizer(map[string]any{"tokenId": caller.ID, "owner": "alice", "permissions": []any{"admin"}}), http.StatusUnauthorized},
 		{"unknown token", lambdaAuthorizer(map[string]any{"tokenId": token.NewID(), "owner": "alice"}), http.StatusNotFound},
+		{"a person, who has no token to show", lambdaAuthorizer(map[string]any{
+			"tokenId": "", "owner": "alice", "permissions": "manage", "name": "", "subject": "alice-sub", "expiresAt": "2026-03-31T12:00:00Z",
+		}), http.StatusNotFound},
+		{"a token id and a subject", lambdaAuthorizer(map[string]any{"tokenId": caller.ID, "owner": "alice", "subject": "alice-sub"}), http.StatusUnauthorized},
+		{"a subject without an owner", lambdaAuthorizer(map[string]any{"tokenId": "", "owner": "", "subject": "alice-sub"}), http.StatusUnauthorized},
+		{"subject not a string", lambdaAuthorizer(map[string]any{"tokenId": "", "owner": "alice", "subject": 7.0}), http.StatusUnauthorized},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ev := events.APIGatewayV2HTTPRequest{

@@ -49,8 +49,11 @@ type Config struct {
 	// SIGTERM handler at shutdown. Off, a token's write goes out as soon as a decision finds it
 	// due, without the decision waiting for it.
 	WritesAfterResponse bool
-	Now                 func() time.Time
-	Logger              *slog.Logger
+	// People signs people in (people.go): a credential with the shape of a JWT goes to it, not to
+	// the store. nil: no sign-in. Only apitokens' own management authorizer has it.
+	People PersonVerifier
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // Authorizer decides whether a presented token may call a route.

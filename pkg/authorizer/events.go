@@ -133,6 +133,9 @@ func (a *Authorizer) HandleHTTP(ctx context.Context, e events.APIGatewayV2Custom
 	}
 	ip, _ := netip.ParseAddr(e.RequestContext.HTTP.SourceIP)
 	req := Request{Token: a.credentials(headerGetter(e.Headers)), Method: e.RequestContext.HTTP.Method, Route: route, SourceIP: ip}
+	if a.signsIn(req.Token) {
+		return a.handlePersonHTTP(ctx, req.Token, e)
+	}
 	d, err := a.Authorize(ctx, req)
 	if err != nil {
 		a.logFailure(ctx, err)
@@ -301,10 +304,14 @@ func headerGetter(h map[string]string) func(string) string {
 }
 
 // AuthenticateRequest authenticates a management call of the local server with the same decision
-// the Lambda authorizer makes; it has the type of an httpapi.Authenticator. Returns EUNAUTHORIZED
-// for a missing or unusable token, EFORBIDDEN when a route map refuses the route, and the store's
-// error when the lookup failed.
+// the Lambda authorizer makes, a person's sign-in included (people.go); it has the type of an
+// httpapi.Authenticator. Returns EUNAUTHORIZED for a missing or unusable token or JWT,
+// EFORBIDDEN when a route map refuses the route, and the store's error when the lookup failed,
+// or the sign-in's when the issuer's keys are unavailable.
 func (a *Authorizer) AuthenticateRequest(r *http.Request) (token.Principal, error) {
+	if jwt := a.credentials(r.Header.Get); a.signsIn(jwt) {
+		return a.authenticatePerson(r, jwt)
+	}
 	req, d, err := a.authorizeLocal(r)
 	if err != nil {
 		return token.Principal{}, err
@@ -320,12 +327,18 @@ func (a *Authorizer) AuthenticateRequest(r *http.Request) (token.Principal, erro
 	if ip.IsValid() {
 		p.SourceIP = ip.String()
 	}
-	// A client's X-Request-Id ties the audit trail to its own logs; it is only a label.
-	p.RequestID = r.Header.Get("X-Request-Id")
-	if p.RequestID == "" || len(p.RequestID) > 128 || strings.ContainsFunc(p.RequestID, func(c rune) bool { return c <= ' ' || c > '~' }) {
-		p.RequestID = token.NewID()
-	}
+	p.RequestID = requestID(r)
 	return p, nil
+}
+
+// requestID is the id of a local server's request for the audit trail: the client's
+// X-Request-Id, which ties the trail to its own logs (it is only a label), or a new one.
+func requestID(r *http.Request) string {
+	id := r.Header.Get("X-Request-Id")
+	if id == "" || len(id) > 128 || strings.ContainsFunc(id, func(c rune) bool { return c <= ' ' || c > '~' }) {
+		id = token.NewID()
+	}
+	return id
 }
 
 // AuthorizeHTTP decides a request of a local server for the API this instance protects, as API

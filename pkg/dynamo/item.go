@@ -131,6 +131,7 @@ type auditItem struct {
 	Action       string `dynamodbav:"action"`
 	ActorTokenID string `dynamodbav:"actorTokenId,omitempty"`
 	ActorOwner   string `dynamodbav:"actorOwner,omitempty"`
+	ActorSubject string `dynamodbav:"actorSubject,omitempty"`
 	TargetID     string `dynamodbav:"targetId"`
 	TargetOwner  string `dynamodbav:"targetOwner"`
 	Changes      string `dynamodbav:"changes"` // JSON array of token.Change
@@ -152,7 +153,7 @@ func toAuditItem(e *token.AuditEvent) (auditItem, error) {
 	return auditItem{
 		PK: auditPrefix + e.ID, Owner: auditAll, Ref: auditOwnerRefOf + e.TargetOwner, SK: e.SortKey(),
 		ID: e.ID, At: formatTime(e.At), Action: e.Action, ActorTokenID: e.ActorTokenID, ActorOwner: e.ActorOwner,
-		TargetID: e.TargetID, TargetOwner: e.TargetOwner, Changes: string(changes), SourceIP: e.SourceIP,
+		ActorSubject: e.ActorSubject, TargetID: e.TargetID, TargetOwner: e.TargetOwner, Changes: string(changes), SourceIP: e.SourceIP,
 		RequestID: e.RequestID, Cascade: e.Cascade, ExpiresAt: formatTime(e.ExpiresAt), TTL: ttlSeconds(e.ExpiresAt),
 	}, nil
 }
@@ -166,7 +167,7 @@ func decodeAudit(av map[string]types.AttributeValue) (*token.AuditEvent, error) 
 		return nil, fmt.Errorf("decode audit item: %q is not an audit item", it.PK)
 	}
 	e := &token.AuditEvent{
-		ID: it.ID, Action: it.Action, ActorTokenID: it.ActorTokenID, ActorOwner: it.ActorOwner,
+		ID: it.ID, Action: it.Action, ActorTokenID: it.ActorTokenID, ActorOwner: it.ActorOwner, ActorSubject: it.ActorSubject,
 		TargetID: it.TargetID, TargetOwner: it.TargetOwner, SourceIP: it.SourceIP, RequestID: it.RequestID, Cascade: it.Cascade,
 	}
 	if err := json.Unmarshal([]byte(it.Changes), &e.Changes); err != nil {

@@ -345,6 +345,7 @@ type AuditEventView struct {
 	Owner        string         `json:"owner"`
 	ActorTokenID *string        `json:"actorTokenId"`
 	ActorOwner   *string        `json:"actorOwner"`
+	ActorSubject *string        `json:"actorSubject"` // a person signed in with OpenID Connect
 	Changes      []token.Change `json:"changes"`
 	SourceIP     *string        `json:"sourceIp"`
 	RequestID    *string        `json:"requestId"`
@@ -397,7 +398,8 @@ func AuditView(e *token.AuditEvent) AuditEventView {
 	}
 	return AuditEventView{
 		ID: e.ID, At: e.At, Action: e.Action, TokenID: e.TargetID, Owner: e.TargetOwner,
-		ActorTokenID: stringOrNil(e.ActorTokenID), ActorOwner: stringOrNil(e.ActorOwner), Changes: changes,
+		ActorTokenID: stringOrNil(e.ActorTokenID), ActorOwner: stringOrNil(e.ActorOwner),
+		ActorSubject: stringOrNil(e.ActorSubject), Changes: changes,
 		SourceIP: stringOrNil(e.SourceIP), RequestID: stringOrNil(e.RequestID), Cascade: stringOrNil(e.Cascade),
 	}
 }

@@ -27,6 +27,7 @@ type AuditEvent struct {
 	Action       string    // ActionCreate, ActionUpdate, ActionRotate or ActionRevoke
 	ActorTokenID string    // the token that made the change; "" for the CLI or a caller without one
 	ActorOwner   string    // the owner of the caller; "" for the CLI
+	ActorSubject string    // a person signed in with OpenID Connect: their subject; "" for a token or the CLI
 	TargetID     string    // the changed token
 	TargetOwner  string
 	Changes      []Change // the fields changed, with old and new values; secrets only by name
@@ -71,6 +72,7 @@ func (s *Service) newAuditEvent(caller Principal, action string, t *Token, now t
 		Action:       action,
 		ActorTokenID: caller.TokenID,
 		ActorOwner:   caller.Owner,
+		ActorSubject: caller.Subject,
 		TargetID:     t.ID,
 		TargetOwner:  t.Owner,
 		SourceIP:     caller.SourceIP,

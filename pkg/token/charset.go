@@ -37,12 +37,20 @@ var (
 	prefixSyntax   = syntax{1, 16, "abcdefghijklmnopqrstuvwxyz", lowerDigits}
 	envSyntax      = syntax{1, 16, lowerDigits, lowerDigits}
 	permissionRule = syntax{1, 64, lowerDigits, lowerDigits + ":._*-"}
-	ownerSyntax    = syntax{1, 128, alnum + "._@:+-", alnum + "._@:+-"}
+	ownerSyntax    = syntax{1, 128, alnum + "._@:+|-", alnum + "._@:+|-"}
 	clientIDSyntax = syntax{1, 128, alnum + "._:/+-", alnum + "._:/+-"}
 	apiSyntax      = syntax{1, 64, lowerDigits, lowerDigits + "._-"}
 )
 
 const alnum = lowerDigits + "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+// ValidOwner reports whether o may name an owner: 1-128 letters, digits or ._@:+|- (the "|" is
+// for subjects such as Auth0's "auth0|64f1...", which people sign in with). Never "#", which
+// separates the parts of storage keys.
+func ValidOwner(o string) bool { return ownerSyntax.match(o) }
+
+// OwnerRule describes what ValidOwner accepts, for messages.
+const OwnerRule = "1-128 letters, digits or ._@:+|-"
 
 // ValidAPIName reports whether n may name an API that tokens are bound to (Token.APIs):
 // a lowercase letter or digit, then up to 63 lowercase letters, digits or ._-.

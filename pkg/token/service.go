@@ -134,8 +134,8 @@ func (s *Service) Create(ctx context.Context, caller Principal, in CreateInput) 
 	if owner == "" {
 		owner = caller.Owner
 	}
-	if !ownerSyntax.match(owner) {
-		return nil, "", Errorf(EINVALID, "owner: must be 1-128 letters, digits or ._@:+-")
+	if !ValidOwner(owner) {
+		return nil, "", Errorf(EINVALID, "owner: must be %s", OwnerRule)
 	}
 	if !caller.CanManage(owner) {
 		return nil, "", forbidden(caller, owner)
@@ -354,8 +354,12 @@ func (s *Service) Get(ctx context.Context, caller Principal, id string) (*Token,
 	return s.find(ctx, caller, id)
 }
 
-// Self returns the token the caller presented. Returns ENOTFOUND if it is gone.
+// Self returns the token the caller presented. Returns ENOTFOUND if it is gone, or if the caller
+// is a person signed in with OpenID Connect, who presented no token.
 func (s *Service) Self(ctx context.Context, caller Principal) (*Token, error) {
+	if caller.IsPerson() {
+		return nil, Errorf(ENOTFOUND, "You signed in as a person (%s), not with a token: there is no token to show.", caller.Subject)
+	}
 	return s.store.FindToken(ctx, caller.TokenID)
 }
 

@@ -157,14 +157,22 @@ func (t *Token) Clone() *Token {
 	return &c
 }
 
-// Principal is the authenticated caller of a management call: the token it presented.
+// Principal is the authenticated caller of a management call: the token it presented, or a
+// person signed in with OpenID Connect. A person has no TokenID and a Subject (the identity
+// provider's "sub"); their Permissions are manage, plus admin when the provider says so, and
+// their only ceiling is their owner (see ceilings).
 type Principal struct {
 	TokenID     string
 	Owner       string
 	Permissions []string
+	Subject     string // a person signed in with OpenID Connect: the issuer's subject; "" for a token
 	SourceIP    string // the caller's address, for the audit trail; "" when unknown
 	RequestID   string // the request, for the audit trail; "" when unknown
 }
+
+// IsPerson reports whether the caller is a person signed in with OpenID Connect rather than a
+// token.
+func (p Principal) IsPerson() bool { return p.Subject != "" }
 
 // Principal returns the caller that presents t.
 func (t *Token) Principal() Principal {

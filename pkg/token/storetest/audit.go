@@ -66,6 +66,7 @@ func runAudit(t *testing.T, newStore NewStore) {
 		fresh := MustFind(t, s, tok.ID)
 		fresh.Name = "renamed"
 		updated := event(fresh, token.ActionUpdate, clock.Now())
+		updated.ActorTokenID, updated.ActorSubject = "", "auth0|64f1c0ffee" // a person signed in with OpenID Connect
 		if err := s.UpdateToken(ctx, fresh, updated); err != nil {
 			t.Fatal(err)
 		}
@@ -236,7 +237,7 @@ func runFamily(t *testing.T, newStore NewStore) {
 func assertEvent(tb testing.TB, got, want *token.AuditEvent) {
 	tb.Helper()
 	if got.ID != want.ID || !got.At.Equal(want.At) || got.Action != want.Action || got.ActorTokenID != want.ActorTokenID ||
-		got.ActorOwner != want.ActorOwner || got.TargetID != want.TargetID || got.TargetOwner != want.TargetOwner ||
+		got.ActorOwner != want.ActorOwner || got.ActorSubject != want.ActorSubject || got.TargetID != want.TargetID || got.TargetOwner != want.TargetOwner ||
 		got.SourceIP != want.SourceIP || got.RequestID != want.RequestID || got.Cascade != want.Cascade ||
 		!got.ExpiresAt.Equal(want.ExpiresAt) || fmt.Sprint(got.Changes) != fmt.Sprint(want.Changes) {
 		tb.Errorf("event\n%+v\nwant\n%+v", *got, *want)
