@@ -53,9 +53,10 @@ type Authorizer struct {
 	store token.Store
 	cfg   Config
 
-	mu    sync.Mutex
-	cache map[string]cacheEntry
-	usage map[string]*usage
+	mu       sync.Mutex
+	cache    map[string]cacheEntry
+	usage    map[string]*usage
+	refusals *token.RefusalBuffer // refusals not yet written (outcomes.go)
 
 	writes sync.WaitGroup // first-sight usage writes in flight
 	junk   int            // how far recent first sights were junk (see maxJunk); under mu
@@ -91,7 +92,8 @@ func New(store token.Store, cfg Config) *Authorizer {
 	if cfg.CacheSize <= 0 {
 		cfg.CacheSize = DefaultCacheSize
 	}
-	return &Authorizer{store: store, cfg: cfg, cache: make(map[string]cacheEntry), usage: make(map[string]*usage)}
+	return &Authorizer{store: store, cfg: cfg, cache: make(map[string]cacheEntry), usage: make(map[string]*usage),
+		refusals: token.NewRefusalBuffer(cfg.UsageInterval, cfg.CacheSize)}
 }
 
 // Outcome of a decision.
@@ -162,10 +164,12 @@ func (a *Authorizer) decide(ctx context.Context, req Request, v token.Verdict, c
 		return Decision{}, err
 	}
 	if !v.Valid() {
+		a.countRefusal(ctx, v.Token, v.Code, now)
 		return Decision{Outcome: Unauthorized, Code: v.Code, Token: v.Token}, nil
 	}
 	t := v.Token
 	if !t.AllowsAPI(a.cfg.APIName, a.cfg.RequireAPIBinding) {
+		a.countRefusal(ctx, t, token.CodeForbiddenAPI, now)
 		return Decision{Outcome: Forbidden, Code: token.CodeForbiddenAPI, Token: t}, nil
 	}
 	if t.HasLimits() {
@@ -174,6 +178,9 @@ func (a *Authorizer) decide(ctx context.Context, req Request, v token.Verdict, c
 			return Decision{}, err
 		}
 		d := Decision{Outcome: Limited, Code: v.Code, Token: t, Limit: v.Limit}
+		if !v.Valid() {
+			a.countRefusal(ctx, t, v.Code, now)
+		}
 		switch {
 		case v.Valid():
 		case a.cfg.DeferLimits:
@@ -186,11 +193,12 @@ func (a *Authorizer) decide(ctx context.Context, req Request, v token.Verdict, c
 			return d, nil
 		}
 	}
+	if a.cfg.Routes != nil && !a.cfg.Routes.allows(t.HasPermission, req.Method, req.Route, !req.PathOnly) {
+		a.countRefusal(ctx, t, token.CodeInsufficientPermissions, now)
+		return Decision{Outcome: Forbidden, Code: token.CodeInsufficientPermissions, Token: t, Granted: true}, nil
+	}
 	if claim == nil || !claim.readAdmits {
 		a.recordUse(ctx, t.ID, now) // unless the first sight's write counts it
-	}
-	if a.cfg.Routes != nil && !a.cfg.Routes.allows(t.HasPermission, req.Method, req.Route, !req.PathOnly) {
-		return Decision{Outcome: Forbidden, Code: token.CodeInsufficientPermissions, Token: t, Granted: true}, nil
 	}
 	return Decision{Outcome: Allowed, Code: token.CodeValid, Token: t, Granted: true}, nil
 }
@@ -410,8 +418,9 @@ func (a *Authorizer) settle(c *usageClaim) {
 func (a *Authorizer) WaitForWrites() { a.writes.Wait() }
 
 // recordUse counts a use and writes the uses counted so far at most once per interval per token,
-// in one UpdateItem. A failed write is logged and its uses kept for the next one: usage
-// bookkeeping never turns an authorization into a denial.
+// in one usage write (Store.RecordUse) that also carries the refusals buffered since (outcomes.go).
+// A failed write is logged and its counts kept for the next one: usage bookkeeping never turns an
+// authorization into a denial.
 func (a *Authorizer) recordUse(ctx context.Context, id string, now time.Time) {
 	a.mu.Lock()
 	u, ok := a.usage[id]
@@ -431,11 +440,13 @@ func (a *Authorizer) recordUse(ctx context.Context, id string, now time.Time) {
 	u.pending, u.lastWrite = 0, now
 	a.mu.Unlock()
 
-	if err := a.store.RecordUse(ctx, id, now, n); err != nil {
+	use := a.usageOf(id, n, now)
+	if err := a.store.RecordUse(ctx, id, use); err != nil {
 		a.cfg.Logger.WarnContext(ctx, "usage write failed; retrying with the next use", "tokenId", id, "uses", n, "error", err)
 		a.mu.Lock()
 		u.pending += n
 		a.mu.Unlock()
+		a.refusals.Restore(id, use.Refused)
 	}
 }
 
