@@ -124,13 +124,16 @@ func TestFirstSightCountsOnlyAdmittedUses(t *testing.T) {
 		t.Fatalf("usage after first sight: %d at %v", got.UsageCount, got.LastUsedAt)
 	}
 	counter.Take()
+	// A refusal of a token whose secret matched also writes its day's counters (its first refusal
+	// in the instance); another label is no such token.
 	for name, tc := range map[string]struct {
-		tok  string
-		code string
+		tok     string
+		code    string
+		refusal int
 	}{
-		"bound to another API":   {boundElsewhere, token.CodeForbiddenAPI},
-		"disabled":               {disabled, token.CodeDisabled},
-		"another label, same id": {otherLabel, token.CodeNotFound},
+		"bound to another API":   {boundElsewhere, token.CodeForbiddenAPI, 1},
+		"disabled":               {disabled, token.CodeDisabled, 1},
+		"another label, same id": {otherLabel, token.CodeNotFound, 0},
 	} {
 		a := authorizer.New(store, cfg) // a new instance: a first sight again
 		d, err := a.Authorize(ctx, authorizer.Request{Token: tc.tok, Method: "GET", Route: "/x"})
@@ -138,8 +141,15 @@ func TestFirstSightCountsOnlyAdmittedUses(t *testing.T) {
 		if err != nil || d.Outcome == authorizer.Allowed || d.Code != tc.code {
 			t.Errorf("%s: %+v %v; want %s", name, d, err, tc.code)
 		}
-		if calls := counter.Take(); calls["GetItem"] != 1 || calls["UpdateItem"] != 1 || len(calls) != 2 {
-			t.Errorf("%s made %v; want the GetItem and the conditional UpdateItem that did not count", name, calls)
+		if calls := counter.Take(); calls["GetItem"] != 1 || calls["UpdateItem"] != 1+tc.refusal || len(calls) != 2 {
+			t.Errorf("%s made %v; want the GetItem, the conditional UpdateItem that did not count and %d of the refusal's counters", name, calls, tc.refusal)
+		}
+	}
+	for plain, code := range map[string]string{disabled: token.CodeDisabled, boundElsewhere: token.CodeForbiddenAPI} {
+		p, _ := token.Parse("tok", plain)
+		days, err := store.UsageDays(ctx, p.ID, clock.Now(), 1)
+		if err != nil || days[0].Valid != 0 || len(days[0].Refused) != 1 || days[0].Refused[code] != 1 {
+			t.Errorf("counters of the %s token: %+v %v; want one %s", code, days, err, code)
 		}
 	}
 	page, err := svc.List(ctx, root, token.ListInput{Status: "all"})

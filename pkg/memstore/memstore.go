@@ -32,8 +32,10 @@ type Store struct {
 // usageKey names the usage counters of one token and UTC day.
 type usageKey struct {
 	id  string
-	day string // token.UsageDay
+	day int64 // the UTC day: days since the Unix epoch
 }
+
+func dayOf(at time.Time) int64 { return at.Unix() / 86400 }
 
 type dayCounts struct {
 	valid   int64
@@ -239,7 +241,7 @@ func (s *Store) RecordUse(_ context.Context, id string, u token.Usage) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	key := usageKey{id: id, day: token.UsageDay(u.At)}
+	key := usageKey{id: id, day: dayOf(u.At)}
 	c, ok := s.usage[key]
 	if !ok {
 		if len(s.usage) >= maxUsageItems {
@@ -287,7 +289,7 @@ func (s *Store) UsageDays(_ context.Context, id string, last time.Time, days int
 	out := make([]token.DayUsage, 0, days)
 	for _, day := range token.UsageDays(last, days) {
 		d := token.DayUsage{Day: day, Refused: map[string]int64{}}
-		if c, ok := s.usage[usageKey{id: id, day: token.UsageDay(day)}]; ok && now.Before(c.expires) {
+		if c, ok := s.usage[usageKey{id: id, day: dayOf(day)}]; ok && now.Before(c.expires) {
 			d.Valid = c.valid
 			maps.Copy(d.Refused, c.refused)
 		}
