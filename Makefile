@@ -43,7 +43,7 @@ bench:
 
 # The functions of template.yaml: LogicalId:directory under functions/.
 LAMBDA_FUNCTIONS := CreateFunction:create ListFunction:list SelfFunction:self GetFunction:get \
-	UpdateFunction:update RevokeFunction:revoke RotateFunction:rotate VerifyFunction:verify \
+	UpdateFunction:update RevokeFunction:revoke RotateFunction:rotate UsageFunction:usage VerifyFunction:verify \
 	AuditFunction:audit OpenapiFunction:openapi ManagementAuthorizerFunction:authorizer \
 	ExampleWhoamiFunction:example-whoami
 # The function of the consumer authorizer application, authorizer/template.yaml (its CodeUri is

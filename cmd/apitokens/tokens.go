@@ -224,9 +224,9 @@ owner), newest first, as an aligned table or as JSON. It never shows a secret.`,
 			}
 			now := svc.Now()
 			if asJSON {
-				out := make([]httpapi.TokenView, 0, len(tokens))
-				for _, t := range tokens {
-					out = append(out, httpapi.View(t, now))
+				out, err := httpapi.LiveViews(cmd.Context(), svc, tokens)
+				if err != nil {
+					return failure(err)
 				}
 				return writeJSON(c.stdout, out)
 			}
@@ -272,7 +272,14 @@ func (c *cli) showCommand() *cobra.Command {
 			if err != nil {
 				return failure(err)
 			}
-			return c.printToken(t, svc.Now(), asJSON)
+			if asJSON {
+				views, err := httpapi.LiveViews(cmd.Context(), svc, []*token.Token{t})
+				if err != nil {
+					return failure(err)
+				}
+				return writeJSON(c.stdout, views[0])
+			}
+			return c.printToken(t, svc.Now(), false)
 		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the token as JSON, as GET /tokens/{id} answers")

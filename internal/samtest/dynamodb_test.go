@@ -101,6 +101,12 @@ type wireRequest struct {
 	AttributesToGet          []string
 	ReturnValues             string
 	TransactItems            []map[string]wireRequest
+	RequestItems             map[string]struct { // BatchGetItem, by table
+		Keys                     []map[string]map[string]any
+		ProjectionExpression     string
+		ExpressionAttributeNames map[string]string
+		AttributesToGet          []string
+	}
 }
 
 // transactActions are the IAM actions of the items of a TransactWriteItems.
@@ -112,6 +118,17 @@ func parseCalls(op string, body []byte) ([]dynamoCall, error) {
 	var in wireRequest
 	if err := json.Unmarshal(body, &in); err != nil {
 		return nil, fmt.Errorf("%s: %v", op, err)
+	}
+	if op == "BatchGetItem" {
+		// IAM authorizes a BatchGetItem once, on all its keys (ForAllValues): one call per key.
+		var calls []dynamoCall
+		for _, table := range in.RequestItems {
+			for _, key := range table.Keys {
+				calls = append(calls, callOf(op, wireRequest{Key: key, ProjectionExpression: table.ProjectionExpression,
+					ExpressionAttributeNames: table.ExpressionAttributeNames, AttributesToGet: table.AttributesToGet}))
+			}
+		}
+		return calls, nil
 	}
 	if op != "TransactWriteItems" {
 		return []dynamoCall{callOf(op, in)}, nil
@@ -140,7 +157,7 @@ func callOf(op string, in wireRequest) dynamoCall {
 		}
 	}
 	switch op {
-	case "GetItem", "Query", "Scan":
+	case "GetItem", "BatchGetItem", "Query", "Scan":
 		if in.ProjectionExpression == "" && len(in.AttributesToGet) == 0 {
 			return c // a read of every attribute
 		}

@@ -28,7 +28,7 @@ type eventCase struct {
 	status   int
 	target   bool   // the path (or ?tokenId) names a token of the caller's owner, which the test creates
 	family   bool   // the target has 3 descendants (createdBy), which the test creates
-	limited  bool   // the token in the body has a rate limit and a quota with refill
+	limited  bool   // the tokens the test creates (the caller, the target, the token in the body) have a rate limit and a quota with refill
 	contains string // in the response body
 }
 
@@ -36,13 +36,14 @@ var eventCases = []eventCase{
 	{file: "create.json", function: "create", status: http.StatusCreated, contains: `"token":"tok_live_`},
 	{file: "create-admin-for-owner.json", function: "create", status: http.StatusCreated, contains: `"owner":"alice"`},
 	{file: "create-forbidden.json", function: "create", status: http.StatusForbidden, contains: `"code":"forbidden"`},
-	{file: "list.json", function: "list", status: http.StatusOK, contains: `"tokens":[`},
+	{file: "list.json", function: "list", status: http.StatusOK, limited: true, contains: `"rateLimit":{"limit":100,"windowSeconds":60,"count":0,"remaining":100,`},
 	{file: "self.json", function: "self", status: http.StatusOK, contains: `"id":"Q7mZ2xK9pL4wN8rT"`},
-	{file: "get.json", function: "get", status: http.StatusOK, target: true, contains: `"id":"4f9Xa1bC2dE3fG4h"`},
+	{file: "get.json", function: "get", status: http.StatusOK, target: true, limited: true, contains: `"id":"4f9Xa1bC2dE3fG4h"`},
 	{file: "get-not-found.json", function: "get", status: http.StatusNotFound, contains: `"code":"not_found"`},
 	{file: "update.json", function: "update", status: http.StatusOK, target: true, contains: `"status":"disabled"`},
 	{file: "revoke.json", function: "revoke", status: http.StatusOK, target: true, contains: `"status":"revoked"`},
 	{file: "revoke-cascade.json", function: "revoke", status: http.StatusOK, target: true, family: true, contains: `"descendantsRevoked":3`},
+	{file: "usage.json", function: "usage", status: http.StatusOK, target: true, contains: `{"tokenId":"4f9Xa1bC2dE3fG4h","days":[{"date":"`},
 	{file: "rotate.json", function: "rotate", status: http.StatusOK, target: true, contains: `"token":"tok_live_4f9Xa1bC2dE3fG4h`},
 	{file: "verify.json", function: "verify", status: http.StatusOK, contains: `"valid":true`},
 	{file: "verify-limited.json", function: "verify", status: http.StatusOK, limited: true, contains: `"valid":true`},
@@ -172,6 +173,9 @@ func seed(t *testing.T, store token.Store, ev events.APIGatewayV2HTTPRequest, tc
 		id, _ := c[authorizer.ContextTokenID].(string)
 		perms, _ := c[authorizer.ContextPermissions].(string)
 		caller := newToken(id, owner, strings.Fields(perms), token.NewSecret())
+		if tc.limited {
+			limit(caller)
+		}
 		// The caller is the token the context describes: its expiry is the ceiling of what it
 		// creates (token.Service.Create hands on no more than the caller holds).
 		expiresAt, _ := c[authorizer.ContextExpiresAt].(string)
@@ -187,6 +191,9 @@ func seed(t *testing.T, store token.Store, ev events.APIGatewayV2HTTPRequest, tc
 		}
 		tok := newToken(id, owner, []string{"upload", "list"}, token.NewSecret())
 		tok.ClientID = clientID
+		if tc.limited {
+			limit(tok)
+		}
 		mustCreate(t, store, tok)
 		if tc.family {
 			child, other := newChild(tok), newChild(tok)
@@ -206,13 +213,18 @@ func seed(t *testing.T, store token.Store, ev events.APIGatewayV2HTTPRequest, tc
 			tok := newToken(p.ID, "acme", []string{"upload", "list"}, p.Secret)
 			tok.Env = p.Env
 			if tc.limited {
-				left := int64(10)
-				tok.RateLimit = &token.RateLimit{Limit: 100, Window: time.Minute}
-				tok.Remaining, tok.Refill, tok.RefilledAt = &left, &token.Refill{Amount: 10, Interval: time.Hour}, tok.CreatedAt
+				limit(tok)
 			}
 			mustCreate(t, store, tok)
 		}
 	}
+}
+
+// limit gives tok a rate limit and a quota with refill.
+func limit(tok *token.Token) {
+	left := int64(10)
+	tok.RateLimit = &token.RateLimit{Limit: 100, Window: time.Minute}
+	tok.Remaining, tok.Refill, tok.RefilledAt = &left, &token.Refill{Amount: 10, Interval: time.Hour}, tok.CreatedAt
 }
 
 func newToken(id, owner string, perms []string, secret string) *token.Token {

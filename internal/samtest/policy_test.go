@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/apitokens/apitokens/pkg/token"
 )
 
 // grant is one Allow statement of a function's IAM policy, reduced to what DynamoDB evaluates.
@@ -185,12 +187,16 @@ var authorizerGrants = []grant{
 		Attributes: []string{"pk", "lastUsedAt", "usageCount", "remaining", "refilledAt", "refillAmount", "refillInterval"},
 		ReturnValues: noneOrUpdated},
 	rateGrant,
+	usageGrant,
 }
 
 var (
 	noneOrUpdated = []string{"NONE", "UPDATED_OLD", "UPDATED_NEW"}
 	rateGrant     = grant{Resource: "table", Actions: []string{"dynamodb:UpdateItem"}, LeadingKeys: []string{rateItems},
 		Attributes: []string{"pk", "count", "ttl"}, ReturnValues: noneOrUpdated}
+	// usageGrant: the day's usage counters, an ADD of valid and of each refusal code that sets ttl.
+	usageGrant = grant{Resource: "table", Actions: []string{"dynamodb:UpdateItem"}, LeadingKeys: []string{usageItems},
+		Attributes: append([]string{"pk", "ttl", "valid"}, token.RefusalCodes...), ReturnValues: noneOrUpdated}
 )
 
 // Item prefixes of the table (pkg/dynamo/item.go), as dynamodb:LeadingKeys patterns.
@@ -199,6 +205,7 @@ const (
 	clientItems = "CLIENT#*"
 	auditItems  = "AUDIT#*"
 	rateItems   = "RATE#*"
+	usageItems  = "USAGE#*"
 )
 
 // wantGrants is the least privilege of each function of template.yaml, derived from the Store
@@ -213,11 +220,24 @@ var wantGrants = map[string][]grant{
 		{Resource: "table", Actions: []string{"dynamodb:GetItem", "dynamodb:PutItem"}, LeadingKeys: []string{tokenItems}},
 		{Resource: "table", Actions: []string{"dynamodb:PutItem"}, LeadingKeys: []string{auditItems, clientItems}},
 	},
-	// ListTokens: Query on the owner index, or the ref index for ?createdBy.
-	"ListFunction": {{Resource: "index", Actions: []string{"dynamodb:Query"}}},
+	// ListTokens: Query on the owner index, or the ref index for ?createdBy; then WindowCounts of
+	// the page's rate-limited tokens: one BatchGetItem.
+	"ListFunction": {
+		{Resource: "index", Actions: []string{"dynamodb:Query"}},
+		{Resource: "table", Actions: []string{"dynamodb:BatchGetItem"}, LeadingKeys: []string{rateItems}},
+	},
 	// FindToken: GetItem.
 	"SelfFunction": {{Resource: "table", Actions: []string{"dynamodb:GetItem"}, LeadingKeys: []string{tokenItems}}},
-	"GetFunction":  {{Resource: "table", Actions: []string{"dynamodb:GetItem"}, LeadingKeys: []string{tokenItems}}},
+	// FindToken, then WindowCounts of a rate-limited token: BatchGetItem.
+	"GetFunction": {
+		{Resource: "table", Actions: []string{"dynamodb:GetItem"}, LeadingKeys: []string{tokenItems}},
+		{Resource: "table", Actions: []string{"dynamodb:BatchGetItem"}, LeadingKeys: []string{rateItems}},
+	},
+	// FindToken, then UsageDays: one BatchGetItem of the days' counters.
+	"UsageFunction": {
+		{Resource: "table", Actions: []string{"dynamodb:GetItem"}, LeadingKeys: []string{tokenItems}},
+		{Resource: "table", Actions: []string{"dynamodb:BatchGetItem"}, LeadingKeys: []string{usageItems}},
+	},
 	// FindToken, then UpdateToken: a transaction of Update (token), Put (audit event) and Put
 	// (claim the clientId).
 	"UpdateFunction": updateGrants,
@@ -231,13 +251,15 @@ var wantGrants = map[string][]grant{
 		{Resource: "table", Actions: []string{"dynamodb:DeleteItem"}, LeadingKeys: []string{clientItems}},
 		{Resource: "index", Actions: []string{"dynamodb:Query"}},
 	},
-	// FindToken, then RecordUse of a valid token: UpdateItem.
+	// FindToken, then RecordUse of a valid token: UpdateItem of the token and, in parallel, of the
+	// day's counters (also written alone for refusals).
 	"VerifyFunction": {
 		{Resource: "table", Actions: []string{"dynamodb:GetItem"}, LeadingKeys: []string{tokenItems}},
 		{Resource: "table", Actions: []string{"dynamodb:UpdateItem"}, LeadingKeys: []string{tokenItems},
 			Attributes:   []string{"pk", "lastUsedAt", "usageCount", "remaining", "refilledAt", "refillAmount", "refillInterval"},
 			ReturnValues: noneOrUpdated},
 		rateGrant,
+		usageGrant,
 	},
 	// ListAudit: Query on the ref index (one owner's events) or the owner index (every owner's).
 	"AuditFunction":                {{Resource: "index", Actions: []string{"dynamodb:Query"}}},
@@ -287,11 +309,11 @@ func TestPoliciesLeastPrivilege(t *testing.T) {
 func TestAuthorizerGrantsScoped(t *testing.T) {
 	for _, g := range authorizerGrants {
 		if len(g.LeadingKeys) == 0 {
-			t.Errorf("%v: no dynamodb:LeadingKeys: an authorizer may touch TOKEN# and RATE# items only", g)
+			t.Errorf("%v: no dynamodb:LeadingKeys: an authorizer may touch TOKEN#, RATE# and USAGE# items only", g)
 		}
 		for _, k := range g.LeadingKeys {
-			if k != tokenItems && k != rateItems {
-				t.Errorf("%v: leading key %q is neither a token record nor a rate-limit window", g, k)
+			if k != tokenItems && k != rateItems && k != usageItems {
+				t.Errorf("%v: leading key %q is neither a token record, a rate-limit window nor usage counters", g, k)
 			}
 		}
 		if g.Attributes == nil {
@@ -317,7 +339,7 @@ func TestTableGrantsScoped(t *testing.T) {
 	for id, grants := range functionGrants(t, mustTemplate(t), mainResource) {
 		for _, g := range grants {
 			if g.Resource == "table" && len(g.LeadingKeys) == 0 {
-				t.Errorf("%s: %v: no dynamodb:LeadingKeys: name the item prefixes (%s, %s, %s, %s)", id, g, tokenItems, clientItems, auditItems, rateItems)
+				t.Errorf("%s: %v: no dynamodb:LeadingKeys: name the item prefixes (%s, %s, %s, %s, %s)", id, g, tokenItems, clientItems, auditItems, rateItems, usageItems)
 			}
 		}
 		for _, tc := range []struct {
@@ -364,6 +386,9 @@ func TestGrantEvaluation(t *testing.T) {
 		{"window other attribute", rate, dynamoCall{Action: "dynamodb:UpdateItem", Resource: "table", LeadingKey: "RATE#abc#1", Attributes: []string{"pk", "count", "owner"}}, false},
 		{"window all attributes", rate, dynamoCall{Action: "dynamodb:UpdateItem", Resource: "table", LeadingKey: "RATE#abc#1"}, false},
 		{"token item as window", rate, dynamoCall{Action: "dynamodb:UpdateItem", Resource: "table", LeadingKey: "TOKEN#abc", Attributes: []string{"pk", "count"}}, false},
+		{"day counters", usageGrant, dynamoCall{Action: "dynamodb:UpdateItem", Resource: "table", LeadingKey: "USAGE#abc#2026-11-22", Attributes: []string{"RATE_LIMITED", "pk", "ttl", "valid"}}, true},
+		{"day counters of another attribute", usageGrant, dynamoCall{Action: "dynamodb:UpdateItem", Resource: "table", LeadingKey: "USAGE#abc#2026-11-22", Attributes: []string{"pk", "usageCount"}}, false},
+		{"token item as day counters", usageGrant, dynamoCall{Action: "dynamodb:UpdateItem", Resource: "table", LeadingKey: "TOKEN#abc", Attributes: []string{"pk", "valid"}}, false},
 	} {
 		if got := tc.g.allows(tc.c); got != tc.want {
 			t.Errorf("%s: %v allows %v: %v, want %v", tc.name, tc.g, tc.c, got, tc.want)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apitokens/apitokens/pkg/authorizer"
 	"github.com/apitokens/apitokens/pkg/token"
 )
 
@@ -59,6 +60,18 @@ func ServiceConfig(getenv func(string) string) (token.Config, error) {
 	}
 	if err := days(EnvAuditRetention, &cfg.AuditRetention, 0); err != nil {
 		return cfg, err
+	}
+	// POST /verify writes a token's refusal counts at most once per interval, as the authorizer
+	// writes its uses, and with the same variable.
+	if s := getenv(authorizer.EnvUsageInterval); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 || n > 86400 {
+			return cfg, fmt.Errorf("%s=%q: must be a whole number of seconds from 0 to 86400", authorizer.EnvUsageInterval, s)
+		}
+		cfg.UsageInterval = time.Duration(n) * time.Second
+		if n == 0 {
+			cfg.UsageInterval = -1 // every refusal is written at once
+		}
 	}
 	return cfg, nil
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apitokens/apitokens/pkg/authorizer"
 	"github.com/apitokens/apitokens/pkg/token"
 )
 
@@ -20,7 +21,7 @@ func TestServiceConfig(t *testing.T) {
 	cfg, err = ServiceConfig(env(map[string]string{
 		EnvPrefix: "acme", EnvDefaultExpiryDays: "0", EnvMaxExpiryDays: "90",
 		EnvAllowedPermissions: "upload, delete,,list", EnvDefaultPermissions: "list", EnvRevokedRetention: "7",
-		EnvAuditRetention: "90",
+		EnvAuditRetention: "90", authorizer.EnvUsageInterval: "5",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -28,13 +29,17 @@ func TestServiceConfig(t *testing.T) {
 	if cfg.Prefix != "acme" || cfg.DefaultLifetime >= 0 || cfg.MaxLifetime != 90*token.Day ||
 		!slices.Equal(cfg.AllowedPermissions, []string{"upload", "delete", "list"}) ||
 		!slices.Equal(cfg.DefaultPermissions, []string{"list"}) || cfg.RevokedRetention != 7*24*time.Hour ||
-		cfg.AuditRetention != 90*24*time.Hour {
+		cfg.AuditRetention != 90*24*time.Hour || cfg.UsageInterval != 5*time.Second {
 		t.Fatalf("parsed %+v", cfg)
+	}
+
+	if cfg, err := ServiceConfig(env(map[string]string{authorizer.EnvUsageInterval: "0"})); err != nil || cfg.UsageInterval >= 0 {
+		t.Fatalf("%s=0: %v %v; want every refusal written (a negative interval)", authorizer.EnvUsageInterval, cfg.UsageInterval, err)
 	}
 
 	for _, bad := range []map[string]string{
 		{EnvDefaultExpiryDays: "ten"}, {EnvDefaultExpiryDays: "-1"}, {EnvMaxExpiryDays: "3651"}, {EnvRevokedRetention: "1.5"},
-		{EnvAuditRetention: "a year"},
+		{EnvAuditRetention: "a year"}, {authorizer.EnvUsageInterval: "-1"}, {authorizer.EnvUsageInterval: "86401"},
 	} {
 		if _, err := ServiceConfig(env(bad)); err == nil {
 			t.Errorf("ServiceConfig(%v) accepted a bad value", bad)

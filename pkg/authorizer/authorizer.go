@@ -81,10 +81,44 @@ type cacheEntry struct {
 // secrets for a known id can cause to one per token per second.
 const refreshAfter = time.Second
 
+// usage is what an instance counted of one token and has not written yet.
 type usage struct {
-	pending   int64     // uses not yet written
-	last      time.Time // the last use counted: the lastUsedAt a write of pending records
-	lastWrite time.Time // zero: never written by this instance
+	pending   int64            // valid uses
+	refused   map[string]int64 // refusals by code (token.RefusalCodes); nil when none
+	last      time.Time        // the last valid use: the lastUsedAt a write of pending records
+	seen      time.Time        // the last use or refusal: the day a write counts them for
+	lastWrite time.Time        // zero: never written by this instance
+}
+
+// empty reports whether u has nothing to write.
+func (u *usage) empty() bool { return u.pending == 0 && len(u.refused) == 0 }
+
+// take returns u's counts as one usage write and clears them.
+func (u *usage) take() token.Usage {
+	at := u.last
+	if u.pending == 0 {
+		at = u.seen
+	}
+	w := token.Usage{At: at, Valid: u.pending, Refused: u.refused}
+	u.pending, u.refused = 0, nil
+	return w
+}
+
+// add puts the counts of w back into u (a write that failed).
+func (u *usage) add(w token.Usage) {
+	u.pending += w.Valid
+	for code, n := range w.Refused {
+		if u.refused == nil {
+			u.refused = make(map[string]int64)
+		}
+		u.refused[code] += n
+	}
+	if w.Valid > 0 && w.At.After(u.last) {
+		u.last = w.At
+	}
+	if w.At.After(u.seen) {
+		u.seen = w.At
+	}
 }
 
 // New returns an Authorizer reading tokens from store.
@@ -182,14 +216,20 @@ func (a *Authorizer) authorize(ctx context.Context, req Request) (Decision, <-ch
 	return a.decide(ctx, req, v, now)
 }
 
-// decide finishes a decision once the token is judged.
+// decide finishes a decision once the token is judged. Every outcome for a token the store holds
+// (its secret matched) is counted for its usage counters (recordUse): a valid use, or a refusal
+// by its code; unknown ids, wrong secrets and malformed tokens are not, so junk never writes.
 func (a *Authorizer) decide(ctx context.Context, req Request, v token.Verdict, now time.Time) (Decision, <-chan struct{}, error) {
 	if !v.Valid() {
-		return Decision{Outcome: Unauthorized, Code: v.Code, Token: v.Token}, nil, nil
+		var written <-chan struct{}
+		if v.Token != nil && token.IsRefusalCode(v.Code) {
+			written = a.recordUse(ctx, v.Token.ID, v.Code, now)
+		}
+		return Decision{Outcome: Unauthorized, Code: v.Code, Token: v.Token}, written, nil
 	}
 	t := v.Token
 	if !t.AllowsAPI(a.cfg.APIName, a.cfg.RequireAPIBinding) {
-		return Decision{Outcome: Forbidden, Code: token.CodeForbiddenAPI, Token: t}, nil, nil
+		return Decision{Outcome: Forbidden, Code: token.CodeForbiddenAPI, Token: t}, a.recordUse(ctx, t.ID, token.CodeForbiddenAPI, now), nil
 	}
 	if t.HasLimits() {
 		v, err := token.Enforce(ctx, a.store, t, req.SourceIP, now)
@@ -197,23 +237,22 @@ func (a *Authorizer) decide(ctx context.Context, req Request, v token.Verdict, n
 			return Decision{}, nil, err
 		}
 		d := Decision{Outcome: Limited, Code: v.Code, Token: t, Limit: v.Limit}
-		switch {
-		case v.Valid():
-		case a.cfg.DeferLimits:
-			d.Outcome = Allowed // the API answers the refusal (see the context's code)
-			return d, nil, nil
-		case v.Code == token.CodeForbiddenIP:
-			d.Outcome = Forbidden
-			return d, nil, nil
-		default:
-			return d, nil, nil
+		if !v.Valid() {
+			written := a.recordUse(ctx, t.ID, v.Code, now)
+			switch {
+			case a.cfg.DeferLimits:
+				d.Outcome = Allowed // the API answers the refusal (see the context's code)
+			case v.Code == token.CodeForbiddenIP:
+				d.Outcome = Forbidden
+			}
+			return d, written, nil
 		}
 	}
-	written := a.recordUse(ctx, t.ID, now)
 	if a.cfg.Routes != nil && !a.cfg.Routes.allows(t.HasPermission, req.Method, req.Route, !req.PathOnly) {
+		written := a.recordUse(ctx, t.ID, token.CodeInsufficientPermissions, now)
 		return Decision{Outcome: Forbidden, Code: token.CodeInsufficientPermissions, Token: t, Granted: true}, written, nil
 	}
-	return Decision{Outcome: Allowed, Code: token.CodeValid, Token: t, Granted: true}, written, nil
+	return Decision{Outcome: Allowed, Code: token.CodeValid, Token: t, Granted: true}, a.recordUse(ctx, t.ID, token.CodeValid, now), nil
 }
 
 // judge finds the token p names and judges it at now.
@@ -308,7 +347,7 @@ func (a *Authorizer) FlushUsage(ctx context.Context, force bool) int {
 	now := a.cfg.Now()
 	type batch struct {
 		id string
-		u  *usage
+		w  token.Usage
 	}
 	a.mu.Lock()
 	if !force && !a.lastFlush.IsZero() && now.Sub(a.lastFlush) < a.cfg.UsageInterval && len(a.usage) < a.cfg.CacheSize {
@@ -318,8 +357,8 @@ func (a *Authorizer) FlushUsage(ctx context.Context, force bool) int {
 	a.lastFlush = now
 	var due []batch
 	for id, u := range a.usage {
-		if u.pending > 0 {
-			due = append(due, batch{id, u})
+		if !u.empty() {
+			due = append(due, batch{id, u.take()})
 		}
 		delete(a.usage, id) // a use after this starts a new entry
 	}
@@ -343,11 +382,11 @@ func (a *Authorizer) FlushUsage(ctx context.Context, force bool) int {
 				ctx, cancel = context.WithTimeout(ctx, a.cfg.LookupTimeout)
 				defer cancel()
 			}
-			err := a.store.RecordUse(ctx, b.id, b.u.last, b.u.pending)
+			err := a.store.RecordUse(ctx, b.id, b.w)
 			if err == nil || token.ErrorCode(err) == token.ENOTFOUND { // a token deleted since: nothing to count
 				return
 			}
-			a.keep(b.id, b.u)
+			a.keep(b.id, b.w)
 			failed.Lock()
 			if failed.n++; failed.first == nil {
 				failed.first = err
@@ -362,32 +401,28 @@ func (a *Authorizer) FlushUsage(ctx context.Context, force bool) int {
 	return len(due)
 }
 
-// keep puts back the uses of a write that failed, into the token's current entry if a use since
-// started one. a.mu must not be held.
-func (a *Authorizer) keep(id string, u *usage) {
+// keep puts back the counts of a write that failed, into the token's current entry (a new one
+// if a flush took the entry since). a.mu must not be held.
+func (a *Authorizer) keep(id string, w token.Usage) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	cur, ok := a.usage[id]
+	u, ok := a.usage[id]
 	if !ok {
+		u = &usage{}
 		a.usage[id] = u
-		return
 	}
-	if cur == u {
-		return
-	}
-	cur.pending += u.pending
-	if u.last.After(cur.last) {
-		cur.last = u.last
-	}
+	u.add(w)
 }
 
-// recordUse counts an allowed use, and writes the uses counted so far when the token's write is
-// due: at most once per interval per token, in one UpdateItem sent from its own goroutine, so
-// that the decision does not wait for it; with Config.WritesAfterResponse it only counts, for
-// FlushUsage. It returns a channel closed when that write is done,
-// or nil when the use was only buffered. A failed write is logged and its uses kept for the next
-// one: usage bookkeeping never turns an authorization into a denial.
-func (a *Authorizer) recordUse(ctx context.Context, id string, now time.Time) <-chan struct{} {
+// recordUse counts an outcome of token id at now, code token.CodeValid for an allowed use or a
+// refusal's code, and writes what the instance counted of the token when its write is due: at
+// most once per interval per token, in one usage write (Store.RecordUse: lastUsedAt and
+// usageCount for valid uses, and the day's counters) sent from its own goroutine, so that the
+// decision does not wait for it; with Config.WritesAfterResponse it only counts, for FlushUsage.
+// It returns a channel closed when that write is done, or nil when the outcome was only counted.
+// A failed write is logged and its counts kept for the next one: usage bookkeeping never turns
+// an authorization into a denial.
+func (a *Authorizer) recordUse(ctx context.Context, id, code string, now time.Time) <-chan struct{} {
 	a.mu.Lock()
 	u, ok := a.usage[id]
 	if !ok {
@@ -397,16 +432,26 @@ func (a *Authorizer) recordUse(ctx context.Context, id string, now time.Time) <-
 		u = &usage{}
 		a.usage[id] = u
 	}
-	u.pending++
-	if now.After(u.last) {
-		u.last = now
+	if code == token.CodeValid {
+		u.pending++
+		if now.After(u.last) {
+			u.last = now
+		}
+	} else {
+		if u.refused == nil {
+			u.refused = make(map[string]int64)
+		}
+		u.refused[code]++
+	}
+	if now.After(u.seen) {
+		u.seen = now
 	}
 	if a.cfg.WritesAfterResponse || !u.lastWrite.IsZero() && now.Sub(u.lastWrite) < a.cfg.UsageInterval {
 		a.mu.Unlock()
 		return nil
 	}
-	n := u.pending
-	u.pending, u.lastWrite = 0, now
+	w := u.take()
+	u.lastWrite = now
 	a.writes.Add(1)
 	a.mu.Unlock()
 
@@ -420,9 +465,9 @@ func (a *Authorizer) recordUse(ctx context.Context, id string, now time.Time) <-
 			ctx, cancel = context.WithTimeout(ctx, a.cfg.LookupTimeout)
 			defer cancel()
 		}
-		if err := a.store.RecordUse(ctx, id, now, n); err != nil {
-			a.cfg.Logger.WarnContext(ctx, "usage write failed; retrying with the next use", "tokenId", id, "uses", n, "error", err)
-			a.keep(id, &usage{pending: n, last: now, lastWrite: now})
+		if err := a.store.RecordUse(ctx, id, w); err != nil && token.ErrorCode(err) != token.ENOTFOUND {
+			a.cfg.Logger.WarnContext(ctx, "usage write failed; retrying with the next use", "tokenId", id, "uses", w.Valid, "refused", w.Refused, "error", err)
+			a.keep(id, w)
 		}
 	}()
 	return done
@@ -431,7 +476,7 @@ func (a *Authorizer) recordUse(ctx context.Context, id string, now time.Time) <-
 // pruneUsage forgets tokens with nothing pending whose interval has passed.
 func (a *Authorizer) pruneUsage(now time.Time) {
 	for id, u := range a.usage {
-		if u.pending == 0 && now.Sub(u.lastWrite) >= a.cfg.UsageInterval {
+		if u.empty() && now.Sub(u.lastWrite) >= a.cfg.UsageInterval {
 			delete(a.usage, id)
 		}
 	}

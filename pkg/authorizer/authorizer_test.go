@@ -31,10 +31,11 @@ const (
 )
 
 // countingStore counts store calls, as an SDK middleware counts DynamoDB requests: finds counts
-// reads, uses counts usage writes (RecordUse), writes every write.
+// reads, uses counts usage writes that counted valid uses (RecordUse),
+// refusals the usage writes of refusals only, writes every write.
 type countingStore struct {
 	token.Store
-	finds, uses, writes atomic.Int32
+	finds, uses, refusals, writes atomic.Int32
 }
 
 func (s *countingStore) ConsumeQuota(ctx context.Context, id string, now time.Time, refill *token.Refill, refilledAt time.Time) (bool, error) {
@@ -52,10 +53,14 @@ func (s *countingStore) FindToken(ctx context.Context, id string) (*token.Token,
 	return s.Store.FindToken(ctx, id)
 }
 
-func (s *countingStore) RecordUse(ctx context.Context, id string, at time.Time, n int64) error {
-	s.uses.Add(1)
+func (s *countingStore) RecordUse(ctx context.Context, id string, u token.Usage) error {
+	if u.Valid > 0 {
+		s.uses.Add(1)
+	} else {
+		s.refusals.Add(1)
+	}
 	s.writes.Add(1)
-	return s.Store.RecordUse(ctx, id, at, n)
+	return s.Store.RecordUse(ctx, id, u)
 }
 
 // syncBuffer is a log destination safe for the usage writes' goroutines.

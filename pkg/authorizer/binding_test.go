@@ -112,9 +112,9 @@ type heldWrites struct {
 	release chan struct{}
 }
 
-func (s *heldWrites) RecordUse(ctx context.Context, id string, at time.Time, n int64) error {
+func (s *heldWrites) RecordUse(ctx context.Context, id string, u token.Usage) error {
 	<-s.release
-	return s.Store.RecordUse(ctx, id, at, n)
+	return s.Store.RecordUse(ctx, id, u)
 }
 
 // TestFirstSight: the first authorization of a token in an instance waits for its read only (one

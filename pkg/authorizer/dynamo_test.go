@@ -49,8 +49,8 @@ func TestCostAgainstDynamoDB(t *testing.T) {
 	}
 	a.WaitForWrites()
 	calls := counter.Take()
-	if calls["GetItem"] != 5 || calls["UpdateItem"] != 1 || len(calls) != 2 {
-		t.Fatalf("1,000 authorizations in 50 s made %v; want 5 GetItem and 1 UpdateItem", calls)
+	if calls["GetItem"] != 5 || calls["UpdateItem"] != 2 || len(calls) != 2 {
+		t.Fatalf("1,000 authorizations in 50 s made %v; want 5 GetItem and one usage write (2 UpdateItem: the token, the day's counters)", calls)
 	}
 
 	clock.Advance(11 * time.Second) // the usage interval has passed: the next use writes the count
@@ -117,20 +117,23 @@ func TestFirstSightCountsOnlyAllowedUses(t *testing.T) {
 	if err != nil || d.Outcome != authorizer.Allowed {
 		t.Fatalf("first sight: %+v %v", d, err)
 	}
-	if calls := counter.Take(); calls["GetItem"] != 1 || calls["UpdateItem"] != 1 || len(calls) != 2 {
-		t.Fatalf("first sight made %v; want one GetItem and one UpdateItem", calls)
+	if calls := counter.Take(); calls["GetItem"] != 1 || calls["UpdateItem"] != 2 || len(calls) != 2 {
+		t.Fatalf("first sight made %v; want one GetItem, then the usage write: two UpdateItem in parallel (the token, the day's counters)", calls)
 	}
 	if got, _ := store.FindToken(ctx, valid.ID); got.UsageCount != 1 || !got.LastUsedAt.Equal(clock.Now()) {
 		t.Fatalf("usage after first sight: %d at %v", got.UsageCount, got.LastUsedAt)
 	}
 	counter.Take()
+	// A refusal of a token whose secret matched also writes its day's counters (its first refusal
+	// in the instance); another label is no such token.
 	for name, tc := range map[string]struct {
-		tok  string
-		code string
+		tok     string
+		code    string
+		refusal int
 	}{
-		"bound to another API":   {boundElsewhere, token.CodeForbiddenAPI},
-		"disabled":               {disabled, token.CodeDisabled},
-		"another label, same id": {otherLabel, token.CodeNotFound},
+		"bound to another API":   {boundElsewhere, token.CodeForbiddenAPI, 1},
+		"disabled":               {disabled, token.CodeDisabled, 1},
+		"another label, same id": {otherLabel, token.CodeNotFound, 0},
 	} {
 		a := authorizer.New(store, cfg) // a new instance: a first sight again
 		d, err := a.Authorize(ctx, authorizer.Request{Token: tc.tok, Method: "GET", Route: "/x"})
@@ -138,8 +141,15 @@ func TestFirstSightCountsOnlyAllowedUses(t *testing.T) {
 		if err != nil || d.Outcome == authorizer.Allowed || d.Code != tc.code {
 			t.Errorf("%s: %+v %v; want %s", name, d, err, tc.code)
 		}
-		if calls := counter.Take(); calls["GetItem"] != 1 || len(calls) != 1 {
-			t.Errorf("%s made %v; want the GetItem only", name, calls)
+		if calls := counter.Take(); calls["GetItem"] != 1 || calls["UpdateItem"] != tc.refusal || len(calls) != 1+min(tc.refusal, 1) {
+			t.Errorf("%s made %v; want the GetItem and %d UpdateItem of the refusal's counters", name, calls, tc.refusal)
+		}
+	}
+	for plain, code := range map[string]string{disabled: token.CodeDisabled, boundElsewhere: token.CodeForbiddenAPI} {
+		p, _ := token.Parse("tok", plain)
+		days, err := store.UsageDays(ctx, p.ID, clock.Now(), 1)
+		if err != nil || days[0].Valid != 0 || len(days[0].Refused) != 1 || days[0].Refused[code] != 1 {
+			t.Errorf("counters of the %s token: %+v %v; want one %s", code, days, err, code)
 		}
 	}
 	page, err := svc.List(ctx, root, token.ListInput{Status: "all"})

@@ -100,9 +100,9 @@ type countingWrites struct {
 	writes atomic.Int64
 }
 
-func (s *countingWrites) RecordUse(ctx context.Context, id string, at time.Time, n int64) error {
+func (s *countingWrites) RecordUse(ctx context.Context, id string, u token.Usage) error {
 	s.writes.Add(1)
-	return s.Store.RecordUse(ctx, id, at, n)
+	return s.Store.RecordUse(ctx, id, u)
 }
 
 // TestJunkTokensCostNoWrites: made-up tokens (anyone can compute a checksum) cost a read each,
@@ -269,11 +269,11 @@ type failingWrites struct {
 	fail atomic.Bool
 }
 
-func (s *failingWrites) RecordUse(ctx context.Context, id string, at time.Time, n int64) error {
+func (s *failingWrites) RecordUse(ctx context.Context, id string, u token.Usage) error {
 	if s.fail.Load() {
 		return errors.New("ProvisionedThroughputExceededException")
 	}
-	return s.Store.RecordUse(ctx, id, at, n)
+	return s.Store.RecordUse(ctx, id, u)
 }
 
 // TestFlushRecordsTheLastUse: a flush records when the token was last used, not when the flush
@@ -378,7 +378,7 @@ type firstWriteFailsLate struct {
 	once    sync.Once
 }
 
-func (s *firstWriteFailsLate) RecordUse(ctx context.Context, id string, at time.Time, n int64) error {
+func (s *firstWriteFailsLate) RecordUse(ctx context.Context, id string, u token.Usage) error {
 	first := false
 	if id == s.id {
 		s.once.Do(func() { first = true })
@@ -387,5 +387,5 @@ func (s *firstWriteFailsLate) RecordUse(ctx context.Context, id string, at time.
 		<-s.release
 		return errors.New("RequestTimeout")
 	}
-	return s.Store.RecordUse(ctx, id, at, n)
+	return s.Store.RecordUse(ctx, id, u)
 }

@@ -112,7 +112,7 @@ func BenchmarkFirstSight(b *testing.B) {
 		b.Fatal(err)
 	}
 	use := func() {
-		if err := store.RecordUse(ctx, tok.ID, time.Now(), 1); err != nil {
+		if err := store.RecordUse(ctx, tok.ID, token.Usage{At: time.Now(), Valid: 1}); err != nil {
 			b.Fatalf("RecordUse: %v", err)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -18,6 +19,7 @@ const (
 	tokenPrefix  = "TOKEN#"  // TOKEN#<id>: a token record
 	clientPrefix = "CLIENT#" // CLIENT#<owner>#<clientId>: the token holding a clientId
 	ratePrefix   = "RATE#"   // RATE#<id>#<window start, epoch seconds>: a rate-limit window's count
+	usagePrefix  = "USAGE#"  // USAGE#<id>#<yyyy-mm-dd>: a token's usage counters of one UTC day
 	auditPrefix  = "AUDIT#"  // AUDIT#<event id>: an audit event
 
 	// Index keys of audit events. They contain '#', which owners and token ids cannot, so they
@@ -41,6 +43,7 @@ const (
 	attrRemaining = "remaining"
 	attrRefilled  = "refilledAt"
 	attrCount     = "count"
+	attrValid     = "valid" // a usage item's count of valid uses; its refusals count under their codes
 	attrAPIs      = "apis"
 	attrRef       = "ref"
 	attrTargetID  = "targetId"
@@ -189,6 +192,42 @@ type rateItem struct {
 	PK    string `dynamodbav:"pk"`
 	Count int64  `dynamodbav:"count"`
 	TTL   int64  `dynamodbav:"ttl"`
+}
+
+// rateKey is the key of the rate-limit window of token id that starts at start.
+func rateKey(id string, start time.Time) map[string]types.AttributeValue {
+	pk := ratePrefix + id + "#" + strconv.FormatInt(start.Unix(), 10)
+	return map[string]types.AttributeValue{attrPK: &types.AttributeValueMemberS{Value: pk}}
+}
+
+// usageKey is the key of the usage counters of token id on the UTC day of at.
+func usageKey(id string, at time.Time) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{attrPK: &types.AttributeValueMemberS{Value: usagePrefix + id + "#" + token.UsageDay(at)}}
+}
+
+// decodeUsage reads a usage item: valid uses under attrValid, each refusal under its code
+// (token.RefusalCodes), ttl; any other attribute is ignored.
+func decodeUsage(day time.Time, item map[string]types.AttributeValue) (token.DayUsage, error) {
+	d := token.DayUsage{Day: day, Refused: map[string]int64{}}
+	for name, av := range item {
+		if name != attrValid && !token.IsRefusalCode(name) {
+			continue
+		}
+		n, ok := av.(*types.AttributeValueMemberN)
+		if !ok {
+			return d, fmt.Errorf("usage item of %s: %s is not a number", token.UsageDay(day), name)
+		}
+		v, err := strconv.ParseInt(n.Value, 10, 64)
+		if err != nil {
+			return d, fmt.Errorf("usage item of %s: %s: %w", token.UsageDay(day), name, err)
+		}
+		if name == attrValid {
+			d.Valid = v
+		} else if v > 0 {
+			d.Refused[name] = v
+		}
+	}
+	return d, nil
 }
 
 // clientItem records which token holds a clientId of an owner. It is written in the same

@@ -364,7 +364,15 @@ func TestStoppedServer(t *testing.T) {
 		}},
 		{"UpdateToken", func() error { return store.UpdateToken(ctx, tok, nil) }},
 		{"UpdateToken with clientId", func() error { return store.UpdateToken(ctx, withClient, nil) }},
-		{"RecordUse", func() error { return store.RecordUse(ctx, tok.ID, time.Now(), 1) }},
+		{"RecordUse", func() error { return store.RecordUse(ctx, tok.ID, token.Usage{At: time.Now(), Valid: 1}) }},
+		{"RecordUse of refusals", func() error {
+			return store.RecordUse(ctx, tok.ID, token.Usage{At: time.Now(), Refused: map[string]int64{token.CodeRevoked: 1}})
+		}},
+		{"UsageDays", func() error { _, err := store.UsageDays(ctx, tok.ID, time.Now(), 30); return err }},
+		{"WindowCounts", func() error {
+			_, err := store.WindowCounts(ctx, []token.RateWindow{{TokenID: tok.ID, Start: time.Now()}})
+			return err
+		}},
 		{"Service.Verify", func() error { _, err := svc.Verify(ctx, plaintext); return err }},
 		{"Service.Get", func() error { _, err := svc.Get(ctx, admin, tok.ID); return err }},
 		{"CreateTable", func() error { return CreateTable(ctx, client, "stopped") }},
@@ -388,7 +396,7 @@ func TestCallsPerOperation(t *testing.T) {
 	}
 	counter.Take()
 
-	var cursor string
+	var cursor, disabled string
 	steps := []struct {
 		name string
 		call func() error
@@ -420,14 +428,76 @@ func TestCallsPerOperation(t *testing.T) {
 				t.Errorf("verdict %s; want valid", v.Code)
 			}
 			return err
-		}, map[string]int{"GetItem": 1, "UpdateItem": 1}},
+		}, map[string]int{"GetItem": 1, "UpdateItem": 2}}, // the token's usage and the day's counters, in parallel
 		{"Verify of a rate-limited token: one more write", func() error {
 			return verifyWith(t, ctx, svc, counter, token.LimitsInput{RateLimit: &token.RateLimit{Limit: 10, Window: time.Minute}})
-		}, map[string]int{"GetItem": 1, "UpdateItem": 2}},
+		}, map[string]int{"GetItem": 1, "UpdateItem": 3}},
 		{"Verify of a token with a quota: one more write", func() error {
 			left := int64(5)
 			return verifyWith(t, ctx, svc, counter, token.LimitsInput{Remaining: &left})
-		}, map[string]int{"GetItem": 1, "UpdateItem": 2}},
+		}, map[string]int{"GetItem": 1, "UpdateItem": 3}},
+		{"Verify of a disabled token: its first refusal writes its counters", func() error {
+			_, disabled = MustCreate(t, svc, token.CreateInput{Owner: "other", Enabled: ptr(false)}) // not on the lists below
+			counter.Take()
+			_, err := svc.Verify(ctx, disabled)
+			return err
+		}, map[string]int{"GetItem": 1, "UpdateItem": 1}},
+		{"Verify of a disabled token again within the usage interval: the read only", func() error {
+			v, err := svc.Verify(ctx, disabled)
+			if err == nil && v.Code != token.CodeDisabled {
+				t.Errorf("verdict %s; want DISABLED", v.Code)
+			}
+			return err
+		}, map[string]int{"GetItem": 1}},
+		{"Verify of an unknown id: the read only, no counters", func() error {
+			_, err := svc.Verify(ctx, token.Format(svc.Prefix(), "", token.NewID(), token.NewSecret()))
+			return err
+		}, map[string]int{"GetItem": 1}},
+		{"Get of a rate-limited token, with its window's count", func() error {
+			tok, _ := MustCreate(t, svc, token.CreateInput{Limits: token.LimitsInput{RateLimit: &token.RateLimit{Limit: 10, Window: time.Minute}}})
+			counter.Take()
+			got, err := svc.Get(ctx, admin, tok.ID)
+			if err != nil {
+				return err
+			}
+			_, err = svc.RateWindows(ctx, []*token.Token{got})
+			return err
+		}, map[string]int{"GetItem": 1, "BatchGetItem": 1}},
+		{"Get of a token without a rate limit: no more calls", func() error {
+			tok, _ := MustCreate(t, svc, token.CreateInput{})
+			counter.Take()
+			got, err := svc.Get(ctx, admin, tok.ID)
+			if err != nil {
+				return err
+			}
+			_, err = svc.RateWindows(ctx, []*token.Token{got})
+			return err
+		}, map[string]int{"GetItem": 1}},
+		{"List page with rate-limited tokens: one BatchGetItem for all their windows", func() error {
+			for i := range 3 {
+				clock.Advance(time.Second)
+				MustCreate(t, svc, token.CreateInput{Limits: token.LimitsInput{RateLimit: &token.RateLimit{Limit: 10 + int64(i), Window: time.Minute}}})
+			}
+			counter.Take()
+			page, err := svc.List(ctx, admin, token.ListInput{Limit: 20})
+			if err != nil {
+				return err
+			}
+			states, err := svc.RateWindows(ctx, page.Tokens)
+			if err == nil && len(states) < 3 {
+				t.Errorf("%d rate-limit states on a page with at least 3 rate-limited tokens", len(states))
+			}
+			return err
+		}, map[string]int{"Query": 1, "BatchGetItem": 1}},
+		{"Usage of 90 days: the token's read and one BatchGetItem", func() error {
+			tok, _ := MustCreate(t, svc, token.CreateInput{})
+			counter.Take()
+			days, err := svc.Usage(ctx, admin, tok.ID, token.MaxUsageDays)
+			if err == nil && len(days) != token.MaxUsageDays {
+				t.Errorf("%d days; want %d", len(days), token.MaxUsageDays)
+			}
+			return err
+		}, map[string]int{"GetItem": 1, "BatchGetItem": 1}},
 		{"Verify of an IP-pinned token: no more calls", func() error {
 			cidrs := []string{"203.0.113.0/24"}
 			_, plaintext := MustCreate(t, svc, token.CreateInput{Limits: token.LimitsInput{AllowedCIDRs: &cidrs}})
@@ -437,7 +507,7 @@ func TestCallsPerOperation(t *testing.T) {
 				t.Errorf("verdict %s; want valid", v.Code)
 			}
 			return err
-		}, map[string]int{"GetItem": 1, "UpdateItem": 1}},
+		}, map[string]int{"GetItem": 1, "UpdateItem": 2}},
 		{"List first page", func() error {
 			page, err := svc.List(ctx, admin, token.ListInput{Limit: 20})
 			cursor = page.NextCursor

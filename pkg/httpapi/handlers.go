@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/netip"
@@ -33,19 +34,36 @@ type TokenView struct {
 	CreatedBy   *string         `json:"createdBy"` // the token whose caller created it; null: the CLI or a caller without one
 	Meta        json.RawMessage `json:"meta"`
 
-	RateLimit    *RateLimitJSON `json:"rateLimit"`
-	Remaining    *int64         `json:"remaining"`
-	Refill       *RefillJSON    `json:"refill"`
+	RateLimit    *RateLimitView `json:"rateLimit"`
+	Remaining    *int64         `json:"remaining"` // uses left now, a refill that fell due included
+	Refill       *RefillView    `json:"refill"`
 	AllowedCIDRs []string       `json:"allowedCidrs"`
 }
 
-// RateLimitJSON is a rate limit as records show it.
+// RateLimitView is a rate limit as records show it. Get and list add the live state of the
+// current window (WithWindow); other answers leave it out.
+type RateLimitView struct {
+	Limit         int64      `json:"limit"`
+	WindowSeconds int64      `json:"windowSeconds"`
+	Count         *int64     `json:"count,omitempty"`     // requests counted in the current window
+	Remaining     *int64     `json:"remaining,omitempty"` // requests the current window still admits
+	Reset         *time.Time `json:"reset,omitempty"`     // when the current window ends
+}
+
+// RefillView is a quota's refill as records show it.
+type RefillView struct {
+	Amount          int64      `json:"amount"`
+	IntervalSeconds int64      `json:"intervalSeconds"`
+	NextRefillAt    *time.Time `json:"nextRefillAt"` // null when unknown
+}
+
+// RateLimitJSON is a rate limit as requests set it.
 type RateLimitJSON struct {
 	Limit         int64 `json:"limit"`
 	WindowSeconds int64 `json:"windowSeconds"`
 }
 
-// RefillJSON is a quota's refill as records show it.
+// RefillJSON is a quota's refill as requests set it.
 type RefillJSON struct {
 	Amount          int64 `json:"amount"`
 	IntervalSeconds int64 `json:"intervalSeconds"`
@@ -127,14 +145,26 @@ func View(t *token.Token, now time.Time) TokenView {
 		Meta:        t.Meta,
 	}
 	if rl := t.RateLimit; rl != nil {
-		v.RateLimit = &RateLimitJSON{Limit: rl.Limit, WindowSeconds: int64(rl.Window / time.Second)}
+		v.RateLimit = &RateLimitView{Limit: rl.Limit, WindowSeconds: int64(rl.Window / time.Second)}
 	}
-	v.Remaining = t.Remaining
-	if rf := t.Refill; rf != nil {
-		v.Refill = &RefillJSON{Amount: rf.Amount, IntervalSeconds: int64(rf.Interval / time.Second)}
+	if left, next, ok := t.QuotaNow(now); ok {
+		v.Remaining = &left
+		if rf := t.Refill; rf != nil {
+			v.Refill = &RefillView{Amount: rf.Amount, IntervalSeconds: int64(rf.Interval / time.Second), NextRefillAt: timeOrNil(next)}
+		}
 	}
 	for _, p := range t.AllowedCIDRs {
 		v.AllowedCIDRs = append(v.AllowedCIDRs, p.String())
+	}
+	return v
+}
+
+// WithWindow adds the live state of the token's current rate-limit window to v.
+func (v TokenView) WithWindow(w token.WindowState) TokenView {
+	if v.RateLimit != nil {
+		rl := *v.RateLimit
+		rl.Count, rl.Remaining, rl.Reset = &w.Count, &w.Remaining, &w.Reset
+		v.RateLimit = &rl
 	}
 	return v
 }
@@ -234,17 +264,91 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	now := a.Service.Now()
-	resp := listResponse{Tokens: make([]TokenView, 0, len(page.Tokens)), NextCursor: stringOrNil(page.NextCursor)}
-	for _, t := range page.Tokens {
-		resp.Tokens = append(resp.Tokens, View(t, now))
+	views, err := LiveViews(r.Context(), a.Service, page.Tokens)
+	if err != nil {
+		a.fail(w, r, err)
+		return
 	}
-	writeJSON(w, http.StatusOK, resp)
+	writeJSON(w, http.StatusOK, listResponse{Tokens: views, NextCursor: stringOrNil(page.NextCursor)})
 }
 
 func (a *API) get(w http.ResponseWriter, r *http.Request) {
 	t, err := a.Service.Get(r.Context(), principal(r), r.PathValue("id"))
-	a.answer(w, r, t, err)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	views, err := LiveViews(r.Context(), a.Service, []*token.Token{t})
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, views[0])
+}
+
+// LiveViews are the views of tokens as get and list answer them, with the live state of their
+// rate-limit windows: one store read for all the rate-limited ones among them
+// (token.Service.RateWindows), none without.
+func LiveViews(ctx context.Context, svc *token.Service, tokens []*token.Token) ([]TokenView, error) {
+	windows, err := svc.RateWindows(ctx, tokens)
+	if err != nil {
+		return nil, err
+	}
+	now := svc.Now()
+	views := make([]TokenView, 0, len(tokens))
+	for _, t := range tokens {
+		v := View(t, now)
+		if w, ok := windows[t.ID]; ok {
+			v = v.WithWindow(w)
+		}
+		views = append(views, v)
+	}
+	return views, nil
+}
+
+// UsageResponse is the answer of GET /tokens/{id}/usage: one entry per UTC day, oldest first,
+// ending today.
+type UsageResponse struct {
+	TokenID string         `json:"tokenId"`
+	Days    []UsageDayView `json:"days"`
+}
+
+// UsageDayView is one day of a token's usage counters.
+type UsageDayView struct {
+	Date    string           `json:"date"`    // 2026-11-22
+	Valid   int64            `json:"valid"`   // uses admitted
+	Refused map[string]int64 `json:"refused"` // refusals by verdict code; {} for none
+}
+
+func (a *API) usage(w http.ResponseWriter, r *http.Request) {
+	days := token.DefaultUsageDays
+	if q := r.URL.Query(); q.Has("days") {
+		if len(q["days"]) > 1 {
+			a.fail(w, r, token.Errorf(token.EINVALID, "days: must be given once"))
+			return
+		}
+		n, err := strconv.Atoi(q.Get("days"))
+		if err != nil || n < 1 || n > token.MaxUsageDays {
+			a.fail(w, r, token.Errorf(token.EINVALID, "days: must be a whole number from 1 to %d", token.MaxUsageDays))
+			return
+		}
+		days = n
+	}
+	id := r.PathValue("id")
+	counters, err := a.Service.Usage(r.Context(), principal(r), id, days)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	resp := UsageResponse{TokenID: id, Days: make([]UsageDayView, 0, len(counters))}
+	for _, d := range counters {
+		refused := d.Refused
+		if refused == nil {
+			refused = map[string]int64{}
+		}
+		resp.Days = append(resp.Days, UsageDayView{Date: token.UsageDay(d.Day), Valid: d.Valid, Refused: refused})
+	}
+	writeJSON(w, http.StatusOK, resp)
 }
 
 func (a *API) self(w http.ResponseWriter, r *http.Request) {

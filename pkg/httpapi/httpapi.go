@@ -43,6 +43,7 @@ var Routes = []Route{
 	{Pattern: "PATCH /tokens/{id}", Function: "update", Auth: true, handler: (*API).update},
 	{Pattern: "DELETE /tokens/{id}", Function: "revoke", Auth: true, handler: (*API).revoke},
 	{Pattern: "POST /tokens/{id}/rotate", Function: "rotate", Auth: true, handler: (*API).rotate},
+	{Pattern: "GET /tokens/{id}/usage", Function: "usage", Auth: true, handler: (*API).usage},
 	{Pattern: "POST /verify", Function: "verify", Auth: false, handler: (*API).verify},
 	{Pattern: "GET /audit", Function: "audit", Auth: true, handler: (*API).audit},
 	{Pattern: "GET /openapi.json", Function: "openapi", Auth: false, handler: (*API).openAPI},

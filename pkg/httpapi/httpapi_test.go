@@ -413,6 +413,7 @@ func TestOwnerIsolation(t *testing.T) {
 		{"PATCH", "/tokens/" + bTok, `{"name":"mine now"}`},
 		{"DELETE", "/tokens/" + bTok, ""},
 		{"POST", "/tokens/" + bTok + "/rotate", ""},
+		{"GET", "/tokens/" + bTok + "/usage", ""},
 	}
 	for _, f := range foreign {
 		if resp := e.do(f.method, f.path, a, f.body); resp.status != 404 {
@@ -443,6 +444,7 @@ func TestOwnerIsolation(t *testing.T) {
 		{"PATCH", "/tokens/" + aTok, `{"name":"y"}`},
 		{"DELETE", "/tokens/" + aTok, ""},
 		{"POST", "/tokens/" + aTok + "/rotate", ""},
+		{"GET", "/tokens/" + aTok + "/usage", ""},
 	}
 	for _, rt := range routes {
 		if resp := e.do(rt.method, rt.path, aPlain, rt.body); resp.status != 403 {

@@ -14,7 +14,7 @@ func TestLimitsFields(t *testing.T) {
 	for key, want := range map[string]string{
 		"rateLimit":    `{"limit":5,"windowSeconds":60}`,
 		"remaining":    "100",
-		"refill":       `{"amount":100,"intervalSeconds":86400}`,
+		"refill":       `{"amount":100,"intervalSeconds":86400,"nextRefillAt":"2026-03-02T12:00:00Z"}`,
 		"allowedCidrs": `["203.0.113.0/24","2001:db8::1/128","198.51.100.0/24"]`,
 	} {
 		if got := fmtAny(created.body[key]); got != want {

@@ -4,6 +4,7 @@ package memstore
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -25,6 +26,21 @@ type Store struct {
 	events  []*token.AuditEvent // audit events, ascending by time, then id (their sort keys' order)
 	clients map[string]string   // owner + "\x00" + clientId -> id of the token holding it
 	windows map[rateKey]*window // rate-limit windows
+	usage   map[usageKey]*dayCounts
+}
+
+// usageKey names the usage counters of one token and UTC day.
+type usageKey struct {
+	id  string
+	day int64 // the UTC day: days since the Unix epoch
+}
+
+func dayOf(at time.Time) int64 { return at.Unix() / 86400 }
+
+type dayCounts struct {
+	valid   int64
+	refused map[string]int64
+	expires time.Time // token.UsageExpiry: what DynamoDB's TTL does there, pruneUsage does here
 }
 
 type rateKey struct {
@@ -49,6 +65,7 @@ func New(now func() time.Time) *Store {
 		byMaker: make(map[string][]string),
 		clients: make(map[string]string),
 		windows: make(map[rateKey]*window),
+		usage:   make(map[usageKey]*dayCounts),
 	}
 }
 
@@ -213,17 +230,86 @@ func (s *Store) UpdateToken(_ context.Context, t *token.Token, ev *token.AuditEv
 	return nil
 }
 
-// RecordUse implements token.Store.
-func (s *Store) RecordUse(_ context.Context, id string, at time.Time, n int64) error {
+// RecordUse implements token.Store, as the DynamoDB store does: the day's counters whatever the
+// token's state, the token's usage fields only for valid uses of a token it holds.
+func (s *Store) RecordUse(_ context.Context, id string, u token.Usage) error {
+	if err := u.Check(); err != nil {
+		return err
+	}
+	if u.IsEmpty() {
+		return nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	key := usageKey{id: id, day: dayOf(u.At)}
+	c, ok := s.usage[key]
+	if !ok {
+		if len(s.usage) >= maxUsageItems {
+			s.pruneUsage()
+		}
+		c = &dayCounts{refused: make(map[string]int64), expires: token.UsageExpiry(u.At)}
+		s.usage[key] = c
+	}
+	c.valid += u.Valid
+	for code, n := range u.Refused {
+		if n > 0 {
+			c.refused[code] += n
+		}
+	}
+	if u.Valid == 0 {
+		return nil
+	}
 	t, ok := s.tokens[id]
 	if !ok {
 		return token.NotFound()
 	}
-	t.LastUsedAt = at
-	t.UsageCount += n
+	t.LastUsedAt = u.At
+	t.UsageCount += u.Valid
 	return nil
+}
+
+// maxUsageItems is how many token-days of usage counters are kept before expired ones are
+// dropped.
+const maxUsageItems = 100000
+
+func (s *Store) pruneUsage() {
+	now := s.now()
+	for k, c := range s.usage {
+		if !now.Before(c.expires) {
+			delete(s.usage, k)
+		}
+	}
+}
+
+// UsageDays implements token.Store.
+func (s *Store) UsageDays(_ context.Context, id string, last time.Time, days int) ([]token.DayUsage, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	now := s.now()
+	out := make([]token.DayUsage, 0, days)
+	for _, day := range token.UsageDays(last, days) {
+		d := token.DayUsage{Day: day, Refused: map[string]int64{}}
+		if c, ok := s.usage[usageKey{id: id, day: dayOf(day)}]; ok && now.Before(c.expires) {
+			d.Valid = c.valid
+			maps.Copy(d.Refused, c.refused)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// WindowCounts implements token.Store.
+func (s *Store) WindowCounts(_ context.Context, windows []token.RateWindow) ([]int64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	now := s.now()
+	out := make([]int64, len(windows))
+	for i, w := range windows {
+		if win, ok := s.windows[rateKey{id: w.TokenID, start: w.Start.UnixNano()}]; ok && now.Before(win.end) {
+			out[i] = win.count
+		}
+	}
+	return out, nil
 }
 
 // CountRequest implements token.Store.

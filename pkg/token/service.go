@@ -46,14 +46,19 @@ type Config struct {
 	RevokedRetention time.Duration
 	// AuditRetention is how long audit events are kept (default DefaultAuditRetention).
 	AuditRetention time.Duration
+	// UsageInterval is the least time between two writes of one token's refusal counts by
+	// Verify (default DefaultUsageInterval; negative: write at every refusal). A valid verify
+	// writes its use at once, and carries the refusals counted since.
+	UsageInterval time.Duration
 	// Now is the clock (default time.Now); tests inject their own.
 	Now func() time.Time
 }
 
 // Service implements the token lifecycle on top of a Store.
 type Service struct {
-	store Store
-	cfg   Config
+	store    Store
+	cfg      Config
+	refusals *RefusalBuffer // Verify's refusal counts not yet written
 }
 
 // NewService returns a Service on store. Returns EINVALID if cfg breaks a rule.
@@ -90,7 +95,13 @@ func NewService(store Store, cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Service{store: store, cfg: cfg}, nil
+	switch {
+	case cfg.UsageInterval == 0:
+		cfg.UsageInterval = DefaultUsageInterval
+	case cfg.UsageInterval < 0:
+		cfg.UsageInterval = 0
+	}
+	return &Service{store: store, cfg: cfg, refusals: NewRefusalBuffer(cfg.UsageInterval, maxBufferedTokens)}, nil
 }
 
 // Prefix returns the deployment prefix.

@@ -1297,11 +1297,11 @@ func (s failingStore) FindToken(ctx context.Context, id string) (*token.Token, e
 	return s.Store.FindToken(ctx, id)
 }
 
-func (s failingStore) RecordUse(ctx context.Context, id string, at time.Time, n int64) error {
+func (s failingStore) RecordUse(ctx context.Context, id string, u token.Usage) error {
 	if s.useErr != nil {
 		return s.useErr
 	}
-	return s.Store.RecordUse(ctx, id, at, n)
+	return s.Store.RecordUse(ctx, id, u)
 }
 
 func TestVerifyFailsClosedOnStoreError(t *testing.T) {

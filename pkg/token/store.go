@@ -56,11 +56,30 @@ type Store interface {
 	// call is a plain decrement. Returns whether a use was taken; ENOTFOUND if the token is absent.
 	ConsumeQuota(ctx context.Context, id string, now time.Time, refill *Refill, refilledAt time.Time) (bool, error)
 
-	// RecordUse sets lastUsedAt to at and adds n to usageCount in one atomic write, without
-	// changing the version. Concurrent writers race for lastUsedAt (the last write wins, so it may
-	// step back by the skew between them); the count is exact. Returns ENOTFOUND if the token is
-	// absent.
-	RecordUse(ctx context.Context, id string, at time.Time, n int64) error
+	// RecordUse writes one usage write u of token id: when u.Valid > 0, it sets lastUsedAt to u.At
+	// and adds u.Valid to usageCount in one atomic write, without changing the version
+	// (concurrent writers race for lastUsedAt: the last write wins, so it may step back by the
+	// skew between them; the count is exact); and it adds u.Valid and u.Refused to the counters
+	// of u.At's UTC day (one item per token and day, expiring UsageRetention after the day ends;
+	// concurrent additions are exact). A write of refusals only (u.Valid == 0) leaves lastUsedAt
+	// and usageCount alone; an empty u writes nothing.
+	// The day's counters are added without looking at the token (on DynamoDB in parallel with its
+	// update, so that the counters cost no round trip): callers pass only the id of a token they
+	// have just read, so that unknown ids never create counters, and a token purged meanwhile
+	// leaves counters that no read shows and that expire with their day.
+	// Returns ENOTFOUND if u.Valid > 0 and the token is absent (lastUsedAt and usageCount are then
+	// unchanged); EINVALID if u fails Usage.Check (nothing is written).
+	RecordUse(ctx context.Context, id string, u Usage) error
+
+	// UsageDays returns the usage counters of token id for days UTC days, oldest first, ending
+	// with the day that holds last: exactly days entries, zero for a day without a write. It
+	// reads the counters only (on DynamoDB one BatchGetItem per 100 days), never the token.
+	UsageDays(ctx context.Context, id string, last time.Time, days int) ([]DayUsage, error)
+
+	// WindowCounts returns the count of requests of each rate-limit window (CountRequest) in
+	// windows, in order: 0 for a window without requests, or one that has expired (on DynamoDB
+	// one BatchGetItem per 100 windows).
+	WindowCounts(ctx context.Context, windows []RateWindow) ([]int64, error)
 }
 
 // ListQuery selects a page of one owner's tokens.

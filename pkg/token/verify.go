@@ -108,10 +108,28 @@ type VerifyInput struct {
 }
 
 // VerifyRequest checks a presented token, its permissions, its API binding, then its limits in
-// order (IP allowlist, rate limit, quota), and records one use of a valid token. The error is
-// non-nil only when the store failed.
+// order (IP allowlist, rate limit, quota), and records the outcome in the token's usage
+// counters: a valid use at once, with lastUsedAt and usageCount, in one usage write that also
+// carries the refusals counted since; a refusal (one of RefusalCodes) at most once per
+// Config.UsageInterval per token, or with the token's next usage write. A token the store does
+// not hold (NOT_FOUND, MALFORMED) is never counted. The error is non-nil only when the store
+// failed.
 func (s *Service) VerifyRequest(ctx context.Context, in VerifyInput) (Verdict, error) {
 	now := s.cfg.Now().UTC()
+	v, err := s.verify(ctx, in, now)
+	if err != nil || v.Valid() {
+		return v, err
+	}
+	if v.Token != nil && IsRefusalCode(v.Code) {
+		if err := s.recordRefusal(ctx, v.Token.ID, v.Code, now); err != nil {
+			return Verdict{}, err
+		}
+	}
+	return v, nil
+}
+
+// verify is VerifyRequest up to the usage write of a valid token, included.
+func (s *Service) verify(ctx context.Context, in VerifyInput, now time.Time) (Verdict, error) {
 	v, err := Check(ctx, s.store, s.cfg.Prefix, in.Token, now)
 	if err != nil || !v.Valid() {
 		return v, err
@@ -129,14 +147,30 @@ func (s *Service) VerifyRequest(ctx context.Context, in VerifyInput) (Verdict, e
 			return v, err
 		}
 	}
-	if err := s.store.RecordUse(ctx, v.Token.ID, now, 1); ErrorCode(err) == ENOTFOUND {
+	refused := s.refusals.Take(v.Token.ID, now)
+	if err := s.store.RecordUse(ctx, v.Token.ID, Usage{At: now, Valid: 1, Refused: refused}); ErrorCode(err) == ENOTFOUND {
 		return Verdict{Code: CodeNotFound}, nil // purged between the read and the write
 	} else if err != nil {
+		s.refusals.Restore(v.Token.ID, refused)
 		return Verdict{}, err
 	}
 	v.Token.LastUsedAt = now
 	v.Token.UsageCount++
 	return v, nil
+}
+
+// recordRefusal counts a refusal of token id and writes the token's refusals when they are due.
+// A failed write keeps them for the next one.
+func (s *Service) recordRefusal(ctx context.Context, id, code string, now time.Time) error {
+	counts := s.refusals.Add(id, code, now)
+	if counts == nil {
+		return nil
+	}
+	if err := s.store.RecordUse(ctx, id, Usage{At: now, Refused: counts}); err != nil {
+		s.refusals.Restore(id, counts)
+		return err
+	}
+	return nil
 }
 
 // Err returns nil for a valid verdict, and otherwise the error a caller of an API gets: EFORBIDDEN

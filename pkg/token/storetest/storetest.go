@@ -76,6 +76,8 @@ func Run(t *testing.T, newStore NewStore) {
 	ctx := context.Background()
 	t.Run("Audit", func(t *testing.T) { runAudit(t, newStore) })
 	t.Run("Family", func(t *testing.T) { runFamily(t, newStore) })
+	t.Run("Usage", func(t *testing.T) { runUsage(t, newStore) })
+	t.Run("WindowCounts", func(t *testing.T) { runWindowCounts(t, newStore) })
 
 	t.Run("CreateFindRoundTrip", func(t *testing.T) {
 		clock := NewClock()
@@ -245,7 +247,7 @@ func Run(t *testing.T, newStore NewStore) {
 		if got := MustFind(t, s, tok.ID); got.UsageCount != 50 || !got.LastUsedAt.Equal(clock.Now().Add(time.Second)) {
 			t.Fatalf("after a late use: %d at %v; want 50 at %v", got.UsageCount, got.LastUsedAt, clock.Now().Add(time.Second))
 		}
-		AssertCode(t, s.RecordUse(ctx, token.NewID(), clock.Now(), 1), token.ENOTFOUND)
+		AssertCode(t, s.RecordUse(ctx, token.NewID(), token.Usage{At: clock.Now(), Valid: 1}), token.ENOTFOUND)
 	})
 
 	t.Run("ListNewestFirstWithStatusAndPages", func(t *testing.T) {
@@ -437,7 +439,7 @@ func Run(t *testing.T, newStore NewStore) {
 		tok := NewToken("alice", clock.Now())
 		MustCreate(t, s, tok)
 		parallel(200, func(i int) {
-			if err := s.RecordUse(ctx, tok.ID, clock.Now(), 1); err != nil {
+			if err := s.RecordUse(ctx, tok.ID, token.Usage{At: clock.Now(), Valid: 1}); err != nil {
 				t.Errorf("record use %d: %v", i, err)
 			}
 		})
@@ -533,10 +535,10 @@ func MustUpdate(tb testing.TB, s token.Store, tok *token.Token) {
 	}
 }
 
-// MustRecordUse records use or fails the test.
+// MustRecordUse records n valid uses at at or fails the test.
 func MustRecordUse(tb testing.TB, s token.Store, id string, at time.Time, n int64) {
 	tb.Helper()
-	if err := s.RecordUse(context.Background(), id, at, n); err != nil {
+	if err := s.RecordUse(context.Background(), id, token.Usage{At: at, Valid: n}); err != nil {
 		tb.Fatalf("RecordUse: %v", err)
 	}
 }
