@@ -50,6 +50,7 @@ var eventCases = []eventCase{
 	{file: "audit.json", function: "audit", status: http.StatusOK, target: true, contains: `"events":[{"id":`},
 	{file: "audit-admin.json", function: "audit", status: http.StatusOK, contains: `"action":"create","tokenId":"Q7mZ2xK9pL4wN8rT","owner":"admin"`},
 	{file: "openapi.json", function: "openapi", status: http.StatusOK, contains: `{"openapi":"3.1.0",`},
+	{file: "me.json", function: "me", status: http.StatusOK, contains: `{"owner":"acme","admin":false,"permissions":["manage","list"],"tokenId":"Q7mZ2xK9pL4wN8rT"}`},
 	{file: "example-whoami.json", function: "example-whoami", status: http.StatusOK, contains: `"permissions":["upload","list"]`},
 	{file: "example-whoami-no-context.json", function: "example-whoami", status: http.StatusUnauthorized, contains: `"valid":false`},
 }
