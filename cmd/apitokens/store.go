@@ -61,6 +61,9 @@ func (f awsFlags) config(ctx context.Context) (aws.Config, error) {
 type storeFlags struct {
 	store, table, stack string
 	aws                 awsFlags
+	// getenv is the configuration open read the token settings from: the environment, or with
+	// --stack the stack's parameters over it.
+	getenv func(string) string
 }
 
 func (f *storeFlags) register(cmd *cobra.Command, getenv func(string) string, defaultStore string) {
@@ -100,6 +103,7 @@ func (f *storeFlags) open(ctx context.Context, c *cli, cmd *cobra.Command) (toke
 	if err != nil {
 		return nil, nil, err
 	}
+	f.getenv = getenv
 	var store token.Store
 	switch kind {
 	case storeMemory:
@@ -162,6 +166,7 @@ var (
 		{"AUTH_CACHE_TTL_SECONDS", "management authorizer's token cache TTL; default 0 (no cache)"},
 		{"AUTH_CACHE_SIZE", "tokens the management authorizer caches at most; default 10000"},
 		{"USAGE_WRITE_INTERVAL_SECONDS", "least time between two usage writes per token; default 60"},
+		{app.EnvOIDCIssuer + ", " + app.EnvOIDCClientID, "the dashboard's single sign-on: the issuer URL and its public client; unset = sign-in with a token only"},
 	}
 	allEnv = concat(storeEnv, tokenEnv, awsEnv, serveEnv)
 	// commandEnv is the environment of a command with store flags.

@@ -55,6 +55,9 @@ var readmeCommands = map[string]readmeCommand{
 	"scripts/dynamodb-local.sh go test ./pkg/authorizer/ -run '^$' -bench AgainstDynamoDB -count 3": {
 		run: runBenchmarksOnce,
 	},
+	"go test ./pkg/dashboard/ -run '^$' -bench DashboardList100 -benchtime 20x": {
+		run: runBenchmarksOnce, // a few seconds: one headless Chromium, 100 tokens
+	},
 	"make build":   {run: runMakeBuild},
 	"make measure": {run: runMakeMeasure},
 }

@@ -249,8 +249,9 @@ var wantGrants = map[string][]grant{
 	"ExampleWhoamiFunction": {},
 	// The OpenAPI document is embedded in the binary: no call at all.
 	"OpenapiFunction": {},
-	// GET /me answers from the authorizer's context.
-	"MeFunction": {},
+	// GET /me answers from the authorizer's context; the dashboard serves embedded files.
+	"MeFunction":        {},
+	"DashboardFunction": {},
 }
 
 // updateGrants are the grants of a change that keeps the token live (update, rotate).

@@ -20,6 +20,7 @@ import (
 
 	"github.com/apitokens/apitokens/pkg/app"
 	"github.com/apitokens/apitokens/pkg/authorizer"
+	"github.com/apitokens/apitokens/pkg/dashboard"
 	"github.com/apitokens/apitokens/pkg/httpapi"
 	"github.com/apitokens/apitokens/pkg/token"
 )
@@ -31,7 +32,12 @@ const root = "../.."
 var otherFunctions = map[string]string{
 	"ManagementAuthorizerFunction": "authorizer",
 	"ExampleWhoamiFunction":        "example-whoami",
+	dashboardFunction:              "dashboard",
 }
+
+// dashboardFunction serves the dashboard on the routes of dashboard.RouteKeys
+// (TestDashboardRoutes), outside the route table: a web page, not an operation of the API.
+const dashboardFunction = "DashboardFunction"
 
 // appTemplate is the consumer authorizer application, which other stacks instantiate (and
 // template.yaml's example API), and appFunctions its functions with their directories.
@@ -251,6 +257,9 @@ func TestTemplateServesTheRouteTable(t *testing.T) {
 		}
 		events, _ := get(fn, "Properties", "Events").(tree)
 		for name, ev := range events {
+			if id == dashboardFunction {
+				continue // TestDashboardRoutes
+			}
 			if get(ev, "Type") != "HttpApi" {
 				continue
 			}
@@ -266,6 +275,40 @@ func TestTemplateServesTheRouteTable(t *testing.T) {
 		if _, ok := functions[id]; !ok {
 			t.Errorf("no function %s in template.yaml", id)
 		}
+	}
+}
+
+// TestDashboardRoutes: the dashboard's function serves exactly dashboard.RouteKeys on the
+// management API, without its authorizer (the page holds no data; it calls the API with the
+// signed-in person's credential), and is configured with the OIDC parameters only.
+func TestDashboardRoutes(t *testing.T) {
+	tpl := mustTemplate(t)
+	fn := get(tpl, "Resources", dashboardFunction)
+	var keys []string
+	for name, ev := range get(fn, "Properties", "Events").(tree) {
+		p := get(ev, "Properties")
+		if get(ev, "Type") != "HttpApi" || ref(get(p, "ApiId")) != "Api" {
+			t.Errorf("%s event %s: %v, want an HttpApi event of Api", dashboardFunction, name, ev)
+		}
+		if str(get(p, "Auth", "Authorizer")) != "NONE" {
+			t.Errorf("%s event %s: needs Auth: Authorizer: NONE (the page is public)", dashboardFunction, name)
+		}
+		keys = append(keys, strings.ToUpper(str(get(p, "Method")))+" "+str(get(p, "Path")))
+	}
+	slices.Sort(keys)
+	want := slices.Sorted(slices.Values(dashboard.RouteKeys))
+	if !slices.Equal(keys, want) {
+		t.Errorf("%s serves %q, want dashboard.RouteKeys %q", dashboardFunction, keys, want)
+	}
+	vars, _ := get(fn, "Properties", "Environment", "Variables").(tree)
+	wantVars := map[string]string{app.EnvOIDCIssuer: "OidcIssuer", app.EnvOIDCClientID: "OidcClientId"}
+	for k, v := range vars {
+		if wantVars[k] == "" || ref(v) != wantVars[k] {
+			t.Errorf("%s sets %s = %v; want only %v, each from its parameter", dashboardFunction, k, v, wantVars)
+		}
+	}
+	if len(vars) != len(wantVars) {
+		t.Errorf("%s sets %d variables, want %v", dashboardFunction, len(vars), wantVars)
 	}
 }
 
