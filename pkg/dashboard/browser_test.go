@@ -493,3 +493,29 @@ func TestOwnerSession(t *testing.T) {
 		t.Errorf("alice's token is %s", st)
 	}
 }
+
+// TestEditKeepsWhatItDoesNotChange: with permission chips from ALLOWED_PERMISSIONS, editing the
+// name of a token that holds a permission no longer allowed keeps that permission: the page
+// sends only the name.
+func TestEditKeepsWhatItDoesNotChange(t *testing.T) {
+	s := newSite(t, dashboard.Config{AllowedPermissions: []string{"read", "upload"}}, token.Config{})
+	tok, _ := s.mint(t, token.CreateInput{Owner: "admin", Name: "old job", Permissions: []string{"upload", "legacy:write"}})
+	p := s.open(t)
+	p.signIn(s.admin)
+	p.click(p.named("button", "Edit").in(p.row("old job")))
+	dlg := p.dialog("Edit “old job”")
+	p.fill("Name", "renamed job")
+	p.click(p.named("button", "Save changes").in(dlg))
+	p.row("renamed job")
+	got := s.get(t, tok.ID)
+	if got.Name != "renamed job" || strings.Join(got.Permissions, ",") != "upload,legacy:write" {
+		t.Errorf("after renaming, the token is %q with %v", got.Name, got.Permissions)
+	}
+	page, err := s.svc.Audit(context.Background(), admin(), token.AuditInput{TokenID: tok.ID})
+	if err != nil || len(page.Events) != 2 {
+		t.Fatalf("audit events %v (%v), want the create and the edit", page.Events, err)
+	}
+	if ch := page.Events[0].Changes; len(ch) != 1 || ch[0].Field != "name" {
+		t.Errorf("the edit's audit event changes %+v, want the name only", ch)
+	}
+}

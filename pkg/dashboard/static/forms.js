@@ -36,7 +36,9 @@ function select(options, value) {
 function chips(allowed, initial, admin) {
   const chosen = new Set(initial);
   if (allowed) {
-    const names = [...new Set([...allowed, 'manage', ...(admin ? ['admin'] : [])])];
+    // The token's own permissions too, allowed or not any more: editing another field must not
+    // drop one.
+    const names = [...new Set([...allowed, 'manage', ...(admin ? ['admin'] : []), ...initial])];
     const box = el('fieldset', { class: 'field chips' }, el('legend', null, 'Permissions'));
     const inputs = names.map((p) => {
       const input = el('input', { type: 'checkbox', value: p });
@@ -191,7 +193,7 @@ export function buildTokenForm(form, { mode, config, me, token, owner }) {
     const p = perms.value();
     if (edit) {
       if (p.length === 0) throw new FormError('Permissions: a token needs at least one.');
-      if (p.join(' ') !== token.permissions.join(' ')) body.permissions = p;
+      if ([...p].sort().join(' ') !== [...token.permissions].sort().join(' ')) body.permissions = p;
     } else if (p.length) {
       body.permissions = p;
     }
