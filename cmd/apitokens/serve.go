@@ -31,6 +31,10 @@ so what works here works on API Gateway. On the memory store (the default) it cr
 token at start and prints it with curl examples; tokens vanish when it stops. On DynamoDB it
 serves the table's tokens: create a first one with "apitokens create".
 
+At / it serves the dashboard, the web page people manage their tokens with: sign in with a token
+that has manage or admin (the admin token above), or with the identity provider when OIDC_ISSUER
+and OIDC_CLIENT_ID are set.
+
 Next to it, under /example/, it serves the example API another team would own (GET /whoami, and
 POST /upload for tokens with upload), protected by a consumer authorizer of its own (API name
 example) as on AWS: a token bound to other APIs is refused 403 FORBIDDEN_API, and a revoked one
@@ -92,8 +96,14 @@ func (c *cli) serve(ctx context.Context, cmd *cobra.Command, sf *storeFlags, add
 	if err != nil {
 		return err
 	}
+	// The dashboard, on the same origin as the API it calls: GET / and GET /ui/...
+	dash, err := app.Dashboard(sf.getenv)
+	if err != nil {
+		return err
+	}
 	mux := http.NewServeMux()
 	mux.Handle(examplePrefix+"/", exampleAPI(exampleAuthz, logger))
+	dash.Register(mux)
 	mux.Handle("/", httpapi.CORS(corsOrigins, api.Handler()))
 
 	ln, err := net.Listen("tcp", addr)
@@ -116,11 +126,13 @@ func (c *cli) serve(ctx context.Context, cmd *cobra.Command, sf *storeFlags, add
 			return fmt.Errorf("create admin token: %w", err)
 		}
 		fmt.Fprintf(c.stdout, "apitokens listening on %s (memory store: tokens vanish when it stops)\n\n", base)
-		fmt.Fprintf(c.stdout, "Admin token: %s\n\n", admin)
+		fmt.Fprintf(c.stdout, "Admin token: %s\n", admin)
+		fmt.Fprintf(c.stdout, "Dashboard:   %s/ (sign in with the admin token)\n\n", base)
 		fmt.Fprintf(c.stdout, "Try:\n  export TOKEN=%s\n  curl -s -X POST %s/tokens -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d '{\"name\":\"ci\",\"permissions\":[\"upload\"],\"expiresIn\":30}'\n  curl -s %s/tokens -H \"Authorization: Bearer $TOKEN\"\n\n", admin, base, base)
 		fmt.Fprintf(c.stdout, "%s\n  curl -s %s%s/whoami -H \"Authorization: Bearer $TOKEN\"\n\n", exampleNote, base, examplePrefix)
 	} else {
 		fmt.Fprintf(c.stdout, "apitokens listening on %s (%s); create a first token with `apitokens create`\n", base, sf.describe())
+		fmt.Fprintf(c.stdout, "Dashboard: %s/ (sign in with a token that has manage or admin)\n", base)
 		fmt.Fprintf(c.stdout, "%s %s%s/whoami, %[2]s%[3]s/upload\n", exampleNote, base, examplePrefix)
 	}
 

@@ -61,6 +61,9 @@ func (f awsFlags) config(ctx context.Context) (aws.Config, error) {
 type storeFlags struct {
 	store, table, stack string
 	aws                 awsFlags
+	// getenv is the configuration open read the token settings from: the environment, or with
+	// --stack the stack's parameters over it.
+	getenv func(string) string
 }
 
 func (f *storeFlags) register(cmd *cobra.Command, getenv func(string) string, defaultStore string) {
@@ -100,6 +103,7 @@ func (f *storeFlags) open(ctx context.Context, c *cli, cmd *cobra.Command) (toke
 	if err != nil {
 		return nil, nil, err
 	}
+	f.getenv = getenv
 	var store token.Store
 	switch kind {
 	case storeMemory:

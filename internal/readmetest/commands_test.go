@@ -58,6 +58,9 @@ var readmeCommands = map[string]readmeCommand{
 	"CORS_ALLOWED_ORIGINS=https://dashboard.example.com,http://localhost:5173 go run ./cmd/apitokens serve": {
 		ranBy: "TestServeSignIn (cmd/apitokens), which runs serve with CORS_ALLOWED_ORIGINS and sends preflights from a listed and another origin",
 	},
+	"go test ./pkg/dashboard/ -run '^$' -bench DashboardList100 -benchtime 20x": {
+		run: runBenchmarksOnce, // a few seconds: one headless Chromium, 100 tokens
+	},
 	"make build":   {run: runMakeBuild},
 	"make measure": {run: runMakeMeasure},
 }

@@ -1,8 +1,12 @@
 package samtest
 
 import (
+	"bytes"
+	"compress/gzip"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -120,9 +124,10 @@ func runLambda(t *testing.T, bootstrap string, event []byte, env []string, n int
 
 // proxyResponse is the part of an API Gateway proxy response (REST or HTTP API) the tests read.
 type proxyResponse struct {
-	StatusCode int               `json:"statusCode"`
-	Headers    map[string]string `json:"headers"`
-	Body       string            `json:"body"`
+	StatusCode      int               `json:"statusCode"`
+	Headers         map[string]string `json:"headers"`
+	Body            string            `json:"body"`
+	IsBase64Encoded bool              `json:"isBase64Encoded"`
 }
 
 func mustProxyResponse(t *testing.T, raw json.RawMessage) proxyResponse {
@@ -134,20 +139,46 @@ func mustProxyResponse(t *testing.T, raw json.RawMessage) proxyResponse {
 	return r
 }
 
-// TestExampleWhoamiEvents runs the example API's backend binary on its events.
-func TestExampleWhoamiEvents(t *testing.T) {
-	bootstrap := mustBinary(t, "functions/example-whoami")
-	for _, tc := range eventCases {
-		if tc.function != "example-whoami" {
-			continue
+// text is the body as the client reads it: base64 decoded, then gunzipped when it says so.
+func (r proxyResponse) text(t *testing.T) string {
+	t.Helper()
+	body := []byte(r.Body)
+	if r.IsBase64Encoded {
+		var err error
+		if body, err = base64.StdEncoding.DecodeString(r.Body); err != nil {
+			t.Fatalf("isBase64Encoded, but: %v", err)
 		}
-		t.Run(tc.file, func(t *testing.T) {
-			event, err := os.ReadFile(filepath.Join(root, "events", tc.file))
-			if err != nil {
-				t.Fatal(err)
+	}
+	if r.Headers["Content-Encoding"] == "gzip" {
+		zr, err := gzip.NewReader(bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body, err = io.ReadAll(zr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return string(body)
+}
+
+// TestOtherFunctionEvents runs the binaries of the functions that serve no route of the table
+// on their events: the example API's backend and the dashboard (whose answers, binary when
+// gzipped, API Gateway gets base64 encoded).
+func TestOtherFunctionEvents(t *testing.T) {
+	for _, dir := range []string{"example-whoami", "dashboard"} {
+		bootstrap := mustBinary(t, "functions/"+dir)
+		for _, tc := range eventCases {
+			if tc.function != dir {
+				continue
 			}
-			resp := mustProxyResponse(t, mustInvoke(t, bootstrap, event, nil, 1)[0])
-			checkAnswer(t, tc, resp.StatusCode, resp.Body)
-		})
+			t.Run(tc.file, func(t *testing.T) {
+				event, err := os.ReadFile(filepath.Join(root, "events", tc.file))
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp := mustProxyResponse(t, mustInvoke(t, bootstrap, event, nil, 1)[0])
+				checkAnswer(t, tc, resp.StatusCode, resp.text(t))
+			})
+		}
 	}
 }

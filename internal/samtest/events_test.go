@@ -51,6 +51,9 @@ var eventCases = []eventCase{
 	{file: "audit.json", function: "audit", status: http.StatusOK, target: true, contains: `"events":[{"id":`},
 	{file: "audit-admin.json", function: "audit", status: http.StatusOK, contains: `"action":"create","tokenId":"Q7mZ2xK9pL4wN8rT","owner":"admin"`},
 	{file: "openapi.json", function: "openapi", status: http.StatusOK, contains: `{"openapi":"3.1.0",`},
+	{file: "me.json", function: "me", status: http.StatusOK, contains: `{"owner":"acme","admin":false,"permissions":["manage","list"],"tokenId":"Q7mZ2xK9pL4wN8rT"}`},
+	{file: "dashboard.json", function: "dashboard", status: http.StatusOK, contains: `<script type="module" src="/ui/`},
+	{file: "dashboard-asset.json", function: "dashboard", status: http.StatusOK, contains: `import { initTokens, startTokens, stopTokens } from './tokens.js';`},
 	{file: "example-whoami.json", function: "example-whoami", status: http.StatusOK, contains: `"permissions":["upload","list"]`},
 	{file: "example-whoami-no-context.json", function: "example-whoami", status: http.StatusUnauthorized, contains: `"valid":false`},
 }
@@ -92,7 +95,7 @@ func TestRouteEvents(t *testing.T) {
 	for _, tc := range eventCases {
 		rt, ok := routeOf(tc.function)
 		if !ok {
-			continue // not a route function: TestExampleWhoamiEvents
+			continue // not a route function: TestOtherFunctionEvents
 		}
 		t.Run(tc.file, func(t *testing.T) {
 			ev := mustEvent(t, tc.file)

@@ -184,7 +184,7 @@ var authorizerGrants = []grant{
 	{Resource: "table", Actions: []string{"dynamodb:GetItem"}, LeadingKeys: []string{tokenItems}},
 	// Usage and quota writes; the attributes their conditions read count as accessed too.
 	{Resource: "table", Actions: []string{"dynamodb:UpdateItem"}, LeadingKeys: []string{tokenItems},
-		Attributes: []string{"pk", "lastUsedAt", "usageCount", "remaining", "refilledAt", "refillAmount", "refillInterval"},
+		Attributes:   []string{"pk", "lastUsedAt", "usageCount", "remaining", "refilledAt", "refillAmount", "refillInterval"},
 		ReturnValues: noneOrUpdated},
 	rateGrant,
 	usageGrant,
@@ -268,6 +268,9 @@ var wantGrants = map[string][]grant{
 	"ExampleWhoamiFunction": {},
 	// The OpenAPI document is embedded in the binary: no call at all.
 	"OpenapiFunction": {},
+	// GET /me answers from the authorizer's context; the dashboard serves embedded files.
+	"MeFunction":        {},
+	"DashboardFunction": {},
 }
 
 // updateGrants are the grants of a change that keeps the token live (update, rotate).

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/apitokens/apitokens/pkg/app"
 	"github.com/apitokens/apitokens/pkg/authorizer"
+	"github.com/apitokens/apitokens/pkg/dashboard"
 	"github.com/apitokens/apitokens/pkg/httpapi"
 	"github.com/apitokens/apitokens/pkg/token"
 )
@@ -32,7 +34,12 @@ const root = "../.."
 var otherFunctions = map[string]string{
 	"ManagementAuthorizerFunction": "authorizer",
 	"ExampleWhoamiFunction":        "example-whoami",
+	dashboardFunction:              "dashboard",
 }
+
+// dashboardFunction serves the dashboard on the routes of dashboard.RouteKeys
+// (TestDashboardRoutes), outside the route table: a web page, not an operation of the API.
+const dashboardFunction = "DashboardFunction"
 
 // appTemplate is the consumer authorizer application, which other stacks instantiate (and
 // template.yaml's example API), and appFunctions its functions with their directories.
@@ -252,6 +259,9 @@ func TestTemplateServesTheRouteTable(t *testing.T) {
 		}
 		events, _ := get(fn, "Properties", "Events").(tree)
 		for name, ev := range events {
+			if id == dashboardFunction {
+				continue // TestDashboardRoutes
+			}
 			if get(ev, "Type") != "HttpApi" {
 				continue
 			}
@@ -267,6 +277,42 @@ func TestTemplateServesTheRouteTable(t *testing.T) {
 		if _, ok := functions[id]; !ok {
 			t.Errorf("no function %s in template.yaml", id)
 		}
+	}
+}
+
+// TestDashboardRoutes: the dashboard's function serves exactly dashboard.RouteKeys on the
+// management API, without its authorizer (the page holds no data; it calls the API with the
+// signed-in person's credential), and is configured with the OIDC parameters only.
+func TestDashboardRoutes(t *testing.T) {
+	tpl := mustTemplate(t)
+	fn := get(tpl, "Resources", dashboardFunction)
+	var keys []string
+	for name, ev := range get(fn, "Properties", "Events").(tree) {
+		p := get(ev, "Properties")
+		if get(ev, "Type") != "HttpApi" || ref(get(p, "ApiId")) != "Api" {
+			t.Errorf("%s event %s: %v, want an HttpApi event of Api", dashboardFunction, name, ev)
+		}
+		if str(get(p, "Auth", "Authorizer")) != "NONE" {
+			t.Errorf("%s event %s: needs Auth: Authorizer: NONE (the page is public)", dashboardFunction, name)
+		}
+		keys = append(keys, strings.ToUpper(str(get(p, "Method")))+" "+str(get(p, "Path")))
+	}
+	slices.Sort(keys)
+	want := slices.Sorted(slices.Values(dashboard.RouteKeys))
+	if !slices.Equal(keys, want) {
+		t.Errorf("%s serves %q, want dashboard.RouteKeys %q", dashboardFunction, keys, want)
+	}
+	// The page signs people in with the issuer and client the management authorizer accepts
+	// (the user pool's when the stack creates one): the same expressions, and nothing else.
+	vars, _ := get(fn, "Properties", "Environment", "Variables").(tree)
+	authz, _ := get(tpl, "Resources", "ManagementAuthorizerFunction", "Properties", "Environment", "Variables").(tree)
+	for _, k := range []string{app.EnvOIDCIssuer, app.EnvOIDCClientID} {
+		if vars[k] == nil || !reflect.DeepEqual(vars[k], authz[k]) {
+			t.Errorf("%s sets %s = %v; want the management authorizer's %v", dashboardFunction, k, vars[k], authz[k])
+		}
+	}
+	if len(vars) != 2 {
+		t.Errorf("%s sets %d variables, want only %s and %s", dashboardFunction, len(vars), app.EnvOIDCIssuer, app.EnvOIDCClientID)
 	}
 }
 

@@ -47,6 +47,7 @@ var Routes = []Route{
 	{Pattern: "POST /verify", Function: "verify", Auth: false, handler: (*API).verify},
 	{Pattern: "GET /audit", Function: "audit", Auth: true, handler: (*API).audit},
 	{Pattern: "GET /openapi.json", Function: "openapi", Auth: false, handler: (*API).openAPI},
+	{Pattern: "GET /me", Function: "me", Auth: true, handler: (*API).me},
 }
 
 // Handler returns a handler serving every route of the table.
