@@ -331,10 +331,14 @@ func (a *Authorizer) evict(now time.Time) {
 // for a server that is shutting down.
 func (a *Authorizer) WaitForWrites() { a.writes.Wait() }
 
-// flushConcurrency bounds the usage writes one FlushUsage has in flight.
-const flushConcurrency = 16
+// flushConcurrency bounds the usage writes one FlushUsage has in flight; a forced flush (at
+// SIGTERM, with 500 ms to live) may have finalFlushConcurrency.
+const (
+	flushConcurrency      = 16
+	finalFlushConcurrency = 64
+)
 
-// FlushUsage writes the uses buffered with Config.WritesAfterResponse, one UpdateItem per token
+// FlushUsage writes the uses buffered with Config.WritesAfterResponse, one usage write per token
 // (at most flushConcurrency at a time, each bounded by LookupTimeout), with the time of the
 // token's last use, and returns once they are answered. It writes only when force is set, when
 // UsageInterval has passed since it last wrote (the first call always writes), or when the
@@ -364,7 +368,7 @@ func (a *Authorizer) FlushUsage(ctx context.Context, force bool) int {
 	}
 	a.mu.Unlock()
 
-	sem := make(chan struct{}, flushConcurrency)
+	sem := make(chan struct{}, map[bool]int{false: flushConcurrency, true: finalFlushConcurrency}[force])
 	var wg sync.WaitGroup
 	var failed struct {
 		sync.Mutex
