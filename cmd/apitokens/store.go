@@ -162,6 +162,9 @@ var (
 		{"AUTH_CACHE_TTL_SECONDS", "management authorizer's token cache TTL; default 0 (no cache)"},
 		{"AUTH_CACHE_SIZE", "tokens the management authorizer caches at most; default 10000"},
 		{"USAGE_WRITE_INTERVAL_SECONDS", "least time between two usage writes per token; default 60"},
+		{app.EnvLeakAction, "what POST /leaks does to a confirmed token: revoke or disable; default revoke"},
+		{app.EnvLeakKeysURL, "where POST /leaks fetches the signing keys; default GitHub's secret scanning keys"},
+		{app.EnvSelfRevokeLimit, "POST /revoke calls per minute per address; default 10"},
 	}
 	allEnv = concat(storeEnv, tokenEnv, awsEnv, serveEnv)
 	// commandEnv is the environment of a command with store flags.

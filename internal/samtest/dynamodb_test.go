@@ -101,6 +101,10 @@ type wireRequest struct {
 	AttributesToGet          []string
 	ReturnValues             string
 	TransactItems            []map[string]wireRequest
+	RequestItems             map[string]struct {
+		Keys                 []map[string]map[string]any
+		ProjectionExpression string
+	}
 }
 
 // transactActions are the IAM actions of the items of a TransactWriteItems.
@@ -112,6 +116,16 @@ func parseCalls(op string, body []byte) ([]dynamoCall, error) {
 	var in wireRequest
 	if err := json.Unmarshal(body, &in); err != nil {
 		return nil, fmt.Errorf("%s: %v", op, err)
+	}
+	if op == "BatchGetItem" {
+		// IAM authorizes a batch key by key; without a projection each reads every attribute.
+		var calls []dynamoCall
+		for _, table := range in.RequestItems {
+			for _, key := range table.Keys {
+				calls = append(calls, callOf(op, wireRequest{Key: key, ProjectionExpression: table.ProjectionExpression}))
+			}
+		}
+		return calls, nil
 	}
 	if op != "TransactWriteItems" {
 		return []dynamoCall{callOf(op, in)}, nil
@@ -140,7 +154,7 @@ func callOf(op string, in wireRequest) dynamoCall {
 		}
 	}
 	switch op {
-	case "GetItem", "Query", "Scan":
+	case "GetItem", "BatchGetItem", "Query", "Scan":
 		if in.ProjectionExpression == "" && len(in.AttributesToGet) == 0 {
 			return c // a read of every attribute
 		}
@@ -237,7 +251,7 @@ func TestPoliciesAllowExactlyTheCalls(t *testing.T) {
 			ev := mustEvent(t, tc.file)
 			seed(t, dynamo.New(client, table, dynamo.Options{}), ev, tc, "github-actions")
 			rec.take(t)
-			resp := mustProxy(t, dynamo.New(recording, table, dynamo.Options{}), rt.Pattern, ev)
+			resp := mustProxy(t, dynamo.New(recording, table, dynamo.Options{}), rt.Pattern, ev, leakEnv(t, tc))
 			checkAnswer(t, tc, resp.StatusCode, resp.Body)
 			id := logicalID(tc.function)
 			made[id] = append(made[id], rec.take(t)...)

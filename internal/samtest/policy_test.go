@@ -182,7 +182,7 @@ var authorizerGrants = []grant{
 	{Resource: "table", Actions: []string{"dynamodb:GetItem"}, LeadingKeys: []string{tokenItems}},
 	// Usage and quota writes; the attributes their conditions read count as accessed too.
 	{Resource: "table", Actions: []string{"dynamodb:UpdateItem"}, LeadingKeys: []string{tokenItems},
-		Attributes: []string{"pk", "lastUsedAt", "usageCount", "remaining", "refilledAt", "refillAmount", "refillInterval"},
+		Attributes:   []string{"pk", "lastUsedAt", "usageCount", "remaining", "refilledAt", "refillAmount", "refillInterval"},
 		ReturnValues: noneOrUpdated},
 	rateGrant,
 }
@@ -237,6 +237,22 @@ var wantGrants = map[string][]grant{
 		{Resource: "table", Actions: []string{"dynamodb:UpdateItem"}, LeadingKeys: []string{tokenItems},
 			Attributes:   []string{"pk", "lastUsedAt", "usageCount", "remaining", "refilledAt", "refillAmount", "refillInterval"},
 			ReturnValues: noneOrUpdated},
+		rateGrant,
+	},
+	// FindTokens of the reported tokens: BatchGetItem; then for each confirmed one UpdateToken: a
+	// transaction of Update (token), Put (audit event) and, for a token with a clientId, Delete
+	// (a revoke releases the marker) or Put (a disable claims it, LEAK_ACTION=disable).
+	"LeaksFunction": {
+		{Resource: "table", Actions: []string{"dynamodb:BatchGetItem", "dynamodb:UpdateItem"}, LeadingKeys: []string{tokenItems}},
+		{Resource: "table", Actions: []string{"dynamodb:PutItem"}, LeadingKeys: []string{auditItems, clientItems}},
+		{Resource: "table", Actions: []string{"dynamodb:DeleteItem"}, LeadingKeys: []string{clientItems}},
+	},
+	// CountRequest of the caller's address (an ADD on its RATE# window), FindToken, then the
+	// revoke's transaction as DELETE /tokens/{id} makes it.
+	"RevokeByTokenFunction": {
+		{Resource: "table", Actions: []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, LeadingKeys: []string{tokenItems}},
+		{Resource: "table", Actions: []string{"dynamodb:PutItem"}, LeadingKeys: []string{auditItems}},
+		{Resource: "table", Actions: []string{"dynamodb:DeleteItem"}, LeadingKeys: []string{clientItems}},
 		rateGrant,
 	},
 	// ListAudit: Query on the ref index (one owner's events) or the owner index (every owner's).

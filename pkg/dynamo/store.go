@@ -57,6 +57,11 @@ const (
 	maxTransactAttempts = 4
 	// maxQueryLimit caps the items one Query of a thinned list page evaluates.
 	maxQueryLimit = 1000
+	// maxBatchGet is the most keys one BatchGetItem may name.
+	maxBatchGet = 100
+	// maxBatchAttempts bounds the BatchGetItem calls of one chunk of keys: DynamoDB returns the
+	// keys it left unprocessed (throttling, or 16 MB of answer), which are asked for again.
+	maxBatchAttempts = 8
 )
 
 var (
@@ -169,6 +174,57 @@ func (s *Store) FindToken(ctx context.Context, id string) (*token.Token, error) 
 		return nil, token.NotFound()
 	}
 	return t, nil
+}
+
+// FindTokens implements token.Store: one strongly consistent BatchGetItem per 100 distinct ids,
+// asking again for the keys DynamoDB leaves unprocessed, with a growing pause, up to
+// maxBatchAttempts calls per chunk.
+func (s *Store) FindTokens(ctx context.Context, ids []string) (map[string]*token.Token, error) {
+	seen := make(map[string]bool, len(ids))
+	var keys []map[string]types.AttributeValue
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			keys = append(keys, tokenKey(id))
+		}
+	}
+	now := s.now()
+	out := make(map[string]*token.Token, len(keys))
+	for len(keys) > 0 {
+		n := min(len(keys), maxBatchGet)
+		chunk := keys[:n]
+		keys = keys[n:]
+		for attempt := 1; len(chunk) > 0; attempt++ {
+			if attempt > maxBatchAttempts {
+				return nil, fmt.Errorf("dynamo: find tokens: %d keys still unprocessed after %d attempts", len(chunk), maxBatchAttempts)
+			}
+			if attempt > 1 {
+				backoff := time.Duration(attempt) * (10*time.Millisecond + rand.N(20*time.Millisecond))
+				select {
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				case <-time.After(backoff):
+				}
+			}
+			res, err := s.client.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{
+				RequestItems: map[string]types.KeysAndAttributes{s.table: {Keys: chunk, ConsistentRead: aws.Bool(true)}},
+			})
+			if err != nil {
+				return nil, fmt.Errorf("dynamo: find tokens: %w", err)
+			}
+			for _, item := range res.Responses[s.table] {
+				t, err := decodeToken(item)
+				if err != nil {
+					return nil, fmt.Errorf("dynamo: find tokens: %w", err)
+				}
+				if !t.Gone(now) {
+					out[t.ID] = t
+				}
+			}
+			chunk = res.UnprocessedKeys[s.table].Keys
+		}
+	}
+	return out, nil
 }
 
 // ListTokens implements token.Store with a Query on the owner index, newest first. The first

@@ -46,6 +46,12 @@ type Config struct {
 	RevokedRetention time.Duration
 	// AuditRetention is how long audit events are kept (default DefaultAuditRetention).
 	AuditRetention time.Duration
+	// LeakAction is what a leak report does to a token whose secret it confirms: LeakRevoke (the
+	// default) or LeakDisable.
+	LeakAction LeakAction
+	// SelfRevokeLimit is how many POST /revoke calls one address may make per minute (default
+	// DefaultSelfRevokeLimit); an IPv6 address counts with its /64.
+	SelfRevokeLimit int64
 	// Now is the clock (default time.Now); tests inject their own.
 	Now func() time.Time
 }
@@ -86,6 +92,19 @@ func NewService(store Store, cfg Config) (*Service, error) {
 	}
 	if cfg.AuditRetention <= 0 {
 		cfg.AuditRetention = DefaultAuditRetention
+	}
+	switch cfg.LeakAction {
+	case "":
+		cfg.LeakAction = LeakRevoke
+	case LeakRevoke, LeakDisable:
+	default:
+		return nil, Errorf(EINVALID, "leak action %q: must be %s or %s", cfg.LeakAction, LeakRevoke, LeakDisable)
+	}
+	if cfg.SelfRevokeLimit < 0 || cfg.SelfRevokeLimit > MaxRateLimit {
+		return nil, Errorf(EINVALID, "self-revoke limit %d: must be 1-%d per minute, or 0 for the default", cfg.SelfRevokeLimit, MaxRateLimit)
+	}
+	if cfg.SelfRevokeLimit == 0 {
+		cfg.SelfRevokeLimit = DefaultSelfRevokeLimit
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -76,6 +76,7 @@ func Run(t *testing.T, newStore NewStore) {
 	ctx := context.Background()
 	t.Run("Audit", func(t *testing.T) { runAudit(t, newStore) })
 	t.Run("Family", func(t *testing.T) { runFamily(t, newStore) })
+	t.Run("FindTokens", func(t *testing.T) { runFindTokens(t, newStore) })
 
 	t.Run("CreateFindRoundTrip", func(t *testing.T) {
 		clock := NewClock()
