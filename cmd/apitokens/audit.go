@@ -104,11 +104,14 @@ func (c *cli) audit(ctx context.Context, svc *token.Service, in token.AuditInput
 	return w.Flush()
 }
 
-// actor names who made a change: the token and its owner, or the command line.
+// actor names who made a change: the token and its owner, the reporter of a leaked secret, or
+// the command line.
 func actor(e *token.AuditEvent) string {
 	switch {
 	case e.ActorTokenID != "":
 		return e.ActorTokenID + " (" + e.ActorOwner + ")"
+	case e.Report != nil:
+		return e.Report.Reporter
 	case e.RequestID == cliRequestID:
 		return "cli"
 	}

@@ -55,6 +55,9 @@ var readmeCommands = map[string]readmeCommand{
 	"scripts/dynamodb-local.sh go test ./pkg/authorizer/ -run '^$' -bench AgainstDynamoDB -count 3": {
 		run: runBenchmarksOnce,
 	},
+	"scripts/dynamodb-local.sh go test ./pkg/dynamo/ -run '^$' -bench ReportLeaks -benchtime 20x -count 3": {
+		run: runBenchmarksOnce,
+	},
 	"make build":   {run: runMakeBuild},
 	"make measure": {run: runMakeMeasure},
 }
