@@ -105,13 +105,15 @@ func (c *cli) audit(ctx context.Context, svc *token.Service, in token.AuditInput
 }
 
 // actor names who made a change: the token and its owner, a person signed in with OpenID
-// Connect and their owner, or the command line.
+// Connect and their owner, the reporter of a leaked secret, or the command line.
 func actor(e *token.AuditEvent) string {
 	switch {
 	case e.ActorSubject != "":
 		return "person " + e.ActorSubject + " (" + e.ActorOwner + ")"
 	case e.ActorTokenID != "":
 		return e.ActorTokenID + " (" + e.ActorOwner + ")"
+	case e.Report != nil:
+		return e.Report.Reporter
 	case e.RequestID == cliRequestID:
 		return "cli"
 	}

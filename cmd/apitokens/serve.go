@@ -89,7 +89,11 @@ func (c *cli) serve(ctx context.Context, cmd *cobra.Command, sf *storeFlags, add
 	}
 	authCfg.Prefix, authCfg.Logger = svc.Prefix(), logger
 	authz := authorizer.New(store, authCfg)
-	api := &httpapi.API{Service: svc, Authenticate: authz.AuthenticateRequest, Logger: logger}
+	reports, err := app.LeakVerifier(c.getenv, logger)
+	if err != nil {
+		return err
+	}
+	api := &httpapi.API{Service: svc, Authenticate: authz.AuthenticateRequest, Logger: logger, Reports: reports}
 	// The example API is outside httpapi.Routes: it is not apitokens' API (nor in its OpenAPI
 	// document) but one that attaches apitokens' authorizer.
 	exampleAuthz, err := newExampleAuthorizer(store, svc.Prefix(), exampleCacheTTL, logger)

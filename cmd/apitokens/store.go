@@ -173,6 +173,9 @@ var (
 		{app.EnvOIDCAdminClaim, "with OIDC_ADMIN_VALUE: a claim (string or array) that makes a person admin"},
 		{app.EnvOIDCAdminValue, "the value OIDC_ADMIN_CLAIM must be or hold, e.g. apitokens-admin"},
 		{app.EnvCORSAllowedOrigins, "comma-separated origins whose pages may call the API; unset = none"},
+		{app.EnvLeakAction, "what POST /leaks does to a confirmed token: revoke or disable; default revoke"},
+		{app.EnvLeakKeysURL, "where POST /leaks fetches the signing keys; default GitHub's secret scanning keys"},
+		{app.EnvSelfRevokeLimit, "POST /revoke calls per minute per address; default 10"},
 	}
 	allEnv = concat(storeEnv, tokenEnv, awsEnv, serveEnv)
 	// commandEnv is the environment of a command with store flags.

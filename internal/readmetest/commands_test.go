@@ -61,6 +61,9 @@ var readmeCommands = map[string]readmeCommand{
 	"go test ./pkg/dashboard/ -run '^$' -bench DashboardList100 -benchtime 20x": {
 		run: runBenchmarksOnce, // a few seconds: one headless Chromium, 100 tokens
 	},
+	"scripts/dynamodb-local.sh go test ./pkg/dynamo/ -run '^$' -bench ReportLeaks -benchtime 20x -count 3": {
+		run: runBenchmarksOnce,
+	},
 	"make build":   {run: runMakeBuild},
 	"make measure": {run: runMakeMeasure},
 }

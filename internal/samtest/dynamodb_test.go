@@ -254,7 +254,7 @@ func TestPoliciesAllowExactlyTheCalls(t *testing.T) {
 			ev := mustEvent(t, tc.file)
 			seed(t, dynamo.New(client, table, dynamo.Options{}), ev, tc, "github-actions")
 			rec.take(t)
-			resp := mustProxy(t, dynamo.New(recording, table, dynamo.Options{}), rt.Pattern, ev)
+			resp := mustProxy(t, dynamo.New(recording, table, dynamo.Options{}), rt.Pattern, ev, leakEnv(t, tc))
 			checkAnswer(t, tc, resp.StatusCode, resp.Body)
 			id := logicalID(tc.function)
 			made[id] = append(made[id], rec.take(t)...)

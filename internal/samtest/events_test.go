@@ -3,6 +3,7 @@ package samtest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -26,10 +27,11 @@ type eventCase struct {
 	file     string
 	function string // directory under functions/
 	status   int
-	target   bool   // the path (or ?tokenId) names a token of the caller's owner, which the test creates
-	family   bool   // the target has 3 descendants (createdBy), which the test creates
-	limited  bool   // the tokens the test creates (the caller, the target, the token in the body) have a rate limit and a quota with refill
-	contains string // in the response body
+	target   bool              // the path (or ?tokenId) names a token of the caller's owner, which the test creates
+	family   bool              // the target has 3 descendants (createdBy), which the test creates
+	limited  bool              // the tokens the test creates (the caller, the target, the token in the body) have a rate limit and a quota with refill
+	contains string            // in the response body
+	env      map[string]string // the function's environment beyond its defaults
 }
 
 var eventCases = []eventCase{
@@ -54,6 +56,11 @@ var eventCases = []eventCase{
 	{file: "me.json", function: "me", status: http.StatusOK, contains: `{"owner":"acme","admin":false,"permissions":["manage","list"],"tokenId":"Q7mZ2xK9pL4wN8rT"}`},
 	{file: "dashboard.json", function: "dashboard", status: http.StatusOK, contains: `<script type="module" src="/ui/`},
 	{file: "dashboard-asset.json", function: "dashboard", status: http.StatusOK, contains: `import { initTokens, startTokens, stopTokens } from './tokens.js';`},
+	// Signed by the key of leakSigningKey, which the tests serve at LEAK_KEYS_URL (leakEnv).
+	{file: "leaks.json", function: "leaks", status: http.StatusOK, contains: `"label":"true_positive"},{"token_hash":`},
+	{file: "leaks.json", function: "leaks", status: http.StatusOK, contains: `"label":"true_positive"},{"token_hash":`,
+		env: map[string]string{app.EnvLeakAction: "disable"}},
+	{file: "revoke-by-token.json", function: "revoke-by-token", status: http.StatusOK, contains: `{"status":"received"}`},
 	{file: "example-whoami.json", function: "example-whoami", status: http.StatusOK, contains: `"permissions":["upload","list"]`},
 	{file: "example-whoami-no-context.json", function: "example-whoami", status: http.StatusUnauthorized, contains: `"valid":false`},
 }
@@ -108,7 +115,7 @@ func TestRouteEvents(t *testing.T) {
 			}
 			store := memstore.New(nil)
 			seed(t, store, ev, tc, "")
-			resp := mustProxy(t, store, rt.Pattern, ev)
+			resp := mustProxy(t, store, rt.Pattern, ev, leakEnv(t, tc))
 			checkAnswer(t, tc, resp.StatusCode, resp.Body)
 		})
 	}
@@ -138,10 +145,11 @@ func mustEvent(t *testing.T, file string) events.APIGatewayV2HTTPRequest {
 	return ev
 }
 
-// mustProxy answers ev as the route's function does, with its default configuration.
-func mustProxy(t *testing.T, store token.Store, pattern string, ev events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
+// mustProxy answers ev as the route's function does, with its default configuration but for
+// env.
+func mustProxy(t *testing.T, store token.Store, pattern string, ev events.APIGatewayV2HTTPRequest, env map[string]string) events.APIGatewayV2HTTPResponse {
 	t.Helper()
-	h, err := app.LambdaRouteWithStore(store, func(string) string { return "" }, pattern)
+	h, err := app.LambdaRouteWithStore(store, func(k string) string { return env[k] }, pattern)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +174,8 @@ func checkAnswer(t *testing.T, tc eventCase, status int, body string) {
 // audit event of its creation: the caller of its authorizer context, the token its path or its
 // ?tokenId names when tc.target is set (of the caller's owner, with clientID), that token's
 // descendants when tc.family is set (a child with clientID-child, another child, a grandchild),
-// and the token in the body of a verify.
+// and the tokens a body presents (a verify's, a revoke's, a leak report's; each with a clientId
+// derived from clientID, when it is set).
 func seed(t *testing.T, store token.Store, ev events.APIGatewayV2HTTPRequest, tc eventCase, clientID string) {
 	t.Helper()
 	var owner string
@@ -211,10 +220,24 @@ func seed(t *testing.T, store token.Store, ev events.APIGatewayV2HTTPRequest, tc
 	var body struct {
 		Token string `json:"token"`
 	}
+	var reported []struct {
+		Token string `json:"token"`
+	}
+	var presented []string
 	if json.Unmarshal([]byte(ev.Body), &body) == nil && body.Token != "" {
-		if p, ok := token.Parse(token.DefaultPrefix, body.Token); ok {
+		presented = append(presented, body.Token)
+	} else if json.Unmarshal([]byte(ev.Body), &reported) == nil { // a leak report
+		for _, r := range reported {
+			presented = append(presented, r.Token)
+		}
+	}
+	for i, plaintext := range presented {
+		if p, ok := token.Parse(token.DefaultPrefix, plaintext); ok {
 			tok := newToken(p.ID, "acme", []string{"upload", "list"}, p.Secret)
 			tok.Env = p.Env
+			if clientID != "" {
+				tok.ClientID = fmt.Sprintf("%s-presented-%d", clientID, i)
+			}
 			if tc.limited {
 				limit(tok)
 			}

@@ -261,6 +261,22 @@ var wantGrants = map[string][]grant{
 		rateGrant,
 		usageGrant,
 	},
+	// FindTokens of the reported tokens: BatchGetItem; then for each confirmed one UpdateToken: a
+	// transaction of Update (token), Put (audit event) and, for a token with a clientId, Delete
+	// (a revoke releases the marker) or Put (a disable claims it, LEAK_ACTION=disable).
+	"LeaksFunction": {
+		{Resource: "table", Actions: []string{"dynamodb:BatchGetItem", "dynamodb:UpdateItem"}, LeadingKeys: []string{tokenItems}},
+		{Resource: "table", Actions: []string{"dynamodb:PutItem"}, LeadingKeys: []string{auditItems, clientItems}},
+		{Resource: "table", Actions: []string{"dynamodb:DeleteItem"}, LeadingKeys: []string{clientItems}},
+	},
+	// CountRequest of the caller's address (an ADD on its RATE# window), FindToken, then the
+	// revoke's transaction as DELETE /tokens/{id} makes it.
+	"RevokeByTokenFunction": {
+		{Resource: "table", Actions: []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, LeadingKeys: []string{tokenItems}},
+		{Resource: "table", Actions: []string{"dynamodb:PutItem"}, LeadingKeys: []string{auditItems}},
+		{Resource: "table", Actions: []string{"dynamodb:DeleteItem"}, LeadingKeys: []string{clientItems}},
+		rateGrant,
+	},
 	// ListAudit: Query on the ref index (one owner's events) or the owner index (every owner's).
 	"AuditFunction":                {{Resource: "index", Actions: []string{"dynamodb:Query"}}},
 	"ManagementAuthorizerFunction": authorizerGrants,

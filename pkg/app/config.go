@@ -24,7 +24,13 @@ const (
 	EnvDefaultPermissions = "DEFAULT_PERMISSIONS"    // comma-separated; default "read"
 	EnvRevokedRetention   = "REVOKED_RETENTION_DAYS" // how long revoked tokens stay listed; default 30
 	EnvAuditRetention     = "AUDIT_RETENTION_DAYS"   // how long audit events are kept; default 400
+	EnvLeakAction         = "LEAK_ACTION"            // what a confirmed leak report does: revoke (default) or disable
+	EnvSelfRevokeLimit    = "SELF_REVOKE_LIMIT"      // POST /revoke calls per minute per address; default 10
 )
+
+// EnvLeakKeysURL is where POST /leaks fetches the partner's signing keys (LeakVerifier); default
+// GitHub's secret scanning keys.
+const EnvLeakKeysURL = "LEAK_KEYS_URL"
 
 // ServiceConfig reads the token service's settings from getenv. Returns an error naming the
 // variable when a value is malformed.
@@ -33,6 +39,19 @@ func ServiceConfig(getenv func(string) string) (token.Config, error) {
 		Prefix:             getenv(EnvPrefix),
 		AllowedPermissions: splitList(getenv(EnvAllowedPermissions)),
 		DefaultPermissions: splitList(getenv(EnvDefaultPermissions)),
+		LeakAction:         token.LeakAction(getenv(EnvLeakAction)),
+	}
+	switch cfg.LeakAction {
+	case "", token.LeakRevoke, token.LeakDisable:
+	default:
+		return cfg, fmt.Errorf("%s=%q: must be %s or %s", EnvLeakAction, cfg.LeakAction, token.LeakRevoke, token.LeakDisable)
+	}
+	if s := getenv(EnvSelfRevokeLimit); s != "" {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 1 || n > token.MaxRateLimit {
+			return cfg, fmt.Errorf("%s=%q: must be a whole number of requests per minute from 1 to %d", EnvSelfRevokeLimit, s, token.MaxRateLimit)
+		}
+		cfg.SelfRevokeLimit = n
 	}
 	days := func(name string, dst *time.Duration, zero time.Duration) error {
 		s := getenv(name)

@@ -2,7 +2,9 @@ package app
 
 import (
 	"fmt"
+	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/apitokens/apitokens/pkg/authorizer"
 	"github.com/apitokens/apitokens/pkg/dynamo"
 	"github.com/apitokens/apitokens/pkg/httpapi"
+	"github.com/apitokens/apitokens/pkg/secretscan"
 	"github.com/apitokens/apitokens/pkg/token"
 )
 
@@ -56,12 +59,40 @@ func LambdaRouteWithStore(store token.Store, getenv func(string) string, pattern
 	}
 	// lambdacontext's logger writes JSON when the function's log format is JSON, with the
 	// request id of each invocation.
-	api := &httpapi.API{Service: svc, Authenticate: AuthorizerContext, Logger: lambdacontext.NewLogger()}
+	logger := lambdacontext.NewLogger()
+	reports, err := LeakVerifier(getenv, logger)
+	if err != nil {
+		return nil, err
+	}
+	api := &httpapi.API{Service: svc, Authenticate: AuthorizerContext, Logger: logger, Reports: reports, Origin: RequestOrigin}
 	h, ok := api.RouteHandler(pattern)
 	if !ok {
 		return nil, fmt.Errorf("route %q is not in the route table (httpapi.Routes)", pattern)
 	}
 	return h, nil
+}
+
+// LeakVerifier returns the checker of leak reports' signatures (POST /leaks): GitHub's secret
+// scanning keys, or those at LEAK_KEYS_URL. It fetches nothing until the first report. Returns an
+// error naming the variable when LEAK_KEYS_URL is not an http or https URL.
+func LeakVerifier(getenv func(string) string, logger *slog.Logger) (*secretscan.Verifier, error) {
+	v, err := secretscan.New(secretscan.Config{KeysURL: getenv(EnvLeakKeysURL), Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", EnvLeakKeysURL, err)
+	}
+	return v, nil
+}
+
+// RequestOrigin is the httpapi.API Origin of the Lambda functions: the caller's address and the
+// request id as API Gateway gives them (requestContext.http.sourceIp, requestContext.requestId),
+// never a client's X-Forwarded-For. Without that context: the zero Addr and "".
+func RequestOrigin(r *http.Request) (netip.Addr, string) {
+	rc, ok := core.GetAPIGatewayV2ContextFromContext(r.Context())
+	if !ok {
+		return netip.Addr{}, ""
+	}
+	ip, _ := netip.ParseAddr(rc.HTTP.SourceIP)
+	return ip, rc.RequestID
 }
 
 // AuthorizerContext is the httpapi.Authenticator of the Lambda functions: API Gateway has run

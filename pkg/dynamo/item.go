@@ -141,6 +141,10 @@ type auditItem struct {
 	SourceIP     string `dynamodbav:"sourceIp,omitempty"`
 	RequestID    string `dynamodbav:"requestId,omitempty"`
 	Cascade      string `dynamodbav:"cascade,omitempty"`
+	Reporter     string `dynamodbav:"reporter,omitempty"` // with the report* attributes: token.Report; absent for none
+	ReportURL    string `dynamodbav:"reportUrl,omitempty"`
+	ReportSource string `dynamodbav:"reportSource,omitempty"`
+	ReportType   string `dynamodbav:"reportType,omitempty"`
 	ExpiresAt    string `dynamodbav:"expiresAt"`
 	TTL          int64  `dynamodbav:"ttl"`
 }
@@ -153,12 +157,16 @@ func toAuditItem(e *token.AuditEvent) (auditItem, error) {
 	if e.Changes == nil {
 		changes = []byte("[]")
 	}
-	return auditItem{
+	it := auditItem{
 		PK: auditPrefix + e.ID, Owner: auditAll, Ref: auditOwnerRefOf + e.TargetOwner, SK: e.SortKey(),
 		ID: e.ID, At: formatTime(e.At), Action: e.Action, ActorTokenID: e.ActorTokenID, ActorOwner: e.ActorOwner,
 		ActorSubject: e.ActorSubject, TargetID: e.TargetID, TargetOwner: e.TargetOwner, Changes: string(changes), SourceIP: e.SourceIP,
 		RequestID: e.RequestID, Cascade: e.Cascade, ExpiresAt: formatTime(e.ExpiresAt), TTL: ttlSeconds(e.ExpiresAt),
-	}, nil
+	}
+	if r := e.Report; r != nil {
+		it.Reporter, it.ReportURL, it.ReportSource, it.ReportType = r.Reporter, r.URL, r.Source, r.Type
+	}
+	return it, nil
 }
 
 func decodeAudit(av map[string]types.AttributeValue) (*token.AuditEvent, error) {
@@ -172,6 +180,9 @@ func decodeAudit(av map[string]types.AttributeValue) (*token.AuditEvent, error) 
 	e := &token.AuditEvent{
 		ID: it.ID, Action: it.Action, ActorTokenID: it.ActorTokenID, ActorOwner: it.ActorOwner, ActorSubject: it.ActorSubject,
 		TargetID: it.TargetID, TargetOwner: it.TargetOwner, SourceIP: it.SourceIP, RequestID: it.RequestID, Cascade: it.Cascade,
+	}
+	if it.Reporter != "" {
+		e.Report = &token.Report{Reporter: it.Reporter, URL: it.ReportURL, Source: it.ReportSource, Type: it.ReportType}
 	}
 	if err := json.Unmarshal([]byte(it.Changes), &e.Changes); err != nil {
 		return nil, fmt.Errorf("audit event %s: changes: %w", it.ID, err)

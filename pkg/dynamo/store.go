@@ -57,6 +57,11 @@ const (
 	maxTransactAttempts = 4
 	// maxQueryLimit caps the items one Query of a thinned list page evaluates.
 	maxQueryLimit = 1000
+	// maxBatchGet is the most keys one BatchGetItem may name.
+	maxBatchGet = 100
+	// maxBatchAttempts bounds the BatchGetItem calls of one chunk of keys: DynamoDB returns the
+	// keys it left unprocessed (throttling, or 16 MB of answer), which are asked for again.
+	maxBatchAttempts = 8
 )
 
 var (
@@ -169,6 +174,34 @@ func (s *Store) FindToken(ctx context.Context, id string) (*token.Token, error) 
 		return nil, token.NotFound()
 	}
 	return t, nil
+}
+
+// FindTokens implements token.Store: one strongly consistent BatchGetItem per 100 distinct ids,
+// asking again for the keys DynamoDB leaves unprocessed (batchGet).
+func (s *Store) FindTokens(ctx context.Context, ids []string) (map[string]*token.Token, error) {
+	keys := make([]map[string]types.AttributeValue, len(ids))
+	for i, id := range ids {
+		keys[i] = tokenKey(id)
+	}
+	items, err := s.batchGet(ctx, keys)
+	if err != nil {
+		return nil, fmt.Errorf("dynamo: find tokens: %w", err)
+	}
+	now := s.now()
+	out := make(map[string]*token.Token, len(items))
+	for _, item := range items {
+		if item == nil {
+			continue
+		}
+		t, err := decodeToken(item)
+		if err != nil {
+			return nil, fmt.Errorf("dynamo: find tokens: %w", err)
+		}
+		if !t.Gone(now) {
+			out[t.ID] = t
+		}
+	}
+	return out, nil
 }
 
 // ListTokens implements token.Store with a Query on the owner index, newest first. The first
@@ -625,12 +658,10 @@ func (s *Store) WindowCounts(ctx context.Context, windows []token.RateWindow) ([
 	return out, nil
 }
 
-// maxBatchGet is the most keys one BatchGetItem takes.
-const maxBatchGet = 100
-
 // batchGet reads the items of keys, strongly consistent, and returns them in the order of keys
 // (nil for an absent one): one BatchGetItem per 100 distinct keys, and again for the keys
-// DynamoDB leaves unprocessed (under throttling), with a short backoff.
+// DynamoDB leaves unprocessed (under throttling), with a short backoff, at most maxBatchAttempts
+// times in a row.
 func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeValue) ([]map[string]types.AttributeValue, error) {
 	pkOf := func(key map[string]types.AttributeValue) string {
 		return key[attrPK].(*types.AttributeValueMemberS).Value
@@ -644,12 +675,15 @@ func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeV
 			pending = append(pending, k)
 		}
 	}
-	for attempt := 0; len(pending) > 0; attempt++ {
-		if attempt > 0 {
+	for retry := 0; len(pending) > 0; {
+		if retry > 0 {
+			if retry >= maxBatchAttempts {
+				return nil, fmt.Errorf("%d keys still unprocessed after %d attempts", len(pending), maxBatchAttempts)
+			}
 			select {
 			case <-ctx.Done():
 				return nil, ctx.Err()
-			case <-time.After(time.Duration(min(attempt, 5)) * 20 * time.Millisecond):
+			case <-time.After(time.Duration(min(retry, 5)) * 20 * time.Millisecond):
 			}
 		}
 		n := min(len(pending), maxBatchGet)
@@ -666,7 +700,13 @@ func (s *Store) batchGet(ctx context.Context, keys []map[string]types.AttributeV
 				found[pk.Value] = item
 			}
 		}
-		pending = append(pending[n:], out.UnprocessedKeys[s.table].Keys...)
+		unprocessed := out.UnprocessedKeys[s.table].Keys
+		if len(unprocessed) > 0 {
+			retry++
+		} else {
+			retry = 0
+		}
+		pending = append(pending[n:], unprocessed...)
 	}
 	items := make([]map[string]types.AttributeValue, len(keys))
 	for i, k := range keys {

@@ -454,6 +454,15 @@ type AuditEventView struct {
 	SourceIP     *string        `json:"sourceIp"`
 	RequestID    *string        `json:"requestId"`
 	Cascade      *string        `json:"cascade"`
+	Report       *ReportView    `json:"report,omitempty"` // only on events of a reported secret (POST /leaks, POST /revoke)
+}
+
+// ReportView is who reported a token's secret and where it was found, as audit events show it.
+type ReportView struct {
+	Reporter string  `json:"reporter"`
+	URL      *string `json:"url"`
+	Source   *string `json:"source"`
+	Type     *string `json:"type"`
 }
 
 type auditResponse struct {
@@ -500,12 +509,16 @@ func AuditView(e *token.AuditEvent) AuditEventView {
 	if changes == nil {
 		changes = []token.Change{}
 	}
-	return AuditEventView{
+	v := AuditEventView{
 		ID: e.ID, At: e.At, Action: e.Action, TokenID: e.TargetID, Owner: e.TargetOwner,
 		ActorTokenID: stringOrNil(e.ActorTokenID), ActorOwner: stringOrNil(e.ActorOwner),
 		ActorSubject: stringOrNil(e.ActorSubject), Changes: changes,
 		SourceIP: stringOrNil(e.SourceIP), RequestID: stringOrNil(e.RequestID), Cascade: stringOrNil(e.Cascade),
 	}
+	if r := e.Report; r != nil {
+		v.Report = &ReportView{Reporter: r.Reporter, URL: stringOrNil(r.URL), Source: stringOrNil(r.Source), Type: stringOrNil(r.Type)}
+	}
+	return v
 }
 
 type rotateRequest struct {

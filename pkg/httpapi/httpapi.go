@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -23,6 +24,12 @@ type API struct {
 	Service      *token.Service
 	Authenticate Authenticator
 	Logger       *slog.Logger // nil: slog.Default()
+	// Reports checks the signature of leak reports (POST /leaks); nil refuses every report 401.
+	Reports ReportVerifier
+	// Origin returns the caller's address and request id on the routes without a token (POST
+	// /leaks, POST /revoke), for rate limits and the audit trail; nil: RemoteAddr and a sane
+	// X-Request-Id (else a random id), as the local server has them.
+	Origin func(r *http.Request) (netip.Addr, string)
 }
 
 // Route is one entry of the route table.
@@ -48,6 +55,8 @@ var Routes = []Route{
 	{Pattern: "GET /audit", Function: "audit", Auth: true, handler: (*API).audit},
 	{Pattern: "GET /openapi.json", Function: "openapi", Auth: false, handler: (*API).openAPI},
 	{Pattern: "GET /me", Function: "me", Auth: true, handler: (*API).me},
+	{Pattern: "POST /leaks", Function: "leaks", Auth: false, handler: (*API).leaks},
+	{Pattern: "POST /revoke", Function: "revoke-by-token", Auth: false, handler: (*API).revokeByValue},
 }
 
 // Handler returns a handler serving every route of the table.

@@ -144,6 +144,10 @@ func (s *Store) ListAudit(_ context.Context, q token.AuditQuery) (token.AuditPag
 		}
 		c := *e
 		c.Changes = slices.Clone(e.Changes)
+		if e.Report != nil {
+			r := *e.Report
+			c.Report = &r
+		}
 		page.Events = append(page.Events, &c)
 	}
 	return page, nil
@@ -158,6 +162,20 @@ func (s *Store) FindToken(_ context.Context, id string) (*token.Token, error) {
 		return nil, token.NotFound()
 	}
 	return t.Clone(), nil
+}
+
+// FindTokens implements token.Store.
+func (s *Store) FindTokens(_ context.Context, ids []string) (map[string]*token.Token, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	now := s.now()
+	out := make(map[string]*token.Token, len(ids))
+	for _, id := range ids {
+		if t, ok := s.tokens[id]; ok && !t.Gone(now) {
+			out[id] = t.Clone()
+		}
+	}
+	return out, nil
 }
 
 // ListTokens implements token.Store.

@@ -13,6 +13,12 @@ const (
 	ActionUpdate = "update"
 	ActionRotate = "rotate"
 	ActionRevoke = "revoke"
+
+	// ActionLeakRevoked and ActionLeakDisabled: a secret-scanning partner reported the token's
+	// secret as public, and the token was revoked or disabled (LeakAction). The event's Report
+	// says who reported it and where it was found.
+	ActionLeakRevoked  = "leak_revoked"
+	ActionLeakDisabled = "leak_disabled"
 )
 
 // DefaultAuditRetention is how long audit events are kept (DynamoDB's TTL removes them after).
@@ -24,7 +30,7 @@ const DefaultAuditRetention = 400 * Day
 type AuditEvent struct {
 	ID           string    // unique; events sort by At, then ID
 	At           time.Time // when the change was made
-	Action       string    // ActionCreate, ActionUpdate, ActionRotate or ActionRevoke
+	Action       string    // ActionCreate, ActionUpdate, ActionRotate, ActionRevoke, ActionLeakRevoked or ActionLeakDisabled
 	ActorTokenID string    // the token that made the change; "" for the CLI or a caller without one
 	ActorOwner   string    // the owner of the caller; "" for the CLI
 	ActorSubject string    // a person signed in with OpenID Connect: their subject; "" for a token or the CLI
@@ -34,7 +40,17 @@ type AuditEvent struct {
 	SourceIP     string   // the caller's address; "" when unknown
 	RequestID    string   // the request that made the change; "" when unknown
 	Cascade      string   // for a revoke by DELETE ?cascade=true: the token the cascade started from
+	Report       *Report  // for a change made because the token's secret was reported (leak_*, or a revoke by POST /revoke); nil otherwise
 	ExpiresAt    time.Time
+}
+
+// Report says who reported a token's secret and where it was found. Its texts are the
+// reporter's, bounded in length (MaxReportText), never the secret.
+type Report struct {
+	Reporter string // ReporterGitHub for POST /leaks, ReporterSelf for POST /revoke
+	URL      string // where the secret was found, as reported; "" when unknown
+	Source   string // what the reporter found it in (GitHub: commit, content, issue_comment, npm, ...); "" when unknown
+	Type     string // the reporter's name for the kind of secret (the type registered with GitHub); "" when unknown
 }
 
 // Change is one changed field of a token. Old and New are JSON values (nil for none); a secret

@@ -50,6 +50,12 @@ type Config struct {
 	// Verify (default DefaultUsageInterval; negative: write at every refusal). A valid verify
 	// writes its use at once, and carries the refusals counted since.
 	UsageInterval time.Duration
+	// LeakAction is what a leak report does to a token whose secret it confirms: LeakRevoke (the
+	// default) or LeakDisable.
+	LeakAction LeakAction
+	// SelfRevokeLimit is how many POST /revoke calls one address may make per minute (default
+	// DefaultSelfRevokeLimit); an IPv6 address counts with its /64.
+	SelfRevokeLimit int64
 	// Now is the clock (default time.Now); tests inject their own.
 	Now func() time.Time
 }
@@ -91,6 +97,19 @@ func NewService(store Store, cfg Config) (*Service, error) {
 	}
 	if cfg.AuditRetention <= 0 {
 		cfg.AuditRetention = DefaultAuditRetention
+	}
+	switch cfg.LeakAction {
+	case "":
+		cfg.LeakAction = LeakRevoke
+	case LeakRevoke, LeakDisable:
+	default:
+		return nil, Errorf(EINVALID, "leak action %q: must be %s or %s", cfg.LeakAction, LeakRevoke, LeakDisable)
+	}
+	if cfg.SelfRevokeLimit < 0 || cfg.SelfRevokeLimit > MaxRateLimit {
+		return nil, Errorf(EINVALID, "self-revoke limit %d: must be 1-%d per minute, or 0 for the default", cfg.SelfRevokeLimit, MaxRateLimit)
+	}
+	if cfg.SelfRevokeLimit == 0 {
+		cfg.SelfRevokeLimit = DefaultSelfRevokeLimit
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -21,6 +21,12 @@ type Store interface {
 	// gone. The read is strongly consistent: a revoke is seen by the next FindToken.
 	FindToken(ctx context.Context, id string) (*Token, error)
 
+	// FindTokens returns the tokens with the given ids, by id: an id that is absent or gone is
+	// missing from the map, and a repeated id is read once. The reads are strongly consistent, as
+	// FindToken's. It serves batches (leak reports): on DynamoDB, one BatchGetItem per 100
+	// distinct ids, plus retries of the keys DynamoDB leaves unprocessed.
+	FindTokens(ctx context.Context, ids []string) (map[string]*Token, error)
+
 	// ListTokens returns up to q.Limit tokens of q.Owner matching q.Status, newest first, starting
 	// after the sort key q.After, and the sort key to continue from ("" when the list is done);
 	// with q.CreatedBy, the tokens that token created (of q.Owner only, when it is set). Gone
@@ -40,7 +46,8 @@ type Store interface {
 	// continue from ("" at the end). Events past their ExpiresAt are never returned.
 	ListAudit(ctx context.Context, q AuditQuery) (AuditPage, error)
 
-	// CountRequest counts one request in the rate-limit window of token id that starts at start
+	// CountRequest counts one request in the rate-limit window of key id (a token id, or the key
+	// of another counter, such as revoke-ip:<address> for POST /revoke) that starts at start
 	// and lasts window, unless the window already holds limit requests. The window expires
 	// natively (DynamoDB TTL) after it ends. Returns the count after the call and whether the
 	// request was admitted; concurrent calls admit exactly limit requests per window.

@@ -239,7 +239,8 @@ func assertEvent(tb testing.TB, got, want *token.AuditEvent) {
 	if got.ID != want.ID || !got.At.Equal(want.At) || got.Action != want.Action || got.ActorTokenID != want.ActorTokenID ||
 		got.ActorOwner != want.ActorOwner || got.ActorSubject != want.ActorSubject || got.TargetID != want.TargetID || got.TargetOwner != want.TargetOwner ||
 		got.SourceIP != want.SourceIP || got.RequestID != want.RequestID || got.Cascade != want.Cascade ||
-		!got.ExpiresAt.Equal(want.ExpiresAt) || fmt.Sprint(got.Changes) != fmt.Sprint(want.Changes) {
+		!got.ExpiresAt.Equal(want.ExpiresAt) || fmt.Sprint(got.Changes) != fmt.Sprint(want.Changes) ||
+		fmt.Sprint(deref(got.Report)) != fmt.Sprint(deref(want.Report)) {
 		tb.Errorf("event\n%+v\nwant\n%+v", *got, *want)
 	}
 }

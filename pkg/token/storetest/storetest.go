@@ -78,6 +78,7 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("Family", func(t *testing.T) { runFamily(t, newStore) })
 	t.Run("Usage", func(t *testing.T) { runUsage(t, newStore) })
 	t.Run("WindowCounts", func(t *testing.T) { runWindowCounts(t, newStore) })
+	t.Run("FindTokens", func(t *testing.T) { runFindTokens(t, newStore) })
 
 	t.Run("CreateFindRoundTrip", func(t *testing.T) {
 		clock := NewClock()
