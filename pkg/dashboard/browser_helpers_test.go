@@ -485,6 +485,10 @@ func (p *tab) dialog(name string) *chromedp.Node {
 	return nodes[0]
 }
 
+// secretClosed is true once the new-token dialog is closed and its close handler has run: the
+// close event comes a task after close() (Done, Escape), and only then is the dialog emptied.
+const secretClosed = `!document.getElementById('secret-dialog').open && document.getElementById('secret-value').textContent === ''`
+
 // everything is the page's whole DOM and both storages, where a secret must not be.
 func (p *tab) everything() string {
 	p.t.Helper()
