@@ -31,6 +31,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"github.com/apitokens/apitokens/pkg/app"
 	"github.com/apitokens/apitokens/pkg/authorizer"
 	"github.com/apitokens/apitokens/pkg/dashboard"
 	"github.com/apitokens/apitokens/pkg/httpapi"
@@ -107,13 +108,16 @@ type site struct {
 	logs    *lockedBuffer // the server's log
 
 	mu       sync.Mutex
-	requests []request // every request the server got, in order
+	requests []request // every request the server answered, in the order of its answers
 }
 
-// request is what a test may need to know of a request the server got.
-type request struct{ method, path, authorization string }
+// request is what a test may need to know of a request the server got, and its answer's status.
+type request struct {
+	method, path, authorization string
+	status                      int
+}
 
-// got returns the requests the server got so far.
+// got returns the requests the server answered so far.
 func (s *site) got() []request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -139,20 +143,58 @@ func (b *lockedBuffer) String() string {
 }
 
 // newSite starts a server as `apitokens serve` assembles it, with the dashboard configured by
-// cfg and the tokens by tokens.
+// cfg and the tokens by tokens; the API takes tokens only (no sign-in of people configured).
 func newSite(t testing.TB, cfg dashboard.Config, tokens token.Config) *site {
+	t.Helper()
+	dash, err := dashboard.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startSite(t, dash, tokens, func(string) string { return "" })
+}
+
+// newSiteFromEnv starts a server configured by env exactly as `apitokens serve` reads its
+// environment, with the same app functions: the token settings (app.ServiceConfig), the
+// dashboard (app.Dashboard), and the management authorizer with people's sign-in (app.People,
+// OIDC_ISSUER, ...) and CORS (app.CORSOriginsFromEnv).
+func newSiteFromEnv(t testing.TB, env map[string]string) *site {
+	t.Helper()
+	getenv := func(name string) string { return env[name] }
+	tokens, err := app.ServiceConfig(getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dash, err := app.Dashboard(getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startSite(t, dash, tokens, getenv)
+}
+
+// startSite starts the server of dash and the API over a memory store, assembled as
+// cmd/apitokens/serve.go does: the API is authenticated by the management authorizer configured
+// from getenv (its role forced to management), people's sign-in included.
+func startSite(t testing.TB, dash *dashboard.Handler, tokens token.Config, getenv func(string) string) *site {
 	t.Helper()
 	store := memstore.New(nil)
 	svc, err := token.NewService(store, tokens)
 	if err != nil {
 		t.Fatal(err)
 	}
-	authCfg, err := authorizer.ConfigFromEnv(func(name string) string {
+	managementEnv := func(name string) string {
 		if name == authorizer.EnvRole {
 			return authorizer.RoleManagement
 		}
-		return ""
-	})
+		return getenv(name)
+	}
+	authCfg, err := authorizer.ConfigFromEnv(managementEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if authCfg.People, err = app.People(managementEnv); err != nil {
+		t.Fatal(err)
+	}
+	corsOrigins, err := app.CORSOriginsFromEnv(getenv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,19 +203,16 @@ func newSite(t testing.TB, cfg dashboard.Config, tokens token.Config) *site {
 	logger := slog.New(slog.NewTextHandler(logs, nil))
 	authCfg.Logger = logger
 	api := &httpapi.API{Service: svc, Authenticate: authorizer.New(store, authCfg).AuthenticateRequest, Logger: logger}
-	dash, err := dashboard.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	mux := http.NewServeMux()
 	dash.Register(mux)
-	mux.Handle("/", api.Handler())
+	mux.Handle("/", httpapi.CORS(corsOrigins, api.Handler()))
 	s := &site{svc: svc, store: store, logs: logs}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		mux.ServeHTTP(rec, r)
 		s.mu.Lock()
-		s.requests = append(s.requests, request{r.Method, r.URL.Path, r.Header.Get("Authorization")})
+		s.requests = append(s.requests, request{r.Method, r.URL.Path, r.Header.Get("Authorization"), rec.status})
 		s.mu.Unlock()
-		mux.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
 	s.URL = srv.URL
@@ -186,6 +225,19 @@ func newSite(t testing.TB, cfg dashboard.Config, tokens token.Config) *site {
 	s.admin, s.adminID = plaintext, adm.ID
 	return s
 }
+
+// statusRecorder notes the status a handler answered.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(status int) {
+	r.status = status
+	r.ResponseWriter.WriteHeader(status)
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 // admin is the CLI's principal: it may do anything.
 func admin() token.Principal {
@@ -484,6 +536,10 @@ func (p *tab) dialog(name string) *chromedp.Node {
 	}
 	return nodes[0]
 }
+
+// secretClosed is true once the new-token dialog is closed and its close handler has run: the
+// close event comes a task after close() (Done, Escape), and only then is the dialog emptied.
+const secretClosed = `!document.getElementById('secret-dialog').open && document.getElementById('secret-value').textContent === ''`
 
 // everything is the page's whole DOM and both storages, where a secret must not be.
 func (p *tab) everything() string {

@@ -94,7 +94,7 @@ func TestCreateAndCopyOnce(t *testing.T) {
 	}
 
 	p.click(p.named("button", "Done").in(dlg))
-	p.waitFor(`!document.getElementById('secret-dialog').open`)
+	p.waitFor(secretClosed)
 	p.row("ci deploy")
 	everything := p.everything()
 	for _, part := range []string{copied, copied[len(copied)-30:]} {
@@ -162,7 +162,7 @@ func TestRotateWithGrace(t *testing.T) {
 		t.Errorf("the old secret within its hour of grace: %+v", v)
 	}
 	p.click(p.named("button", "Done").in(secret))
-	p.waitFor(`!document.getElementById('secret-dialog').open`)
+	p.waitFor(secretClosed)
 	if strings.Contains(p.everything(), rotated[len(rotated)-30:]) {
 		t.Fatal("after Done, the page or its storage still holds the rotated token")
 	}
@@ -448,7 +448,7 @@ func TestKeyboardOnly(t *testing.T) {
 	}
 	secret := eval[string](p, `document.getElementById('secret-value').textContent`)
 	press(kb.Escape)
-	p.waitFor(`!document.getElementById('secret-dialog').open`)
+	p.waitFor(secretClosed)
 	if strings.Contains(p.everything(), secret[len(secret)-30:]) {
 		t.Error("Escape left the token in the page")
 	}

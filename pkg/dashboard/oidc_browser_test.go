@@ -2,8 +2,8 @@ package dashboard_test
 
 // The page's side of OpenID Connect sign-in, against an identity provider of the test's own
 // (discovery, authorization and token endpoints, written to check what the page sends). Whether
-// the API accepts the id_token is the server's business (its own tests, and the OIDC browser
-// cases added next to these once that branch is merged): here, what the page asks the provider
+// the API accepts the id_token is the server's business (its own tests, and the end-to-end cases
+// against a real provider in oidc_provider_browser_test.go): here, what the page asks the provider
 // for, what it checks of the answers, and what it sends the API.
 
 import (
