@@ -1,9 +1,10 @@
 // Command authorizer is the API Gateway Lambda authorizer: REST TOKEN and REQUEST authorizers and
 // HTTP API payload 2.0, configured from the environment (see pkg/authorizer.ConfigFromEnv).
 //
-// Its usage writes go out after an answer, at most once per usage interval per instance, and at
-// shutdown: an internal extension (pkg/lambdaext) holds the invocation open until they are done,
-// so a token's first sight costs the caller one GetItem and nothing else.
+// Its decisions only count uses; the instance writes them at most once per usage interval, in
+// parallel with an invocation's own read (pkg/lambdaext runs the flush alongside the handler),
+// and at SIGTERM, which an internal extension enables. So a token's first sight costs the caller
+// one GetItem of latency.
 package main
 
 import (
@@ -12,12 +13,12 @@ import (
 	"log/slog"
 	"os"
 
-	"github.com/apitokens/apitokens/pkg/app"
+	"github.com/apitokens/apitokens/pkg/app/authzenv"
 	"github.com/apitokens/apitokens/pkg/lambdaext"
 )
 
 func main() {
-	a, err := app.NewAuthorizer(os.Getenv)
+	a, err := authzenv.NewAuthorizer(os.Getenv)
 	if err != nil {
 		log.Fatalf("init: %v", err)
 	}

@@ -8,12 +8,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apitokens/apitokens/pkg/app/authzenv"
 	"github.com/apitokens/apitokens/pkg/authorizer"
 	"github.com/apitokens/apitokens/pkg/token"
 )
 
 // EnvTableName names the DynamoDB table; required wherever the DynamoDB store is used.
-const EnvTableName = "TABLE_NAME"
+const EnvTableName = authzenv.EnvTableName
 
 // Environment variables read by ServiceConfig. Unset means the default.
 const (

@@ -12,8 +12,8 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/awslabs/aws-lambda-go-api-proxy/core"
 
+	"github.com/apitokens/apitokens/pkg/app/authzenv"
 	"github.com/apitokens/apitokens/pkg/authorizer"
-	"github.com/apitokens/apitokens/pkg/dynamo"
 	"github.com/apitokens/apitokens/pkg/httpapi"
 	"github.com/apitokens/apitokens/pkg/secretscan"
 	"github.com/apitokens/apitokens/pkg/token"
@@ -32,18 +32,9 @@ func LambdaRoute(getenv func(string) string, pattern string) (http.Handler, erro
 	return LambdaRouteWithStore(store, getenv, pattern)
 }
 
-// lambdaStore is the DynamoDB store of a Lambda function: the table TABLE_NAME names, reached with
-// dynamo.NewEnvClient. Returns an error naming what is missing.
+// lambdaStore returns the DynamoDB store of TABLE_NAME (authzenv.StoreFromEnv).
 func lambdaStore(getenv func(string) string) (token.Store, error) {
-	table := getenv(EnvTableName)
-	if table == "" {
-		return nil, fmt.Errorf("%s is not set: it names the DynamoDB table of tokens", EnvTableName)
-	}
-	client, err := dynamo.NewEnvClient(getenv)
-	if err != nil {
-		return nil, err
-	}
-	return dynamo.New(client, table, dynamo.Options{}), nil
+	return authzenv.StoreFromEnv(getenv)
 }
 
 // LambdaRouteWithStore is LambdaRoute on a given store, so that tests run the functions' exact

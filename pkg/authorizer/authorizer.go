@@ -44,11 +44,11 @@ type Config struct {
 	// authorizer cannot). The limits are still counted here. Only apitokens' own management
 	// authorizer sets it (RoleManagement), for functions that read that context.
 	DeferLimits bool
-	// WritesAfterResponse buffers every use for FlushUsage, which a host calls once its answer is
-	// out: the Lambda function's internal extension (pkg/lambdaext) after each response, and its
-	// SIGTERM handler at shutdown. Off, a token's write goes out as soon as a decision finds it
-	// due, without the decision waiting for it.
-	WritesAfterResponse bool
+	// BufferUses buffers every outcome for FlushUsage, which the Lambda function runs alongside
+	// each invocation (pkg/lambdaext; it writes at most once per interval) and at SIGTERM. Off, a
+	// token's write goes out as soon as a decision finds it due, without the decision waiting for
+	// it.
+	BufferUses bool
 	// People signs people in (people.go): a credential with the shape of a JWT goes to it, not to
 	// the store. nil: no sign-in. Only apitokens' own management authorizer has it.
 	People PersonVerifier
@@ -183,19 +183,19 @@ type Decision struct {
 // route the token lacks counts against its limits like any other request of that token.
 // The error is non-nil only when the store failed or timed out; callers must then deny.
 //
-// An allowed use is counted after the decision: when this instance owes the token a usage write
-// (it never wrote the token's uses, or UsageInterval has passed), the write goes out in its own
-// goroutine and the decision does not wait for it. So a token's first sight costs one round trip
-// of latency, its GetItem. On Lambda (Config.WritesAfterResponse) uses are only buffered, and
-// the instance writes them all at most once per interval, once a handler has returned
-// (FlushUsage): an internal extension (pkg/lambdaext) holds that invocation open until the writes
-// are done, so no caller waits for them, and an instance that sees many tokens for the first
-// time writes them together instead of once per request. Only an allowed request is
-// ever counted, because the write starts from the decision; a refused or unknown token writes
-// nothing. This replaces a usage write sent in parallel with the read, which needed a condition
-// repeating the whole validity check in DynamoDB, bookkeeping to take back uses the read then
-// refused, and a junk bound for made-up tokens, and which still had the write compete with the
-// read on the same table (see README "Performance" for both figures).
+// An outcome is counted after the decision (an allowed use, or a refusal of a token whose secret
+// matched): when this instance owes the token a usage write (it never wrote the token's counts,
+// or UsageInterval has passed), the write goes out in its own goroutine and the decision does not
+// wait for it. So a token's first sight costs one round trip of latency, its GetItem. On Lambda
+// (Config.BufferUses) outcomes are only buffered, and the instance writes them all at most once
+// per interval (FlushUsage), in parallel with an invocation's own read (pkg/lambdaext), and at
+// SIGTERM: an instance that sees many tokens for the first time writes them together, not once
+// per request, and a flush adds no round trip to the invocation it runs beside. Unknown ids,
+// wrong secrets and malformed tokens are never counted, so they never cost a write. This replaces
+// a usage write sent in parallel with each first sight's read, which needed a condition repeating
+// the whole validity check in DynamoDB, bookkeeping to take back uses the read then refused, and
+// a junk bound for made-up tokens, and which still had the write compete with the read on the
+// same table (see README "Performance" for both figures).
 func (a *Authorizer) Authorize(ctx context.Context, req Request) (Decision, error) {
 	d, _, err := a.authorize(ctx, req)
 	return d, err
@@ -338,7 +338,7 @@ const (
 	finalFlushConcurrency = 64
 )
 
-// FlushUsage writes the uses buffered with Config.WritesAfterResponse, one usage write per token
+// FlushUsage writes the uses buffered with Config.BufferUses, one usage write per token
 // (at most flushConcurrency at a time, each bounded by LookupTimeout), with the time of the
 // token's last use, and returns once they are answered. It writes only when force is set, when
 // UsageInterval has passed since it last wrote (the first call always writes), or when the
@@ -422,7 +422,7 @@ func (a *Authorizer) keep(id string, w token.Usage) {
 // refusal's code, and writes what the instance counted of the token when its write is due: at
 // most once per interval per token, in one usage write (Store.RecordUse: lastUsedAt and
 // usageCount for valid uses, and the day's counters) sent from its own goroutine, so that the
-// decision does not wait for it; with Config.WritesAfterResponse it only counts, for FlushUsage.
+// decision does not wait for it; with Config.BufferUses it only counts, for FlushUsage.
 // It returns a channel closed when that write is done, or nil when the outcome was only counted.
 // A failed write is logged and its counts kept for the next one: usage bookkeeping never turns
 // an authorization into a denial.
@@ -450,7 +450,7 @@ func (a *Authorizer) recordUse(ctx context.Context, id, code string, now time.Ti
 	if now.After(u.seen) {
 		u.seen = now
 	}
-	if a.cfg.WritesAfterResponse || !u.lastWrite.IsZero() && now.Sub(u.lastWrite) < a.cfg.UsageInterval {
+	if a.cfg.BufferUses || !u.lastWrite.IsZero() && now.Sub(u.lastWrite) < a.cfg.UsageInterval {
 		a.mu.Unlock()
 		return nil
 	}

@@ -190,12 +190,12 @@ func TestConcurrentLocalAuthentication(t *testing.T) {
 	}
 }
 
-// TestWritesAfterResponse: with Config.WritesAfterResponse (the Lambda function), decisions only
+// TestBufferUses: with Config.BufferUses (the Lambda function), decisions only
 // buffer uses; FlushUsage, which the function's internal extension calls after each response,
 // writes them at most once per interval per instance (the first call always), one write per
 // token with every buffered use; forced (at SIGTERM), it writes what is left; a failed write
 // keeps its uses for the next flush. Refused tokens are never counted.
-func TestWritesAfterResponse(t *testing.T) {
+func TestBufferUses(t *testing.T) {
 	clock := storetest.NewClock()
 	mem := memstore.New(clock.Now)
 	store := &countingWrites{Store: mem}
@@ -213,7 +213,7 @@ func TestWritesAfterResponse(t *testing.T) {
 		}
 		ids, plains = append(ids, tok.ID), append(plains, plain)
 	}
-	a := authorizer.New(failing, authorizer.Config{CacheTTL: 10 * time.Second, UsageInterval: time.Minute, Now: clock.Now, WritesAfterResponse: true})
+	a := authorizer.New(failing, authorizer.Config{CacheTTL: 10 * time.Second, UsageInterval: time.Minute, Now: clock.Now, BufferUses: true})
 	use := func(plain string, times int) {
 		t.Helper()
 		for range times {
@@ -289,7 +289,7 @@ func TestFlushRecordsTheLastUse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := authorizer.New(mem, authorizer.Config{UsageInterval: time.Minute, Now: clock.Now, WritesAfterResponse: true})
+	a := authorizer.New(mem, authorizer.Config{UsageInterval: time.Minute, Now: clock.Now, BufferUses: true})
 	a.FlushUsage(context.Background(), false) // the first flush: nothing buffered yet
 	clock.Advance(time.Second)
 	a.Authorize(context.Background(), authorizer.Request{Token: plain, Method: "GET", Route: "/x"})
@@ -323,7 +323,7 @@ func TestFullBufferFlushesOnce(t *testing.T) {
 		}
 		plains = append(plains, p)
 	}
-	a := authorizer.New(store, authorizer.Config{CacheSize: 2, UsageInterval: time.Minute, Now: clock.Now, WritesAfterResponse: true})
+	a := authorizer.New(store, authorizer.Config{CacheSize: 2, UsageInterval: time.Minute, Now: clock.Now, BufferUses: true})
 	a.FlushUsage(context.Background(), false)
 	for _, p := range plains {
 		a.Authorize(context.Background(), authorizer.Request{Token: p, Method: "GET", Route: "/x"})

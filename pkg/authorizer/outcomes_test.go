@@ -142,13 +142,13 @@ func TestOutcomesOfEveryRefusal(t *testing.T) {
 	f.assertCounters(t, quotaID, 0, map[string]int64{token.CodeUsageExceeded: 2})
 }
 
-// TestFlushCarriesRefusals: on Lambda (Config.WritesAfterResponse) refusals wait in the same
+// TestFlushCarriesRefusals: on Lambda (Config.BufferUses) refusals wait in the same
 // buffer as valid uses and go out with the flush after a response: a refusal-only write leaves
 // usageCount and lastUsedAt alone and counts the refusal on the token's day.
 func TestFlushCarriesRefusals(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	a := f.authorizer(t, func(c *authorizer.Config) { c.WritesAfterResponse = true })
+	a := f.authorizer(t, func(c *authorizer.Config) { c.BufferUses = true })
 	p, _ := token.Parse("tok", f.disabled)
 	before, err := f.store.Store.FindToken(ctx, p.ID)
 	if err != nil {

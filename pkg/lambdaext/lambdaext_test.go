@@ -6,11 +6,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
-// The whole extension under a Runtime API emulator is tested in tools/lambdarun
-// (TestExtensionsAPI); these are the failure paths.
+// Start under a Runtime API emulator (registration, SIGTERM) is tested in tools/lambdarun
+// (TestExtensionsAPI, TestShutdownWork).
 
 func TestRegisterFailures(t *testing.T) {
 	if _, err := Register(context.Background(), "", "x"); err == nil {
@@ -29,32 +30,39 @@ func TestRegisterFailures(t *testing.T) {
 	}
 }
 
-// TestDrainBefore: without an extension, the final work is done before the handler returns,
-// whatever the handler answers: nothing may be left for later.
-func TestDrainBefore(t *testing.T) {
+// TestAlongside: the work runs while the handler does (each waits for the other to start), and
+// the answer waits for the work, whatever the handler answers.
+func TestAlongside(t *testing.T) {
 	for _, fail := range []bool{false, true} {
-		drained, wasFinal := false, false
-		h := DrainBefore(func(context.Context, int) (int, error) {
-			if drained {
-				t.Error("drained before the handler ran")
-			}
+		started := make(chan struct{})
+		var done atomic.Bool
+		var gotFinal atomic.Bool
+		h := Alongside(func(context.Context, int) (int, error) {
+			<-started // the work has started before the handler returns: they overlap
 			if fail {
 				return 0, errors.New("boom")
 			}
 			return 1, nil
-		}, func(_ context.Context, final bool) { drained, wasFinal = true, final })
+		}, func(_ context.Context, final bool) {
+			close(started)
+			gotFinal.Store(final)
+			done.Store(true)
+		}, true)
 		h(context.Background(), 0)
-		if !drained || !wasFinal {
-			t.Errorf("fail=%v: returned with drained %v, final %v; want both", fail, drained, wasFinal)
+		if !done.Load() || !gotFinal.Load() {
+			t.Errorf("fail=%v: answered before the work was done (done %v, final %v)", fail, done.Load(), gotFinal.Load())
 		}
 	}
 }
 
-// TestWrapPanics: a panicking handler does the final work before the panic goes on.
-func TestWrapPanics(t *testing.T) {
-	e := &Extension{returned: make(map[string]chan struct{})}
-	var final bool
-	h := Wrap(e, func(context.Context, int) (int, error) { panic("boom") }, func(_ context.Context, f bool) { final = f })
+// TestAlongsidePanics: a panicking handler does the final work before the panic goes on.
+func TestAlongsidePanics(t *testing.T) {
+	var finals atomic.Int32
+	h := Alongside(func(context.Context, int) (int, error) { panic("boom") }, func(_ context.Context, final bool) {
+		if final {
+			finals.Add(1)
+		}
+	}, false)
 	func() {
 		defer func() {
 			if recover() == nil {
@@ -63,7 +71,7 @@ func TestWrapPanics(t *testing.T) {
 		}()
 		h(context.Background(), 0)
 	}()
-	if !final {
-		t.Error("no final work after a panic")
+	if finals.Load() != 1 {
+		t.Errorf("%d final works after a panic; want 1", finals.Load())
 	}
 }

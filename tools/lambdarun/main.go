@@ -82,6 +82,7 @@ type config struct {
 	logFormat   string
 	env         []string
 	reportPath  string
+	noExt       bool // refuse extension registrations, as an environment without the Extensions API
 }
 
 // run is the whole command; environ is the environment the function inherits.
@@ -141,6 +142,7 @@ func parseFlags(args []string, stdin io.Reader, stderr io.Writer) (config, error
 	fs.IntVar(&cfg.memoryMB, "memory", 256, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE in MB")
 	fs.StringVar(&cfg.logFormat, "log-format", "JSON", "AWS_LAMBDA_LOG_FORMAT: JSON or Text")
 	fs.Var(&env, "env", "KEY=VALUE for the function's environment (repeatable); wins over the inherited one")
+	fs.BoolVar(&cfg.noExt, "no-extensions", false, "refuse extension registrations (403), to run a function without its extensions")
 	fs.StringVar(&cfg.reportPath, "report", "", "also write the durations, responses and errors as JSON to this file")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -278,6 +280,7 @@ func invoke(ctx context.Context, cfg config, environ []string, stdout, stderr io
 	}
 	arn := fmt.Sprintf("arn:aws:lambda:%s:123456789012:function:%s", region, cfg.name)
 	api := newAPI(arn, cfg.name)
+	api.ext.closed = cfg.noExt
 	srv := &http.Server{Handler: api.handler(), ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	defer srv.Close()
@@ -412,7 +415,7 @@ func invoke(ctx context.Context, cfg config, environ []string, stdout, stderr io
 
 		// The caller has the answer; the next invocation waits for the extensions too.
 		var post time.Duration
-		if len(exts) > 0 {
+		if holding(exts) {
 			select {
 			case <-extDone:
 				post = time.Since(inv.finished)
@@ -429,7 +432,7 @@ func invoke(ctx context.Context, cfg config, environ []string, stdout, stderr io
 
 		d := inv.finished.Sub(inv.delivered)
 		ir := invocationReport{RequestID: inv.id, DurationMs: millis(d), ErrorType: inv.errorType}
-		if len(exts) > 0 {
+		if holding(exts) {
 			ir.PostResponseMs = ptr(millis(post))
 		}
 		out := inv.response
@@ -487,6 +490,11 @@ func asJSON(b []byte) json.RawMessage {
 	}
 	s, _ := json.Marshal(string(b))
 	return s
+}
+
+// holding reports whether one of exts takes INVOKE events, and so may hold invocations open.
+func holding(exts []*extension) bool {
+	return slices.ContainsFunc(exts, func(e *extension) bool { return e.invoke })
 }
 
 func later(a, b time.Time) time.Time {

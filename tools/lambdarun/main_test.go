@@ -28,7 +28,7 @@ func mustBootstrap(t *testing.T, name string) string {
 	t.Helper()
 	binaries.once.Do(func() {
 		binaries.dir, binaries.err = os.MkdirTemp("", "lambdarun-test-")
-		for _, fn := range []string{"minimal", "faulty", "afterresponse"} {
+		for _, fn := range []string{"minimal", "faulty", "afterresponse", "alongside"} {
 			if binaries.err != nil {
 				return
 			}
@@ -332,7 +332,7 @@ func TestExtensionsAPI(t *testing.T) {
 		t.Errorf("no Post-response in the REPORT lines:\n%s", r.stderr)
 	}
 	// At the end of the run the function gets SIGTERM, as on Lambda, and its handler runs.
-	if !strings.Contains(r.stderr, "afterresponse: final work after 3 drains") || !strings.Contains(r.stderr, "shut down after SIGTERM") {
+	if !strings.Contains(r.stderr, "afterresponse: SIGTERM after 3 drains") || !strings.Contains(r.stderr, "shut down after SIGTERM") {
 		t.Errorf("no graceful shutdown:\n%s", r.stderr)
 	}
 }
@@ -346,6 +346,25 @@ func TestNoExtensionNoPostResponse(t *testing.T) {
 	for _, inv := range r.report.Runs[0].Invocations {
 		if inv.PostResponseMs != nil {
 			t.Errorf("post-response %v ms without an extension", *inv.PostResponseMs)
+		}
+	}
+}
+
+// TestShutdownWork: a function under lambdaext.Start (the authorizer's wiring) registers an
+// extension subscribed to no event, which makes lambdarun, like Lambda, send SIGTERM at the end;
+// its work ran alongside each invocation and its final work runs at SIGTERM. No extension holds
+// the invocations open, so there is no post-response figure.
+func TestShutdownWork(t *testing.T) {
+	r := mustRun(t, os.Environ(), "-n", "3", mustBootstrap(t, "alongside"))
+	if r.code != exitOK {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "alongside: final work after 3 works alongside 3 invocations") || !strings.Contains(r.stderr, "shut down after SIGTERM") {
+		t.Errorf("no final work at SIGTERM:\n%s", r.stderr)
+	}
+	for _, inv := range r.report.Runs[0].Invocations {
+		if inv.PostResponseMs != nil {
+			t.Errorf("post-response %v ms without an extension subscribed to INVOKE", *inv.PostResponseMs)
 		}
 	}
 }

@@ -3,7 +3,9 @@
 // of the token an HTTP API authorizer event presents; with BASELINE_WRITE=1, exactly one usage
 // UpdateItem of that token instead, the shape of the usage write (SET baselineAt ADD
 // baselineCount: attributes of its own, so the tokens' real usage stays the authorizer's); with
-// BASELINE_WRITE=after, the GetItem, then that UpdateItem after the response (pkg/lambdaext). See scripts/measure-authorizer.sh; it is not deployed.
+// BASELINE_WRITE=after, the GetItem, and that UpdateItem of the previous invocation's token in
+// parallel with it (pkg/lambdaext, as the authorizer writes its uses with
+// USAGE_WRITE_INTERVAL_SECONDS=0). See scripts/measure-authorizer.sh; it is not deployed.
 package main
 
 import (

@@ -1,9 +1,10 @@
-package app
+package authzenv
 
 import (
 	"fmt"
 
 	"github.com/apitokens/apitokens/pkg/authorizer"
+	"github.com/apitokens/apitokens/pkg/dynamo"
 	"github.com/apitokens/apitokens/pkg/token"
 )
 
@@ -12,9 +13,9 @@ import (
 // role the sign-in of people (SignInFromEnv). Returns an error naming the variable at fault, so
 // a misconfigured function fails at init: a consumer authorizer with OIDC_ISSUER set is one
 // (people sign in to the management API only). Its uses are buffered for the function to write
-// with FlushUsage after its responses (lambdaext.Start does).
+// with FlushUsage (lambdaext.Start runs it alongside each invocation, and at SIGTERM).
 func NewAuthorizer(getenv func(string) string) (*authorizer.Authorizer, error) {
-	store, err := lambdaStore(getenv)
+	store, err := StoreFromEnv(getenv)
 	if err != nil {
 		return nil, err
 	}
@@ -31,7 +32,7 @@ func NewAuthorizerWithStore(store token.Store, getenv func(string) string) (*aut
 	if cfg.People, err = People(getenv); err != nil {
 		return nil, err
 	}
-	cfg.WritesAfterResponse = true
+	cfg.BufferUses = true
 	return authorizer.New(store, cfg), nil
 }
 
@@ -52,4 +53,21 @@ func People(getenv func(string) string) (authorizer.PersonVerifier, error) {
 		return nil, fmt.Errorf("%s: %w", EnvOIDCIssuer, err)
 	}
 	return v, nil
+}
+
+// EnvTableName names the DynamoDB table of tokens.
+const EnvTableName = "TABLE_NAME"
+
+// StoreFromEnv returns the DynamoDB store of TABLE_NAME, with the client Lambda functions use
+// (dynamo.NewEnvClient).
+func StoreFromEnv(getenv func(string) string) (token.Store, error) {
+	table := getenv(EnvTableName)
+	if table == "" {
+		return nil, fmt.Errorf("%s is not set: it names the DynamoDB table of tokens", EnvTableName)
+	}
+	client, err := dynamo.NewEnvClient(getenv)
+	if err != nil {
+		return nil, err
+	}
+	return dynamo.New(client, table, dynamo.Options{}), nil
 }
