@@ -32,17 +32,9 @@ func (s *failingReads) FindToken(ctx context.Context, id string) (*token.Token, 
 // TestFirstSightCountsEachAllowedUseOnce: a first sight whose read fails is denied and counts
 // nothing; the uses buffered before it are counted once, by the next write.
 func TestFirstSightCountsEachAllowedUseOnce(t *testing.T) {
-	clock := storetest.NewClock()
-	mem := memstore.New(clock.Now)
+	m := newMemTokens(t, 1)
+	clock, mem, plain := m.clock, m.mem, m.plains[0]
 	store := &failingReads{Store: mem}
-	svc, err := token.NewService(mem, token.Config{Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, plain, err := svc.Create(context.Background(), token.Principal{Owner: "alice", Permissions: []string{token.PermAdmin}}, token.CreateInput{Name: "t"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	a := authorizer.New(store, authorizer.Config{CacheTTL: 10 * time.Second, UsageInterval: time.Minute, LookupTimeout: time.Second, Now: clock.Now})
 	authorize := func() error {
 		_, err := a.Authorize(context.Background(), authorizer.Request{Token: plain, Method: "GET", Route: "/x"})
@@ -50,7 +42,7 @@ func TestFirstSightCountsEachAllowedUseOnce(t *testing.T) {
 		return err
 	}
 	usage := func() int64 {
-		got, err := mem.FindToken(context.Background(), tok.ID)
+		got, err := mem.FindToken(context.Background(), m.ids[0])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -129,20 +121,8 @@ func TestJunkTokensCostNoWrites(t *testing.T) {
 // TestConcurrentLocalAuthentication: the local server waits for its own usage write only, and
 // never panics or blocks on other requests' writes.
 func TestConcurrentLocalAuthentication(t *testing.T) {
-	clock := storetest.NewClock()
-	mem := memstore.New(clock.Now)
-	svc, err := token.NewService(mem, token.Config{Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var plains []string
-	for range 50 {
-		_, p, err := svc.Create(context.Background(), token.Principal{Owner: "alice", Permissions: []string{token.PermAdmin}}, token.CreateInput{Name: "t", Permissions: []string{"manage"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		plains = append(plains, p)
-	}
+	m := newMemTokens(t, 50, "manage")
+	clock, mem, svc, plains := m.clock, m.mem, m.svc, m.plains
 	cfg, err := authorizer.ConfigFromEnv(func(k string) string {
 		if k == authorizer.EnvRole {
 			return authorizer.RoleManagement
@@ -196,23 +176,10 @@ func TestConcurrentLocalAuthentication(t *testing.T) {
 // token with every buffered use; forced (at SIGTERM), it writes what is left; a failed write
 // keeps its uses for the next flush. Refused tokens are never counted.
 func TestBufferUses(t *testing.T) {
-	clock := storetest.NewClock()
-	mem := memstore.New(clock.Now)
+	m := newMemTokens(t, 3)
+	clock, mem, ids, plains := m.clock, m.mem, m.ids, m.plains
 	store := &countingWrites{Store: mem}
 	failing := &failingWrites{Store: store}
-	svc, err := token.NewService(mem, token.Config{Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := token.Principal{Owner: "alice", Permissions: []string{token.PermAdmin}}
-	var ids, plains []string
-	for range 3 {
-		tok, plain, err := svc.Create(context.Background(), root, token.CreateInput{Name: "t"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids, plains = append(ids, tok.ID), append(plains, plain)
-	}
 	a := authorizer.New(failing, authorizer.Config{CacheTTL: 10 * time.Second, UsageInterval: time.Minute, Now: clock.Now, BufferUses: true})
 	use := func(plain string, times int) {
 		t.Helper()
@@ -279,16 +246,8 @@ func (s *failingWrites) RecordUse(ctx context.Context, id string, u token.Usage)
 // TestFlushRecordsTheLastUse: a flush records when the token was last used, not when the flush
 // ran, so a late flush (at SIGTERM) never dates a use after, say, the token's revocation.
 func TestFlushRecordsTheLastUse(t *testing.T) {
-	clock := storetest.NewClock()
-	mem := memstore.New(clock.Now)
-	svc, err := token.NewService(mem, token.Config{Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, plain, err := svc.Create(context.Background(), token.Principal{Owner: "alice", Permissions: []string{token.PermAdmin}}, token.CreateInput{Name: "t"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := newMemTokens(t, 1)
+	clock, mem, plain := m.clock, m.mem, m.plains[0]
 	a := authorizer.New(mem, authorizer.Config{UsageInterval: time.Minute, Now: clock.Now, BufferUses: true})
 	a.FlushUsage(context.Background(), false) // the first flush: nothing buffered yet
 	clock.Advance(time.Second)
@@ -296,7 +255,7 @@ func TestFlushRecordsTheLastUse(t *testing.T) {
 	used := clock.Now()
 	clock.Advance(15 * time.Minute)
 	a.FlushUsage(context.Background(), true)
-	got, err := mem.FindToken(context.Background(), tok.ID)
+	got, err := mem.FindToken(context.Background(), m.ids[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,21 +267,9 @@ func TestFlushRecordsTheLastUse(t *testing.T) {
 // TestFullBufferFlushesOnce: a buffer that reached CacheSize tokens is flushed at the next
 // response, and emptied, so the following responses within the interval write nothing.
 func TestFullBufferFlushesOnce(t *testing.T) {
-	clock := storetest.NewClock()
-	mem := memstore.New(clock.Now)
-	store := &countingWrites{Store: mem}
-	svc, err := token.NewService(mem, token.Config{Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var plains []string
-	for range 2 {
-		_, p, err := svc.Create(context.Background(), token.Principal{Owner: "alice", Permissions: []string{token.PermAdmin}}, token.CreateInput{Name: "t"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		plains = append(plains, p)
-	}
+	m := newMemTokens(t, 2)
+	clock, plains := m.clock, m.plains
+	store := &countingWrites{Store: m.mem}
 	a := authorizer.New(store, authorizer.Config{CacheSize: 2, UsageInterval: time.Minute, Now: clock.Now, BufferUses: true})
 	a.FlushUsage(context.Background(), false)
 	for _, p := range plains {
@@ -342,22 +289,9 @@ func TestFullBufferFlushesOnce(t *testing.T) {
 // TestFailedWriteOfAPrunedEntry: a server's write that fails after its token's entry was pruned
 // (while the write was in flight) keeps its uses for the next write.
 func TestFailedWriteOfAPrunedEntry(t *testing.T) {
-	clock := storetest.NewClock()
-	mem := memstore.New(clock.Now)
-	svc, err := token.NewService(mem, token.Config{Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := token.Principal{Owner: "alice", Permissions: []string{token.PermAdmin}}
-	tok, plain, err := svc.Create(context.Background(), root, token.CreateInput{Name: "t"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, other, err := svc.Create(context.Background(), root, token.CreateInput{Name: "u"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := &firstWriteFailsLate{Store: mem, id: tok.ID, release: make(chan struct{})}
+	m := newMemTokens(t, 2)
+	clock, mem, plain, other := m.clock, m.mem, m.plains[0], m.plains[1]
+	store := &firstWriteFailsLate{Store: mem, id: m.ids[0], release: make(chan struct{})}
 	a := authorizer.New(store, authorizer.Config{CacheSize: 1, UsageInterval: 0, Now: clock.Now})
 	a.Authorize(context.Background(), authorizer.Request{Token: plain, Method: "GET", Route: "/x"}) // its write hangs
 	a.Authorize(context.Background(), authorizer.Request{Token: other, Method: "GET", Route: "/x"}) // prunes the full map
@@ -365,7 +299,7 @@ func TestFailedWriteOfAPrunedEntry(t *testing.T) {
 	a.WaitForWrites()
 	a.Authorize(context.Background(), authorizer.Request{Token: plain, Method: "GET", Route: "/x"})
 	a.WaitForWrites()
-	if got, _ := mem.FindToken(context.Background(), tok.ID); got.UsageCount != 2 {
+	if got, _ := mem.FindToken(context.Background(), m.ids[0]); got.UsageCount != 2 {
 		t.Fatalf("usageCount %d after 2 allowed uses, the first one's write failed late; want 2", got.UsageCount)
 	}
 }
@@ -388,4 +322,33 @@ func (s *firstWriteFailsLate) RecordUse(ctx context.Context, id string, u token.
 		return errors.New("RequestTimeout")
 	}
 	return s.Store.RecordUse(ctx, id, u)
+}
+
+// memTokens is a memory store on a fake clock holding n tokens of alice (perms; none: the
+// default), with their ids and plaintexts.
+type memTokens struct {
+	clock  *storetest.Clock
+	mem    *memstore.Store
+	svc    *token.Service
+	ids    []string
+	plains []string
+}
+
+func newMemTokens(t *testing.T, n int, perms ...string) *memTokens {
+	t.Helper()
+	m := &memTokens{clock: storetest.NewClock()}
+	m.mem = memstore.New(m.clock.Now)
+	svc, err := token.NewService(m.mem, token.Config{Now: m.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.svc = svc
+	for range n {
+		tok, plain, err := svc.Create(context.Background(), token.Principal{Owner: "alice", Permissions: []string{token.PermAdmin}}, token.CreateInput{Name: "t", Permissions: perms})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.ids, m.plains = append(m.ids, tok.ID), append(m.plains, plain)
+	}
+	return m
 }
