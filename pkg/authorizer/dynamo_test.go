@@ -12,11 +12,11 @@ import (
 	"github.com/apitokens/apitokens/pkg/token/storetest"
 )
 
-// TestCostAgainstDynamoDB counts real DynamoDB requests: 1,000 authorizations of one token within
-// a minute cost one GetItem per cache window and one usage write, sent after the first decision;
-// a revoked token is refused once its cache entry expires.
-func TestCostAgainstDynamoDB(t *testing.T) {
-	var counter dynamotest.CallCounter
+// counted is a DynamoDB Local table whose requests counter counts, on the real clock (DynamoDB
+// Local deletes TTL-expired items by it), with its store and service.
+func counted(t *testing.T) (*dynamotest.CallCounter, *storetest.Clock, *dynamo.Store, *token.Service) {
+	t.Helper()
+	counter := &dynamotest.CallCounter{}
 	client := dynamotest.MustClient(t, counter.Register)
 	clock := realClock()
 	store := dynamo.New(client, dynamotest.MustTable(t, client, dynamo.CreateTable), dynamo.Options{Now: clock.Now})
@@ -24,6 +24,14 @@ func TestCostAgainstDynamoDB(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return counter, clock, store, svc
+}
+
+// TestCostAgainstDynamoDB counts real DynamoDB requests: 1,000 authorizations of one token within
+// a minute cost one GetItem per cache window and one usage write, sent after the first decision;
+// a revoked token is refused once its cache entry expires.
+func TestCostAgainstDynamoDB(t *testing.T) {
+	counter, clock, store, svc := counted(t)
 	ctx := context.Background()
 	root := token.Principal{Owner: "alice", Permissions: []string{token.PermAdmin}}
 	tok, plaintext, err := svc.Create(ctx, root, token.CreateInput{Name: "hot", Permissions: []string{"upload"}})
@@ -79,14 +87,7 @@ func TestCostAgainstDynamoDB(t *testing.T) {
 // costs a GetItem and, after the decision, one UpdateItem that counts the use; tokens the
 // authorizer refuses cost the GetItem only and are never counted.
 func TestFirstSightCountsOnlyAllowedUses(t *testing.T) {
-	var counter dynamotest.CallCounter
-	client := dynamotest.MustClient(t, counter.Register)
-	clock := realClock()
-	store := dynamo.New(client, dynamotest.MustTable(t, client, dynamo.CreateTable), dynamo.Options{Now: clock.Now})
-	svc, err := token.NewService(store, token.Config{Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
+	counter, clock, store, svc := counted(t)
 	ctx := context.Background()
 	root := token.Principal{Owner: "alice", Permissions: []string{token.PermAdmin}}
 	mint := func(in token.CreateInput) (*token.Token, string) {
