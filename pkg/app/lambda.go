@@ -38,19 +38,25 @@ func lambdaStore(getenv func(string) string) (token.Store, error) {
 }
 
 // LambdaRouteWithStore is LambdaRoute on a given store, so that tests run the functions' exact
-// wiring without AWS. Returns an error when a setting is malformed or pattern is not a route.
+// wiring without AWS. With EVENT_BUS_NAME its changes publish lifecycle events to EventBridge.
+// Returns an error when a setting is malformed, EVENT_BUS_NAME is set without the AWS
+// environment, or pattern is not a route.
 func LambdaRouteWithStore(store token.Store, getenv func(string) string, pattern string) (http.Handler, error) {
 	cfg, err := ServiceConfig(getenv)
-	if err != nil {
-		return nil, err
-	}
-	svc, err := token.NewService(store, cfg)
 	if err != nil {
 		return nil, err
 	}
 	// lambdacontext's logger writes JSON when the function's log format is JSON, with the
 	// request id of each invocation.
 	logger := lambdacontext.NewLogger()
+	if cfg.Events, err = Publisher(getenv); err != nil {
+		return nil, err
+	}
+	cfg.Logger = logger
+	svc, err := token.NewService(store, cfg)
+	if err != nil {
+		return nil, err
+	}
 	reports, err := LeakVerifier(getenv, logger)
 	if err != nil {
 		return nil, err

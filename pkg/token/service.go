@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -56,6 +57,10 @@ type Config struct {
 	// SelfRevokeLimit is how many POST /revoke calls one address may make per minute (default
 	// DefaultSelfRevokeLimit); an IPv6 address counts with its /64.
 	SelfRevokeLimit int64
+	// Events receives a lifecycle event after each change is written (events.go); nil: none.
+	Events Publisher
+	// Logger logs what fails without failing a call (an event not published); nil: slog.Default().
+	Logger *slog.Logger
 	// Now is the clock (default time.Now); tests inject their own.
 	Now func() time.Time
 }
@@ -243,6 +248,7 @@ func (s *Service) Create(ctx context.Context, caller Principal, in CreateInput) 
 		return nil, "", err
 	}
 	t.ResetQuota = false
+	s.publish(ctx, ev, nil, t)
 	return t, Format(s.cfg.Prefix, in.Env, id, secret), nil
 }
 
@@ -685,13 +691,17 @@ func (s *Service) findMutable(ctx context.Context, caller Principal, id string) 
 	return t, err
 }
 
-// save writes the change of before into t, made at ev.At, together with its audit event ev.
+// save writes the change of before into t, made at ev.At, together with its audit event ev, then
+// publishes its lifecycle event (events.go).
 func (s *Service) save(ctx context.Context, ev *AuditEvent, before, t *Token) error {
 	t.UpdatedAt = ev.At
 	t.PurgeAt = s.purgeAt(t)
 	ev.Changes = diff(before, t)
 	err := s.store.UpdateToken(ctx, t, ev)
 	t.ResetQuota = false
+	if err == nil {
+		s.publish(ctx, ev, before, t)
+	}
 	return err
 }
 
