@@ -850,3 +850,56 @@ func hasReason(reasons []types.CancellationReason, code string) bool {
 	}
 	return false
 }
+
+// EndGrace implements token.Store: one TransactWriteItems updating the token and putting ev (an
+// UpdateItem when ev is nil), conditioned on the token still waiting for the first use of the
+// secret whose hash is secretHash. A failed condition is the answer false, not an error.
+func (s *Store) EndGrace(ctx context.Context, id string, secretHash []byte, now time.Time, ev *token.AuditEvent) (bool, error) {
+	u := &types.Update{
+		TableName:        aws.String(s.table),
+		Key:              tokenKey(id),
+		UpdateExpression: aws.String("SET #until = :now, #updatedAt = :now, #version = #version + :one REMOVE #flag"),
+		ConditionExpression: aws.String("attribute_exists(#pk) AND #flag = :true AND #secretHash = :hash AND #until > :now" +
+			" AND (attribute_not_exists(#purgeAt) OR #purgeAt > :storeNow)"),
+		ExpressionAttributeNames: map[string]string{
+			"#pk": attrPK, "#flag": attrPrevFirstUse, "#until": "prevSecretUntil", "#updatedAt": "updatedAt",
+			"#version": attrVersion, "#secretHash": "secretHash", "#purgeAt": attrPurgeAt,
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":now":      &types.AttributeValueMemberS{Value: formatTime(now)},
+			":storeNow": &types.AttributeValueMemberS{Value: formatTime(s.now())},
+			":one":      &types.AttributeValueMemberN{Value: "1"},
+			":true":     &types.AttributeValueMemberBOOL{Value: true},
+			":hash":     &types.AttributeValueMemberB{Value: secretHash},
+		},
+	}
+	if ev == nil {
+		_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: u.TableName, Key: u.Key, UpdateExpression: u.UpdateExpression,
+			ConditionExpression: u.ConditionExpression, ExpressionAttributeNames: u.ExpressionAttributeNames,
+			ExpressionAttributeValues: u.ExpressionAttributeValues,
+		})
+		var ccf *types.ConditionalCheckFailedException
+		if errors.As(err, &ccf) {
+			return false, nil
+		} else if err != nil {
+			return false, fmt.Errorf("dynamo: end grace: %w", err)
+		}
+		return true, nil
+	}
+	items, err := s.withEvent([]types.TransactWriteItem{{Update: u}}, ev)
+	if err != nil {
+		return false, fmt.Errorf("dynamo: end grace: %w", err)
+	}
+	reasons, err := s.transactWrite(ctx, items)
+	switch {
+	case err != nil:
+		return false, fmt.Errorf("dynamo: end grace: %w", err)
+	case reasons == nil:
+		return true, nil
+	case reasonCode(reasons, 0) == reasonConditionFailed:
+		return false, nil
+	default:
+		return false, fmt.Errorf("dynamo: end grace: audit event %s refused: %v", ev.ID, reasons)
+	}
+}

@@ -3,6 +3,7 @@
 package memstore
 
 import (
+	"bytes"
 	"context"
 	"maps"
 	"slices"
@@ -403,3 +404,20 @@ func (s *Store) claimClient(t *token.Token) error {
 }
 
 func clientKey(t *token.Token) string { return t.Owner + "\x00" + t.ClientID }
+
+// EndGrace implements token.Store.
+func (s *Store) EndGrace(_ context.Context, id string, secretHash []byte, now time.Time, ev *token.AuditEvent) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, ok := s.tokens[id]
+	if !ok || old.Gone(s.now()) || !old.PrevUntilFirstUse || !now.Before(old.PrevSecretUntil) ||
+		!bytes.Equal(old.SecretHash, secretHash) {
+		return false, nil
+	}
+	n := old.Clone()
+	n.PrevSecretUntil, n.PrevUntilFirstUse, n.UpdatedAt = now, false, now
+	n.Version++
+	s.tokens[id] = n
+	s.addEvent(ev)
+	return true, nil
+}

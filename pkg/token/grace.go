@@ -1,0 +1,55 @@
+package token
+
+import (
+	"context"
+	"time"
+)
+
+// ActionGraceEnded: the first use of a rotated token's new secret ended the grace of its old one
+// (a rotation with grace "untilFirstUse"). The actor is the token itself; the change is
+// previousSecretValidUntil, from the rotation's maximum to the instant of that use.
+const ActionGraceEnded = "grace_ended"
+
+// Rotation that waits for the new secret (RotateUntilFirstUse) is a flag on the token,
+// PrevUntilFirstUse, beside the ordinary grace's deadline PrevSecretUntil, which holds the
+// maximum. Secrets keep being judged as before (Judge), so every reader that can judge a rotated
+// token can judge this one, from any cache; a reader that sees the current secret used while the
+// flag is set (Verdict.EndsGrace) ends the grace with one conditional write, EndGrace. Another
+// design, marking the new secret's first use in the usage counters and having readers compare it
+// with the rotation, would cost nothing extra per rotation but put a usage read on every
+// decision about the old secret; the flag costs one write per rotation and nothing per decision.
+//
+// The write's condition (the flag still set, the grace not over, the current secret still the
+// one presented, the token not gone) makes it happen once however many readers race to it, and
+// keeps a late write from touching a later rotation. It increments the version, so an update
+// that read the token before it (and would write the old deadline back) conflicts and retries.
+
+// EndGrace ends the grace of t's previous secret at now, because t's current secret was just
+// used (Verdict.EndsGrace), with a grace_ended audit event in the same write (kept for
+// retention; 0: DefaultAuditRetention). It reports whether this call ended it: false when the
+// store's token no longer waits (another reader ended it, the maximum passed, a later rotation or
+// a revoke replaced it). On success, t is updated as stored. The error is non-nil only when the
+// store failed.
+func EndGrace(ctx context.Context, store Store, t *Token, now time.Time, retention time.Duration) (bool, error) {
+	if retention <= 0 {
+		retention = DefaultAuditRetention
+	}
+	ev := &AuditEvent{
+		ID:           newEventID(),
+		At:           now,
+		Action:       ActionGraceEnded,
+		ActorTokenID: t.ID,
+		ActorOwner:   t.Owner,
+		TargetID:     t.ID,
+		TargetOwner:  t.Owner,
+		Changes:      []Change{{Field: "previousSecretValidUntil", Old: graceValue(t), New: timeValue(now)}},
+		ExpiresAt:    now.Add(retention),
+	}
+	ended, err := store.EndGrace(ctx, t.ID, t.SecretHash, now, ev)
+	if err != nil || !ended {
+		return false, err
+	}
+	t.PrevSecretUntil, t.PrevUntilFirstUse, t.UpdatedAt = now, false, now
+	t.Version++
+	return true, nil
+}
