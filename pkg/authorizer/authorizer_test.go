@@ -621,6 +621,7 @@ func TestConfigFromEnv(t *testing.T) {
 		authorizer.EnvAPIName:           "Uploads API",
 		authorizer.EnvRequireAPIBinding: "yes",
 		authorizer.EnvRole:              "admin",
+		authorizer.EnvAuditRetention:    "forever",
 	} {
 		_, err := authorizer.ConfigFromEnv(consumerEnv(nil))
 		if err != nil {
