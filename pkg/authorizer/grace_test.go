@@ -16,8 +16,8 @@ type graceStore struct {
 	ended atomic.Int32
 }
 
-func (s *graceStore) EndGrace(ctx context.Context, id string, hash []byte, now time.Time, ev *token.AuditEvent) (bool, error) {
-	ok, err := s.Store.EndGrace(ctx, id, hash, now, ev)
+func (s *graceStore) EndGrace(ctx context.Context, id string, version int64, now time.Time, ev *token.AuditEvent) (bool, error) {
+	ok, err := s.Store.EndGrace(ctx, id, version, now, ev)
 	if ok {
 		s.ended.Add(1)
 	}

@@ -852,25 +852,25 @@ func hasReason(reasons []types.CancellationReason, code string) bool {
 }
 
 // EndGrace implements token.Store: one TransactWriteItems updating the token and putting ev (an
-// UpdateItem when ev is nil), conditioned on the token still waiting for the first use of the
-// secret whose hash is secretHash. A failed condition is the answer false, not an error.
-func (s *Store) EndGrace(ctx context.Context, id string, secretHash []byte, now time.Time, ev *token.AuditEvent) (bool, error) {
+// UpdateItem when ev is nil), conditioned on the token still waiting for the first use of its
+// secret at version version. A failed condition is the answer false, not an error.
+func (s *Store) EndGrace(ctx context.Context, id string, version int64, now time.Time, ev *token.AuditEvent) (bool, error) {
 	u := &types.Update{
 		TableName:        aws.String(s.table),
 		Key:              tokenKey(id),
 		UpdateExpression: aws.String("SET #until = :now, #updatedAt = :now, #version = #version + :one REMOVE #flag"),
-		ConditionExpression: aws.String("attribute_exists(#pk) AND #flag = :true AND #secretHash = :hash AND #until > :now" +
+		ConditionExpression: aws.String("attribute_exists(#pk) AND #flag = :true AND #version = :version AND #until > :now" +
 			" AND (attribute_not_exists(#purgeAt) OR #purgeAt > :storeNow)"),
 		ExpressionAttributeNames: map[string]string{
 			"#pk": attrPK, "#flag": attrPrevFirstUse, "#until": "prevSecretUntil", "#updatedAt": "updatedAt",
-			"#version": attrVersion, "#secretHash": "secretHash", "#purgeAt": attrPurgeAt,
+			"#version": attrVersion, "#purgeAt": attrPurgeAt,
 		},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":now":      &types.AttributeValueMemberS{Value: formatTime(now)},
 			":storeNow": &types.AttributeValueMemberS{Value: formatTime(s.now())},
 			":one":      &types.AttributeValueMemberN{Value: "1"},
 			":true":     &types.AttributeValueMemberBOOL{Value: true},
-			":hash":     &types.AttributeValueMemberB{Value: secretHash},
+			":version":  &types.AttributeValueMemberN{Value: strconv.FormatInt(version, 10)},
 		},
 	}
 	if ev == nil {

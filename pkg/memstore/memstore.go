@@ -3,7 +3,6 @@
 package memstore
 
 import (
-	"bytes"
 	"context"
 	"maps"
 	"slices"
@@ -406,12 +405,12 @@ func (s *Store) claimClient(t *token.Token) error {
 func clientKey(t *token.Token) string { return t.Owner + "\x00" + t.ClientID }
 
 // EndGrace implements token.Store.
-func (s *Store) EndGrace(_ context.Context, id string, secretHash []byte, now time.Time, ev *token.AuditEvent) (bool, error) {
+func (s *Store) EndGrace(_ context.Context, id string, version int64, now time.Time, ev *token.AuditEvent) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old, ok := s.tokens[id]
 	if !ok || old.Gone(s.now()) || !old.PrevUntilFirstUse || !now.Before(old.PrevSecretUntil) ||
-		!bytes.Equal(old.SecretHash, secretHash) {
+		old.Version != version {
 		return false, nil
 	}
 	n := old.Clone()

@@ -19,10 +19,13 @@ const ActionGraceEnded = "grace_ended"
 // with the rotation, would cost nothing extra per rotation but put a usage read on every
 // decision about the old secret; the flag costs one write per rotation and nothing per decision.
 //
-// The write's condition (the flag still set, the grace not over, the current secret still the
-// one presented, the token not gone) makes it happen once however many readers race to it, and
-// keeps a late write from touching a later rotation. It increments the version, so an update
-// that read the token before it (and would write the old deadline back) conflicts and retries.
+// The write's condition (the flag still set, the grace not over, the version the reader judged,
+// the token not gone) makes it happen once however many readers race to it, and keeps a late
+// write from touching a later rotation (a rotation increments the version). It increments the
+// version too, so an update that read the token before it (and would write the old deadline
+// back) conflicts and retries. A reader holding a record older than the last change (a cached
+// one) does not end the grace; its next read of the record does, at the next use of the new
+// secret.
 
 // EndGrace ends the grace of t's previous secret at now, because t's current secret was just
 // used (Verdict.EndsGrace), with a grace_ended audit event in the same write (kept for
@@ -45,7 +48,7 @@ func EndGrace(ctx context.Context, store Store, t *Token, now time.Time, retenti
 		Changes:      []Change{{Field: "previousSecretValidUntil", Old: graceValue(t), New: timeValue(now)}},
 		ExpiresAt:    now.Add(retention),
 	}
-	ended, err := store.EndGrace(ctx, t.ID, t.SecretHash, now, ev)
+	ended, err := store.EndGrace(ctx, t.ID, t.Version, now, ev)
 	if err != nil || !ended {
 		return false, err
 	}

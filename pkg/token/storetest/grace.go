@@ -107,7 +107,7 @@ func runGrace(t *testing.T, newStore NewStore) {
 		parallel(8, func(i int) {
 			ev := &token.AuditEvent{ID: token.NewID(), At: f.clock.Now(), Action: token.ActionGraceEnded,
 				TargetID: f.id, TargetOwner: "alice", ExpiresAt: f.clock.Now().Add(token.Day)}
-			ok, err := f.store.EndGrace(context.Background(), f.id, stored.SecretHash, f.clock.Now(), ev)
+			ok, err := f.store.EndGrace(context.Background(), f.id, stored.Version, f.clock.Now(), ev)
 			if err != nil {
 				t.Errorf("EndGrace %d: %v", i, err)
 			}
@@ -149,7 +149,7 @@ func runGrace(t *testing.T, newStore NewStore) {
 			t.Fatal(err)
 		}
 		// A reader that judged the first rotation's secret ends the grace late.
-		ok, err := f.store.EndGrace(context.Background(), f.id, first.SecretHash, f.clock.Now(), nil)
+		ok, err := f.store.EndGrace(context.Background(), f.id, first.Version, f.clock.Now(), nil)
 		if err != nil || ok {
 			t.Fatalf("late EndGrace: %v, %v; want false, nil", ok, err)
 		}
