@@ -52,11 +52,8 @@ type Config struct {
 	// People signs people in (people.go): a credential with the shape of a JWT goes to it, not to
 	// the store. nil: no sign-in. Only apitokens' own management authorizer has it.
 	People PersonVerifier
-	// AuditRetention is how long the audit event of a grace this instance ends (grace_ended) is
-	// kept; 0: token.DefaultAuditRetention.
-	AuditRetention time.Duration
-	Now            func() time.Time
-	Logger         *slog.Logger
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // Authorizer decides whether a presented token may call a route.
@@ -292,10 +289,13 @@ func (a *Authorizer) judge(ctx context.Context, p token.Parsed, now time.Time) (
 // endGrace ends the grace of t's previous secret, because t's current secret was just used for
 // the first time this instance saw (token.EndGrace, once per rotation). This instance refuses
 // the old secret from now on: its cached record is replaced by one whose grace has ended (not
-// dropped: a re-read could land before the write and find the old secret still valid). With a
-// cache the write goes out in its own goroutine (WaitForWrites waits for it) and the decision does
-// not wait; without one (the management authorizer) there is nothing to carry the ending until
-// the write lands, so the decision waits for it, one write per rotation, as POST /verify does.
+// dropped: a re-read could land before the write and find the old secret still valid). On the
+// local server with a cache the write goes out in its own goroutine (WaitForWrites waits for it)
+// and the decision does not wait. Without a cache (the management authorizer) nothing would carry
+// the ending until the write lands, and on Lambda (Config.BufferUses) the environment freezes
+// once the answer is sent, so a goroutine's write could wait for the next invocation: there the
+// decision waits for the write, one write of latency once per rotation (per instance that sees
+// the new secret before the write), as POST /verify does.
 // Another instance that cached the record before the write refuses the old secret once its entry
 // expires: the revocation bound, CacheTTL after the write. A failed write is logged, and the next
 // instance that reads the token and sees its new secret used tries again; it never denies the new
@@ -324,18 +324,22 @@ func (a *Authorizer) endGrace(ctx context.Context, t *token.Token, now time.Time
 			ctx, cancel = context.WithTimeout(ctx, a.cfg.LookupTimeout)
 			defer cancel()
 		}
-		_, err := token.EndGrace(ctx, a.store, t.Clone(), now, a.cfg.AuditRetention)
+		_, err := token.EndGrace(ctx, a.store, t.Clone(), now)
 		return err
 	}
-	if a.cfg.CacheTTL <= 0 {
-		return write(ctx)
-	}
-	go func() {
-		ctx := context.WithoutCancel(ctx) // the request may be answered, and its context gone
+	logged := func(ctx context.Context) {
 		if err := write(ctx); err != nil {
 			a.cfg.Logger.WarnContext(ctx, "ending a rotation's grace failed; the next first use tries again", "tokenId", t.ID, "error", err)
 		}
-	}()
+	}
+	switch {
+	case a.cfg.CacheTTL <= 0:
+		return write(ctx)
+	case a.cfg.BufferUses:
+		logged(ctx)
+	default:
+		go logged(context.WithoutCancel(ctx)) // the request may be answered, and its context gone
+	}
 	return nil
 }
 

@@ -621,7 +621,6 @@ func TestConfigFromEnv(t *testing.T) {
 		authorizer.EnvAPIName:           "Uploads API",
 		authorizer.EnvRequireAPIBinding: "yes",
 		authorizer.EnvRole:              "admin",
-		authorizer.EnvAuditRetention:    "forever",
 	} {
 		_, err := authorizer.ConfigFromEnv(consumerEnv(nil))
 		if err != nil {

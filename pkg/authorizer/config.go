@@ -20,7 +20,6 @@ const (
 	EnvRoutes            = "ROUTE_PERMISSIONS"            // JSON route map, e.g. {"GET /*":["list"]}; unset allows every route
 	EnvAPIKeyHeader      = "API_KEY_HEADER"               // optional header with the bare token, e.g. x-api-key
 	EnvResponse          = "AUTH_RESPONSE"                // HTTP API answers: "simple" (default) or "iam"
-	EnvAuditRetention    = "AUDIT_RETENTION_DAYS"         // days a grace_ended audit event is kept, default 400 (as the API's)
 )
 
 // Roles of an authorizer instance: one binary, one instance per API, each with its own settings.
@@ -82,13 +81,6 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	}
 	if err := seconds(EnvUsageInterval, &cfg.UsageInterval, 86400); err != nil {
 		return cfg, err
-	}
-	if s := getenv(EnvAuditRetention); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 || n > token.MaxExpiryDays {
-			return cfg, fmt.Errorf("%s=%q: want a whole number of days from 0 to %d", EnvAuditRetention, s, token.MaxExpiryDays)
-		}
-		cfg.AuditRetention = time.Duration(n) * token.Day
 	}
 	if s := getenv(EnvCacheSize); s != "" {
 		n, err := strconv.Atoi(s)

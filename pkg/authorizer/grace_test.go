@@ -16,8 +16,8 @@ type graceStore struct {
 	ended atomic.Int32
 }
 
-func (s *graceStore) EndGrace(ctx context.Context, id string, version int64, now time.Time, ev *token.AuditEvent) (bool, error) {
-	ok, err := s.Store.EndGrace(ctx, id, version, now, ev)
+func (s *graceStore) EndGrace(ctx context.Context, id string, version int64, now time.Time) (bool, error) {
+	ok, err := s.Store.EndGrace(ctx, id, version, now)
 	if ok {
 		s.ended.Add(1)
 	}
@@ -92,26 +92,35 @@ func TestGraceUntilFirstUse(t *testing.T) {
 	}
 }
 
-// TestGraceUntilFirstUseWithoutCache: an instance without a cache (the management authorizer)
-// waits for the write, so the old secret is refused by the very next decision.
-func TestGraceUntilFirstUseWithoutCache(t *testing.T) {
-	ctx := context.Background()
-	m := newMemTokens(t, 1)
-	_, fresh, err := m.svc.RotateUntilFirstUse(ctx, token.Principal{Owner: "alice", Permissions: []string{token.PermAdmin}}, m.ids[0], time.Hour)
-	if err != nil {
-		t.Fatal(err)
+// TestGraceUntilFirstUseWaits: an instance without a cache (the management authorizer), and one
+// on Lambda (BufferUses: the environment freezes once it answers), wait for the write, so the
+// old secret is refused by the very next decision, here and everywhere that reads the record.
+func TestGraceUntilFirstUseWaits(t *testing.T) {
+	for name, cfg := range map[string]authorizer.Config{
+		"no cache":    {UsageInterval: time.Minute},
+		"buffer uses": {CacheTTL: 10 * time.Second, UsageInterval: time.Minute, BufferUses: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			m := newMemTokens(t, 1)
+			_, fresh, err := m.svc.RotateUntilFirstUse(ctx, token.Principal{Owner: "alice", Permissions: []string{token.PermAdmin}}, m.ids[0], time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			store := &graceStore{Store: m.mem}
+			cfg.Now = m.clock.Now
+			a := authorizer.New(store, cfg)
+			d, err := a.Authorize(ctx, authorizer.Request{Token: fresh, Method: "GET", Route: "/"})
+			if err != nil || d.Code != token.CodeValid {
+				t.Fatalf("new secret: %s, %v", d.Code, err)
+			}
+			if n := store.ended.Load(); n != 1 {
+				t.Fatalf("the decision returned before its grace ending was written (%d writes)", n)
+			}
+			if d, err = a.Authorize(ctx, authorizer.Request{Token: m.plains[0], Method: "GET", Route: "/"}); err != nil || d.Code != token.CodeNotFound {
+				t.Fatalf("old secret: %s, %v; want NOT_FOUND", d.Code, err)
+			}
+			a.WaitForWrites()
+		})
 	}
-	store := &graceStore{Store: m.mem}
-	a := authorizer.New(store, authorizer.Config{UsageInterval: time.Minute, Now: m.clock.Now})
-	d, err := a.Authorize(ctx, authorizer.Request{Token: fresh, Method: "GET", Route: "/"})
-	if err != nil || d.Code != token.CodeValid {
-		t.Fatalf("new secret: %s, %v", d.Code, err)
-	}
-	if n := store.ended.Load(); n != 1 {
-		t.Fatalf("the decision returned before its grace ending was written (%d writes)", n)
-	}
-	if d, err = a.Authorize(ctx, authorizer.Request{Token: m.plains[0], Method: "GET", Route: "/"}); err != nil || d.Code != token.CodeNotFound {
-		t.Fatalf("old secret: %s, %v; want NOT_FOUND", d.Code, err)
-	}
-	a.WaitForWrites()
 }

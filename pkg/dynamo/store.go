@@ -851,11 +851,11 @@ func hasReason(reasons []types.CancellationReason, code string) bool {
 	return false
 }
 
-// EndGrace implements token.Store: one TransactWriteItems updating the token and putting ev (an
-// UpdateItem when ev is nil), conditioned on the token still waiting for the first use of its
-// secret at version version. A failed condition is the answer false, not an error.
-func (s *Store) EndGrace(ctx context.Context, id string, version int64, now time.Time, ev *token.AuditEvent) (bool, error) {
-	u := &types.Update{
+// EndGrace implements token.Store with one UpdateItem, conditioned on the token still waiting
+// for the first use of its secret at version version. A failed condition is the answer false,
+// not an error.
+func (s *Store) EndGrace(ctx context.Context, id string, version int64, now time.Time) (bool, error) {
+	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:        aws.String(s.table),
 		Key:              tokenKey(id),
 		UpdateExpression: aws.String("SET #until = :now, #updatedAt = :now, #version = #version + :one REMOVE #flag"),
@@ -872,34 +872,12 @@ func (s *Store) EndGrace(ctx context.Context, id string, version int64, now time
 			":true":     &types.AttributeValueMemberBOOL{Value: true},
 			":version":  &types.AttributeValueMemberN{Value: strconv.FormatInt(version, 10)},
 		},
-	}
-	if ev == nil {
-		_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName: u.TableName, Key: u.Key, UpdateExpression: u.UpdateExpression,
-			ConditionExpression: u.ConditionExpression, ExpressionAttributeNames: u.ExpressionAttributeNames,
-			ExpressionAttributeValues: u.ExpressionAttributeValues,
-		})
-		var ccf *types.ConditionalCheckFailedException
-		if errors.As(err, &ccf) {
-			return false, nil
-		} else if err != nil {
-			return false, fmt.Errorf("dynamo: end grace: %w", err)
-		}
-		return true, nil
-	}
-	items, err := s.withEvent([]types.TransactWriteItem{{Update: u}}, ev)
-	if err != nil {
-		return false, fmt.Errorf("dynamo: end grace: %w", err)
-	}
-	reasons, err := s.transactWrite(ctx, items)
-	switch {
-	case err != nil:
-		return false, fmt.Errorf("dynamo: end grace: %w", err)
-	case reasons == nil:
-		return true, nil
-	case reasonCode(reasons, 0) == reasonConditionFailed:
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
 		return false, nil
-	default:
-		return false, fmt.Errorf("dynamo: end grace: audit event %s refused: %v", ev.ID, reasons)
+	} else if err != nil {
+		return false, fmt.Errorf("dynamo: end grace: %w", err)
 	}
+	return true, nil
 }

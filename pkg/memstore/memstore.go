@@ -405,7 +405,7 @@ func (s *Store) claimClient(t *token.Token) error {
 func clientKey(t *token.Token) string { return t.Owner + "\x00" + t.ClientID }
 
 // EndGrace implements token.Store.
-func (s *Store) EndGrace(_ context.Context, id string, version int64, now time.Time, ev *token.AuditEvent) (bool, error) {
+func (s *Store) EndGrace(_ context.Context, id string, version int64, now time.Time) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old, ok := s.tokens[id]
@@ -417,6 +417,5 @@ func (s *Store) EndGrace(_ context.Context, id string, version int64, now time.T
 	n.PrevSecretUntil, n.PrevUntilFirstUse, n.UpdatedAt = now, false, now
 	n.Version++
 	s.tokens[id] = n
-	s.addEvent(ev)
 	return true, nil
 }

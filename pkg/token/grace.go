@@ -5,11 +5,6 @@ import (
 	"time"
 )
 
-// ActionGraceEnded: the first use of a rotated token's new secret ended the grace of its old one
-// (a rotation with grace "untilFirstUse"). The actor is the token itself; the change is
-// previousSecretValidUntil, from the rotation's maximum to the instant of that use.
-const ActionGraceEnded = "grace_ended"
-
 // Rotation that waits for the new secret (RotateUntilFirstUse) is a flag on the token,
 // PrevUntilFirstUse, beside the ordinary grace's deadline PrevSecretUntil, which holds the
 // maximum. Secrets keep being judged as before (Judge), so every reader that can judge a rotated
@@ -26,29 +21,19 @@ const ActionGraceEnded = "grace_ended"
 // back) conflicts and retries. A reader holding a record older than the last change (a cached
 // one) does not end the grace; its next read of the record does, at the next use of the new
 // secret.
+//
+// The ending writes no audit event: its writers are the data plane (POST /verify and the
+// authorizers), whose IAM roles may update a token's grace attributes but not put audit items,
+// since IAM cannot hold a PutItem to "only new items" and such a role could overwrite the trail.
+// The rotation's own event records the maximum; the token's updatedAt records the ending.
 
 // EndGrace ends the grace of t's previous secret at now, because t's current secret was just
-// used (Verdict.EndsGrace), with a grace_ended audit event in the same write (kept for
-// retention; 0: DefaultAuditRetention). It reports whether this call ended it: false when the
-// store's token no longer waits (another reader ended it, the maximum passed, a later rotation or
-// a revoke replaced it). On success, t is updated as stored. The error is non-nil only when the
-// store failed.
-func EndGrace(ctx context.Context, store Store, t *Token, now time.Time, retention time.Duration) (bool, error) {
-	if retention <= 0 {
-		retention = DefaultAuditRetention
-	}
-	ev := &AuditEvent{
-		ID:           newEventID(),
-		At:           now,
-		Action:       ActionGraceEnded,
-		ActorTokenID: t.ID,
-		ActorOwner:   t.Owner,
-		TargetID:     t.ID,
-		TargetOwner:  t.Owner,
-		Changes:      []Change{{Field: "previousSecretValidUntil", Old: graceValue(t), New: timeValue(now)}},
-		ExpiresAt:    now.Add(retention),
-	}
-	ended, err := store.EndGrace(ctx, t.ID, t.Version, now, ev)
+// used (Verdict.EndsGrace). It reports whether this call ended it: false when the store's token
+// no longer waits (another reader ended it, the maximum passed, a later rotation, a change or a
+// revoke since t was read). On success, t is updated as stored. The error is non-nil only when
+// the store failed.
+func EndGrace(ctx context.Context, store Store, t *Token, now time.Time) (bool, error) {
+	ended, err := store.EndGrace(ctx, t.ID, t.Version, now)
 	if err != nil || !ended {
 		return false, err
 	}

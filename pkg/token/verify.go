@@ -145,7 +145,7 @@ func (s *Service) verify(ctx context.Context, in VerifyInput, now time.Time) (Ve
 	if v.EndsGrace {
 		// The first use of a new secret: the old one stops now, before this answer, so a verify
 		// of the old secret that follows this one is refused. One write per rotation.
-		if _, err := EndGrace(ctx, s.store, v.Token, now, s.cfg.AuditRetention); err != nil {
+		if _, err := EndGrace(ctx, s.store, v.Token, now); err != nil {
 			return Verdict{}, err
 		}
 	}
