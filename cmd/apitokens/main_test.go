@@ -251,6 +251,7 @@ func TestUsageErrors(t *testing.T) {
 		{append([]string{"update", id, "--remaining", "many"}, mem...), true, "--remaining"},
 		{append([]string{"rotate", id, "--grace", "soon"}, mem...), true, "--grace"},
 		{append([]string{"rotate", id, "--grace", "200h"}, mem...), false, "gracePeriod"},
+		{append([]string{"rotate", id, "--until-first-use"}, mem...), true, "--grace"},
 		{append([]string{"revoke", "--cascade"}, mem...), true, "token ID"},
 		{append([]string{"verify"}, mem...), true, "token"},
 		{append([]string{"verify", "tok_x", "--ip", "nowhere"}, mem...), true, "--ip"},

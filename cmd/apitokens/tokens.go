@@ -361,22 +361,31 @@ cannot be changed.`,
 func (c *cli) rotateCommand() *cobra.Command {
 	var sf storeFlags
 	var grace time.Duration
-	var asJSON bool
+	var asJSON, untilFirstUse bool
 	cmd := &cobra.Command{
 		Use:   "rotate ID",
 		Short: "Give a token a new secret and print it, the only time it is shown",
 		Long: `Rotate replaces a token's secret, keeping its id and settings, and prints the new plaintext
-once. The old secret keeps working for the grace period (0 to 168h), then never again.`,
+once. The old secret keeps working for the grace period (0 to 168h), then never again. With
+--until-first-use it stops as soon as the new secret is first used, or when --grace has passed.`,
 		Example: `  apitokens rotate 4f9Xa1bC2dE3fG4h --stack apitokens
-  apitokens rotate 4f9Xa1bC2dE3fG4h --table apitokens --grace 24h --json`,
+  apitokens rotate 4f9Xa1bC2dE3fG4h --table apitokens --grace 24h --json
+  apitokens rotate 4f9Xa1bC2dE3fG4h --stack apitokens --until-first-use --grace 168h`,
 		Args:        oneArg("token ID"),
 		Annotations: map[string]string{annotationEnv: envHelp(commandEnv...)},
 		RunE: action(func(cmd *cobra.Command, args []string) error {
+			if untilFirstUse && grace <= 0 {
+				return usagef("--until-first-use needs --grace: the longest the old secret may keep working")
+			}
 			_, svc, err := sf.open(cmd.Context(), c, cmd)
 			if err != nil {
 				return err
 			}
-			t, plaintext, err := svc.Rotate(cmd.Context(), cliPrincipal(), args[0], grace)
+			rotate := svc.Rotate
+			if untilFirstUse {
+				rotate = svc.RotateUntilFirstUse
+			}
+			t, plaintext, err := rotate(cmd.Context(), cliPrincipal(), args[0], grace)
 			if err != nil {
 				return failure(err)
 			}
@@ -384,6 +393,7 @@ once. The old secret keeps working for the grace period (0 to 168h), then never 
 		}),
 	}
 	cmd.Flags().DurationVar(&grace, "grace", 0, "how long the old secret keeps working, e.g. 1h; at most 168h")
+	cmd.Flags().BoolVar(&untilFirstUse, "until-first-use", false, "stop the old secret at the new one's first use; --grace is then the most it keeps working")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the token as JSON, as POST /tokens/{id}/rotate answers")
 	sf.register(cmd, c.getenv, storeDynamoDB)
 	return cmd

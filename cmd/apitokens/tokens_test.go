@@ -197,6 +197,14 @@ func testTokenCommands(t *testing.T, getenv func(string) string, store []string)
 	for _, tok := range []string{ciToken, rotated.Token} {
 		mustRun(t, getenv, cmd("verify", tok)...)
 	}
+	// With --until-first-use, the old secret works until the new one's first use.
+	waiting := mustRunJSON[httpapi.WithSecret](t, getenv, cmd("rotate", ciID, "--until-first-use", "--grace", "24h", "--json")...)
+	for _, tok := range []string{rotated.Token, waiting.Token} {
+		mustRun(t, getenv, cmd("verify", tok)...)
+	}
+	if out, _ := mustFail(t, getenv, cmd("verify", rotated.Token)...); !strings.Contains(out, token.CodeNotFound) {
+		t.Errorf("verify of the old secret after the new one's first use printed %q", out)
+	}
 	out = mustRun(t, getenv, cmd("rotate", root.ID)...)
 	newRoot := regexp.MustCompile(`(?m)^Token: (\S+)$`).FindStringSubmatch(out)
 	if newRoot == nil {

@@ -288,8 +288,8 @@ func TestPoliciesAllowExactlyTheCalls(t *testing.T) {
 
 // authorizerCalls runs the authorizer binary, with the environment env gives it for a table,
 // twice on every authorizer event (HTTP API ones only when httpOnly) for every kind of token:
-// plain, rate-limited, with a quota due for a refill, unknown; and returns the DynamoDB calls it
-// made.
+// plain, rate-limited, with a quota due for a refill, rotated with grace untilFirstUse (its first
+// decision ends the grace), unknown; and returns the DynamoDB calls it made.
 func authorizerCalls(t *testing.T, client *dynamodb.Client, rec *dynamoRecorder, env func(table string) []string, httpOnly bool) []dynamoCall {
 	t.Helper()
 	table := dynamotest.MustTable(t, client, dynamo.CreateTable)
@@ -297,7 +297,11 @@ func authorizerCalls(t *testing.T, client *dynamodb.Client, rec *dynamoRecorder,
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	remaining := int64(5)
 	tokens := map[string]func(*token.Token){
-		"plain":        func(*token.Token) {},
+		"plain": func(*token.Token) {},
+		"rotated": func(tok *token.Token) {
+			tok.PrevSecretHash, tok.PrevSecretUntil = token.HashSecret(token.NewSecret()), now.Add(time.Hour)
+			tok.PrevUntilFirstUse = true
+		},
 		"rate-limited": func(tok *token.Token) { tok.RateLimit = &token.RateLimit{Limit: 100, Window: time.Minute} },
 		"quota": func(tok *token.Token) {
 			tok.Remaining, tok.RefilledAt = &remaining, now.Add(-time.Hour)

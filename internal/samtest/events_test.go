@@ -30,6 +30,7 @@ type eventCase struct {
 	target   bool              // the path (or ?tokenId) names a token of the caller's owner, which the test creates
 	family   bool              // the target has 3 descendants (createdBy), which the test creates
 	limited  bool              // the tokens the test creates (the caller, the target, the token in the body) have a rate limit and a quota with refill
+	waiting  bool              // the token in the body was rotated with grace untilFirstUse, and this is its new secret's first use
 	contains string            // in the response body
 	env      map[string]string // the function's environment beyond its defaults
 }
@@ -47,7 +48,7 @@ var eventCases = []eventCase{
 	{file: "revoke-cascade.json", function: "revoke", status: http.StatusOK, target: true, family: true, contains: `"descendantsRevoked":3`},
 	{file: "usage.json", function: "usage", status: http.StatusOK, target: true, contains: `{"tokenId":"4f9Xa1bC2dE3fG4h","days":[{"date":"`},
 	{file: "rotate.json", function: "rotate", status: http.StatusOK, target: true, contains: `"token":"tok_live_4f9Xa1bC2dE3fG4h`},
-	{file: "verify.json", function: "verify", status: http.StatusOK, contains: `"valid":true`},
+	{file: "verify.json", function: "verify", status: http.StatusOK, waiting: true, contains: `"valid":true`},
 	{file: "verify-limited.json", function: "verify", status: http.StatusOK, limited: true, contains: `"valid":true`},
 	{file: "verify-malformed.json", function: "verify", status: http.StatusOK, contains: `"code":"MALFORMED"`},
 	{file: "audit.json", function: "audit", status: http.StatusOK, target: true, contains: `"events":[{"id":`},
@@ -240,6 +241,10 @@ func seed(t *testing.T, store token.Store, ev events.APIGatewayV2HTTPRequest, tc
 			}
 			if tc.limited {
 				limit(tok)
+			}
+			if tc.waiting {
+				tok.PrevSecretHash, tok.PrevSecretUntil = token.HashSecret(token.NewSecret()), time.Now().Add(time.Hour)
+				tok.PrevUntilFirstUse = true
 			}
 			mustCreate(t, store, tok)
 		}

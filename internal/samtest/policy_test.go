@@ -191,7 +191,16 @@ var authorizerGrants = []grant{
 		ReturnValues: noneOrUpdated},
 	rateGrant,
 	usageGrant,
+	graceGrant,
 }
+
+var (
+	// graceGrant: Store.EndGrace, the first use of a new secret ending the old one's grace
+	// (rotation with grace untilFirstUse); its condition reads the flag, the deadline, the
+	// version and purgeAt.
+	graceGrant = grant{Resource: "table", Actions: []string{"dynamodb:UpdateItem"}, LeadingKeys: []string{tokenItems},
+		Attributes: []string{"pk", "prevSecretUntil", "prevUntilFirstUse", "updatedAt", "version", "purgeAt"}, ReturnValues: noneOrUpdated}
+)
 
 var (
 	noneOrUpdated = []string{"NONE", "UPDATED_OLD", "UPDATED_NEW"}
@@ -263,6 +272,7 @@ var wantGrants = map[string][]grant{
 			ReturnValues: noneOrUpdated},
 		rateGrant,
 		usageGrant,
+		graceGrant,
 	},
 	// FindTokens of the reported tokens: BatchGetItem; then for each confirmed one UpdateToken: a
 	// transaction of Update (token), Put (audit event) and, for a token with a clientId, Delete

@@ -65,7 +65,9 @@ type Authorizer struct {
 	cache map[string]cacheEntry
 	usage map[string]*usage
 
-	writes    sync.WaitGroup // usage writes in flight (recordUse)
+	ending map[string]bool // ids whose grace this instance is ending (endGrace); under mu
+
+	writes    sync.WaitGroup // usage writes (recordUse) and grace endings (endGrace) in flight
 	flushMu   sync.Mutex     // one FlushUsage at a time
 	lastFlush time.Time      // the last FlushUsage that wrote; under mu
 }
@@ -135,7 +137,8 @@ func New(store token.Store, cfg Config) *Authorizer {
 	if cfg.CacheSize <= 0 {
 		cfg.CacheSize = DefaultCacheSize
 	}
-	return &Authorizer{store: store, cfg: cfg, cache: make(map[string]cacheEntry), usage: make(map[string]*usage)}
+	return &Authorizer{store: store, cfg: cfg, cache: make(map[string]cacheEntry), usage: make(map[string]*usage),
+		ending: make(map[string]bool)}
 }
 
 // Outcome of a decision.
@@ -275,7 +278,69 @@ func (a *Authorizer) judge(ctx context.Context, p token.Parsed, now time.Time) (
 			v = token.Judge(t, p, now)
 		}
 	}
+	if v.EndsGrace {
+		if err := a.endGrace(ctx, v.Token, now); err != nil {
+			return token.Verdict{}, err
+		}
+	}
 	return v, nil
+}
+
+// endGrace ends the grace of t's previous secret, because t's current secret was just used for
+// the first time this instance saw (token.EndGrace, once per rotation). This instance refuses
+// the old secret from now on: its cached record is replaced by one whose grace has ended (not
+// dropped: a re-read could land before the write and find the old secret still valid). On the
+// local server with a cache the write goes out in its own goroutine (WaitForWrites waits for it)
+// and the decision does not wait. Without a cache (the management authorizer) nothing would carry
+// the ending until the write lands, and on Lambda (Config.BufferUses) the environment freezes
+// once the answer is sent, so a goroutine's write could wait for the next invocation: there the
+// decision waits for the write, one write of latency once per rotation (per instance that sees
+// the new secret before the write), as POST /verify does.
+// Another instance that cached the record before the write refuses the old secret once its entry
+// expires: the revocation bound, CacheTTL after the write. A failed write is logged, and the next
+// instance that reads the token and sees its new secret used tries again; it never denies the new
+// secret, except without a cache, where the store's failure is the decision's error (fail closed).
+func (a *Authorizer) endGrace(ctx context.Context, t *token.Token, now time.Time) error {
+	ended := t.Clone()
+	ended.PrevSecretUntil, ended.PrevUntilFirstUse = now, false
+	a.mu.Lock()
+	if e, ok := a.cache[t.ID]; ok && e.tok == t {
+		e.tok = ended
+		a.cache[t.ID] = e
+	}
+	if a.ending[t.ID] {
+		a.mu.Unlock()
+		return nil
+	}
+	a.ending[t.ID] = true
+	a.writes.Add(1)
+	a.mu.Unlock()
+
+	write := func(ctx context.Context) error {
+		defer a.writes.Done()
+		defer func() { a.mu.Lock(); delete(a.ending, t.ID); a.mu.Unlock() }()
+		if a.cfg.LookupTimeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, a.cfg.LookupTimeout)
+			defer cancel()
+		}
+		_, err := token.EndGrace(ctx, a.store, t.Clone(), now)
+		return err
+	}
+	logged := func(ctx context.Context) {
+		if err := write(ctx); err != nil {
+			a.cfg.Logger.WarnContext(ctx, "ending a rotation's grace failed; the next first use tries again", "tokenId", t.ID, "error", err)
+		}
+	}
+	switch {
+	case a.cfg.CacheTTL <= 0:
+		return write(ctx)
+	case a.cfg.BufferUses:
+		logged(ctx)
+	default:
+		go logged(context.WithoutCancel(ctx)) // the request may be answered, and its context gone
+	}
+	return nil
 }
 
 // lookup returns token id from the cache or the store (nil when there is none) and whether it

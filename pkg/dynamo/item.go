@@ -30,23 +30,24 @@ const (
 
 // Attribute and index names used in expressions; item structs carry the same names in tags.
 const (
-	attrPK        = "pk"
-	attrOwner     = "owner"
-	attrSK        = "sk"
-	attrVersion   = "version"
-	attrPurgeAt   = "purgeAt"
-	attrLastUsed  = "lastUsedAt"
-	attrUsage     = "usageCount"
-	attrTTL       = "ttl"
-	attrTokenID   = "tokenId"
-	attrExpiresAt = "expiresAt"
-	attrRemaining = "remaining"
-	attrRefilled  = "refilledAt"
-	attrCount     = "count"
-	attrValid     = "valid" // a usage item's count of valid uses; its refusals count under their codes
-	attrAPIs      = "apis"
-	attrRef       = "ref"
-	attrTargetID  = "targetId"
+	attrPK           = "pk"
+	attrOwner        = "owner"
+	attrSK           = "sk"
+	attrVersion      = "version"
+	attrPurgeAt      = "purgeAt"
+	attrPrevFirstUse = "prevUntilFirstUse" // token.Token.PrevUntilFirstUse
+	attrLastUsed     = "lastUsedAt"
+	attrUsage        = "usageCount"
+	attrTTL          = "ttl"
+	attrTokenID      = "tokenId"
+	attrExpiresAt    = "expiresAt"
+	attrRemaining    = "remaining"
+	attrRefilled     = "refilledAt"
+	attrCount        = "count"
+	attrValid        = "valid" // a usage item's count of valid uses; its refusals count under their codes
+	attrAPIs         = "apis"
+	attrRef          = "ref"
+	attrTargetID     = "targetId"
 
 	// ownerIndex is the GSI listing an owner's tokens by sk (token.Token.SortKey), which sorts
 	// by creation time; queried in reverse for newest first. Token items carry their owner;
@@ -63,7 +64,7 @@ const (
 // attributes (owner, sk), the immutable settings (id, env, hint, clientId, createdAt), the usage
 // fields RecordUse owns (lastUsedAt, usageCount) and version, which UpdateToken increments.
 var mutableAttrs = []string{
-	"name", "permissions", attrAPIs, "secretHash", "prevSecretHash", "prevSecretUntil", "updatedAt",
+	"name", "permissions", attrAPIs, "secretHash", "prevSecretHash", "prevSecretUntil", attrPrevFirstUse, "updatedAt",
 	attrExpiresAt, "autoDelete", "enabled", "revokedAt", attrPurgeAt, attrTTL, "meta",
 	"rateLimit", "rateWindow", "refillAmount", "refillInterval", "allowedCidrs",
 }
@@ -93,6 +94,7 @@ type tokenItem struct {
 	SecretHash      []byte `dynamodbav:"secretHash"`
 	PrevSecretHash  []byte `dynamodbav:"prevSecretHash,omitempty"`
 	PrevSecretUntil string `dynamodbav:"prevSecretUntil,omitempty"`
+	PrevFirstUse    bool   `dynamodbav:"prevUntilFirstUse,omitempty"` // absent: the grace does not wait for a first use
 
 	CreatedAt  string `dynamodbav:"createdAt"`
 	UpdatedAt  string `dynamodbav:"updatedAt,omitempty"`
@@ -274,6 +276,7 @@ func toItem(t *token.Token) tokenItem {
 		SecretHash:      t.SecretHash,
 		PrevSecretHash:  t.PrevSecretHash,
 		PrevSecretUntil: formatTime(t.PrevSecretUntil),
+		PrevFirstUse:    t.PrevUntilFirstUse,
 		CreatedAt:       formatTime(t.CreatedAt),
 		UpdatedAt:       formatTime(t.UpdatedAt),
 		ExpiresAt:       formatTime(t.ExpiresAt),
@@ -312,22 +315,23 @@ func formatCIDRs(ps []netip.Prefix) []string {
 
 func fromItem(it tokenItem) (*token.Token, error) {
 	t := &token.Token{
-		ID:             it.ID,
-		Owner:          it.Owner,
-		Name:           it.Name,
-		Env:            it.Env,
-		Hint:           it.Hint,
-		Permissions:    it.Permissions,
-		APIs:           it.APIs,
-		SecretHash:     it.SecretHash,
-		PrevSecretHash: it.PrevSecretHash,
-		AutoDelete:     it.AutoDelete,
-		Enabled:        it.Enabled,
-		UsageCount:     it.UsageCount,
-		ClientID:       it.ClientID,
-		CreatedBy:      it.CreatedBy,
-		Version:        it.Version,
-		Remaining:      it.Remaining,
+		ID:                it.ID,
+		Owner:             it.Owner,
+		Name:              it.Name,
+		Env:               it.Env,
+		Hint:              it.Hint,
+		Permissions:       it.Permissions,
+		APIs:              it.APIs,
+		SecretHash:        it.SecretHash,
+		PrevSecretHash:    it.PrevSecretHash,
+		PrevUntilFirstUse: it.PrevFirstUse,
+		AutoDelete:        it.AutoDelete,
+		Enabled:           it.Enabled,
+		UsageCount:        it.UsageCount,
+		ClientID:          it.ClientID,
+		CreatedBy:         it.CreatedBy,
+		Version:           it.Version,
+		Remaining:         it.Remaining,
 	}
 	if it.RateLimit > 0 {
 		t.RateLimit = &token.RateLimit{Limit: it.RateLimit, Window: time.Duration(it.RateWindow) * time.Second}

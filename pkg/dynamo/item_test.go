@@ -16,6 +16,7 @@ func TestItemRoundTrip(t *testing.T) {
 	full := storetest.NewToken("alice", now)
 	full.PrevSecretHash = token.HashSecret("old")
 	full.PrevSecretUntil = now.Add(time.Hour)
+	full.PrevUntilFirstUse = true
 	full.AutoDelete = true
 	full.RevokedAt = now.Add(time.Minute)
 	full.PurgeAt = now.Add(30 * token.Day)

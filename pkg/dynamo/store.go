@@ -850,3 +850,34 @@ func hasReason(reasons []types.CancellationReason, code string) bool {
 	}
 	return false
 }
+
+// EndGrace implements token.Store with one UpdateItem, conditioned on the token still waiting
+// for the first use of its secret at version version. A failed condition is the answer false,
+// not an error.
+func (s *Store) EndGrace(ctx context.Context, id string, version int64, now time.Time) (bool, error) {
+	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:        aws.String(s.table),
+		Key:              tokenKey(id),
+		UpdateExpression: aws.String("SET #until = :now, #updatedAt = :now, #version = #version + :one REMOVE #flag"),
+		ConditionExpression: aws.String("attribute_exists(#pk) AND #flag = :true AND #version = :version AND #until > :now" +
+			" AND (attribute_not_exists(#purgeAt) OR #purgeAt > :storeNow)"),
+		ExpressionAttributeNames: map[string]string{
+			"#pk": attrPK, "#flag": attrPrevFirstUse, "#until": "prevSecretUntil", "#updatedAt": "updatedAt",
+			"#version": attrVersion, "#purgeAt": attrPurgeAt,
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":now":      &types.AttributeValueMemberS{Value: formatTime(now)},
+			":storeNow": &types.AttributeValueMemberS{Value: formatTime(s.now())},
+			":one":      &types.AttributeValueMemberN{Value: "1"},
+			":true":     &types.AttributeValueMemberBOOL{Value: true},
+			":version":  &types.AttributeValueMemberN{Value: strconv.FormatInt(version, 10)},
+		},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return false, nil
+	} else if err != nil {
+		return false, fmt.Errorf("dynamo: end grace: %w", err)
+	}
+	return true, nil
+}

@@ -521,9 +521,17 @@ func AuditView(e *token.AuditEvent) AuditEventView {
 	return v
 }
 
+// rotateRequest: a fixed grace (gracePeriodSeconds), or one that waits for the new secret
+// (gracePeriod "untilFirstUse" with maxGracePeriodSeconds). A null is the same as leaving the
+// field out.
 type rotateRequest struct {
-	GracePeriodSeconds int64 `json:"gracePeriodSeconds"`
+	GracePeriodSeconds    *int64  `json:"gracePeriodSeconds"`
+	GracePeriod           *string `json:"gracePeriod"`
+	MaxGracePeriodSeconds *int64  `json:"maxGracePeriodSeconds"`
 }
+
+// graceUntilFirstUse is the one named grace period of POST /tokens/{id}/rotate.
+const graceUntilFirstUse = "untilFirstUse"
 
 func (a *API) rotate(w http.ResponseWriter, r *http.Request) {
 	var req rotateRequest
@@ -532,11 +540,31 @@ func (a *API) rotate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	max := int64(token.MaxGracePeriod / time.Second)
-	if req.GracePeriodSeconds < 0 || req.GracePeriodSeconds > max {
-		a.fail(w, r, token.Errorf(token.EINVALID, "gracePeriodSeconds: must be 0-%d", max))
-		return
+	var (
+		t         *token.Token
+		plaintext string
+		err       error
+	)
+	switch {
+	case req.GracePeriod != nil && *req.GracePeriod != graceUntilFirstUse:
+		err = token.Errorf(token.EINVALID, "gracePeriod: must be %q (or use gracePeriodSeconds)", graceUntilFirstUse)
+	case req.GracePeriod != nil && req.GracePeriodSeconds != nil:
+		err = token.Errorf(token.EINVALID, "gracePeriodSeconds: not with gracePeriod %q; its limit is maxGracePeriodSeconds", graceUntilFirstUse)
+	case req.GracePeriod != nil && (req.MaxGracePeriodSeconds == nil || *req.MaxGracePeriodSeconds < 1 || *req.MaxGracePeriodSeconds > max):
+		err = token.Errorf(token.EINVALID, "maxGracePeriodSeconds: must be 1-%d with gracePeriod %q", max, graceUntilFirstUse)
+	case req.GracePeriod != nil:
+		t, plaintext, err = a.Service.RotateUntilFirstUse(r.Context(), principal(r), r.PathValue("id"), time.Duration(*req.MaxGracePeriodSeconds)*time.Second)
+	case req.MaxGracePeriodSeconds != nil:
+		err = token.Errorf(token.EINVALID, "maxGracePeriodSeconds: only with gracePeriod %q", graceUntilFirstUse)
+	case req.GracePeriodSeconds != nil && (*req.GracePeriodSeconds < 0 || *req.GracePeriodSeconds > max):
+		err = token.Errorf(token.EINVALID, "gracePeriodSeconds: must be 0-%d", max)
+	default:
+		var grace int64
+		if req.GracePeriodSeconds != nil {
+			grace = *req.GracePeriodSeconds
+		}
+		t, plaintext, err = a.Service.Rotate(r.Context(), principal(r), r.PathValue("id"), time.Duration(grace)*time.Second)
 	}
-	t, plaintext, err := a.Service.Rotate(r.Context(), principal(r), r.PathValue("id"), time.Duration(req.GracePeriodSeconds)*time.Second)
 	if err != nil {
 		a.fail(w, r, err)
 		return

@@ -403,3 +403,19 @@ func (s *Store) claimClient(t *token.Token) error {
 }
 
 func clientKey(t *token.Token) string { return t.Owner + "\x00" + t.ClientID }
+
+// EndGrace implements token.Store.
+func (s *Store) EndGrace(_ context.Context, id string, version int64, now time.Time) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, ok := s.tokens[id]
+	if !ok || old.Gone(s.now()) || !old.PrevUntilFirstUse || !now.Before(old.PrevSecretUntil) ||
+		old.Version != version {
+		return false, nil
+	}
+	n := old.Clone()
+	n.PrevSecretUntil, n.PrevUntilFirstUse, n.UpdatedAt = now, false, now
+	n.Version++
+	s.tokens[id] = n
+	return true, nil
+}

@@ -221,7 +221,7 @@ func (s *Service) retire(ctx context.Context, t *Token, caller Principal, report
 			t.Enabled = false
 		} else {
 			t.RevokedAt = now
-			t.PrevSecretHash, t.PrevSecretUntil = nil, time.Time{}
+			t.PrevSecretHash, t.PrevSecretUntil, t.PrevUntilFirstUse = nil, time.Time{}, false
 		}
 		ev := s.newAuditEvent(caller, action, t, now)
 		ev.Report = report

@@ -535,7 +535,7 @@ func (s *Service) revoke(ctx context.Context, caller Principal, t *Token, cascad
 	now := s.cfg.Now().UTC()
 	before := t.Clone()
 	t.RevokedAt = now
-	t.PrevSecretHash, t.PrevSecretUntil = nil, time.Time{}
+	t.PrevSecretHash, t.PrevSecretUntil, t.PrevUntilFirstUse = nil, time.Time{}, false
 	ev := s.newAuditEvent(caller, ActionRevoke, t, now)
 	ev.Cascade = cascade
 	return s.save(ctx, ev, before, t)
@@ -622,11 +622,26 @@ func ignoreNotFound(err error) error {
 // bad grace period, ENOTFOUND as Get, EFORBIDDEN if the token has the admin permission and the
 // caller has not, ECONFLICT if the token is revoked or expired, or changed concurrently.
 func (s *Service) Rotate(ctx context.Context, caller Principal, id string, grace time.Duration) (*Token, string, error) {
-	if !caller.CanManage(caller.Owner) {
-		return nil, "", forbidden(caller, caller.Owner)
-	}
 	if grace < 0 || grace > MaxGracePeriod {
 		return nil, "", Errorf(EINVALID, "gracePeriodSeconds: must be 0-%d", int(MaxGracePeriod/time.Second))
+	}
+	return s.rotate(ctx, caller, id, grace, false)
+}
+
+// RotateUntilFirstUse is Rotate with a grace that waits for the new secret: the old secret keeps
+// working until the new one is first used (see EndGrace), or max passes, whichever comes first.
+// Returns EINVALID unless max is 1 second to 7 days, and the errors of Rotate.
+func (s *Service) RotateUntilFirstUse(ctx context.Context, caller Principal, id string, max time.Duration) (*Token, string, error) {
+	if max < time.Second || max > MaxGracePeriod {
+		return nil, "", Errorf(EINVALID, "maxGracePeriodSeconds: must be 1-%d with gracePeriod untilFirstUse", int(MaxGracePeriod/time.Second))
+	}
+	return s.rotate(ctx, caller, id, max, true)
+}
+
+// rotate is Rotate with a checked grace; untilFirstUse makes grace a maximum.
+func (s *Service) rotate(ctx context.Context, caller Principal, id string, grace time.Duration, untilFirstUse bool) (*Token, string, error) {
+	if !caller.CanManage(caller.Owner) {
+		return nil, "", forbidden(caller, caller.Owner)
 	}
 	t, err := s.findMutable(ctx, caller, id)
 	if err != nil {
@@ -654,9 +669,9 @@ func (s *Service) Rotate(ctx context.Context, caller Principal, id string, grace
 	}
 	before := t.Clone()
 	secret := NewSecret()
-	t.PrevSecretHash, t.PrevSecretUntil = nil, time.Time{}
+	t.PrevSecretHash, t.PrevSecretUntil, t.PrevUntilFirstUse = nil, time.Time{}, false
 	if grace > 0 {
-		t.PrevSecretHash, t.PrevSecretUntil = t.SecretHash, now.Add(grace)
+		t.PrevSecretHash, t.PrevSecretUntil, t.PrevUntilFirstUse = t.SecretHash, now.Add(grace), untilFirstUse
 	}
 	t.SecretHash = HashSecret(secret)
 	if err := s.save(ctx, s.newAuditEvent(caller, ActionRotate, t, now), before, t); err != nil {

@@ -42,6 +42,16 @@ type Store interface {
 	// gone, ECONFLICT if the version differs or the clientId is held by another live token.
 	UpdateToken(ctx context.Context, t *Token, ev *AuditEvent) error
 
+	// EndGrace ends the grace of token id's previous secret at now, because the current secret of
+	// the token's version version was used: it sets PrevSecretUntil and UpdatedAt to now, clears
+	// PrevUntilFirstUse and increments the version, in one conditional write, only if the stored
+	// token is not gone, has PrevUntilFirstUse, a PrevSecretUntil after now and the
+	// version version. It reports whether it wrote: of concurrent calls for one rotation exactly
+	// one does, and a call made for an earlier version (a later rotation, or any change, since)
+	// never writes. Not writing is not an error. The condition names the version, not the secret
+	// hash, so that the authorizer's IAM policy never lets it touch a hash.
+	EndGrace(ctx context.Context, id string, version int64, now time.Time) (bool, error)
+
 	// ListAudit returns up to q.Limit audit events matching q, newest first, and the sort key to
 	// continue from ("" at the end). Events past their ExpiresAt are never returned.
 	ListAudit(ctx context.Context, q AuditQuery) (AuditPage, error)

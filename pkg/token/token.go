@@ -42,6 +42,9 @@ type Token struct {
 	SecretHash      []byte    // SHA-256 of the current secret
 	PrevSecretHash  []byte    // SHA-256 of the secret replaced by the last rotation
 	PrevSecretUntil time.Time // the previous secret works before this instant; zero: not at all
+	// PrevUntilFirstUse: the previous secret also stops at the first use of the current one
+	// (a rotation with grace "untilFirstUse"; PrevSecretUntil is then its maximum). See EndGrace.
+	PrevUntilFirstUse bool
 
 	CreatedAt  time.Time
 	UpdatedAt  time.Time

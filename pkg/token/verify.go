@@ -38,6 +38,9 @@ type Verdict struct {
 	Code  string
 	Token *Token      // the stored token when its secret matched, whatever the code; nil otherwise
 	Limit *LimitState // the rate limit's state (RATE_LIMITED or a limited VALID), the quota's (USAGE_EXCEEDED)
+	// EndsGrace: a VALID use of the current secret while the previous one waits for it
+	// (Token.PrevUntilFirstUse, grace not over): the caller ends the grace (EndGrace).
+	EndsGrace bool
 }
 
 // Valid reports whether the token may be used.
@@ -69,7 +72,8 @@ func Check(ctx context.Context, store Store, prefix, presented string, now time.
 // environment label is part of the token: tok_test_<id><secret> is not tok_live_<id><secret>.
 func Judge(t *Token, p Parsed, now time.Time) Verdict {
 	sum := sumSecret(p.Secret)
-	if !secretMatches(t, sum[:], now) || p.Env != t.Env || t.Gone(now) {
+	current, previous := secretMatches(t, sum[:], now)
+	if !(current || previous) || p.Env != t.Env || t.Gone(now) {
 		return Verdict{Code: CodeNotFound}
 	}
 	switch t.Status(now) {
@@ -80,15 +84,19 @@ func Judge(t *Token, p Parsed, now time.Time) Verdict {
 	case StatusDisabled:
 		return Verdict{Code: CodeDisabled, Token: t}
 	}
-	return Verdict{Code: CodeValid, Token: t}
+	// Only the current secret ends a grace: a use of the old one (perhaps by whoever stole it)
+	// must not, or it could cut off the holder of the new secret's predecessor at will.
+	ends := current && t.PrevUntilFirstUse && now.Before(t.PrevSecretUntil)
+	return Verdict{Code: CodeValid, Token: t, EndsGrace: ends}
 }
 
-// secretMatches reports in constant time whether sum is the SHA-256 of t's current secret, or of
-// its previous one while the rotation's grace period lasts.
-func secretMatches(t *Token, sum []byte, now time.Time) bool {
-	current := subtle.ConstantTimeCompare(sum, t.SecretHash) == 1
-	previous := subtle.ConstantTimeCompare(sum, t.PrevSecretHash) == 1 && now.Before(t.PrevSecretUntil)
-	return current || previous
+// secretMatches reports in constant time whether sum is the SHA-256 of t's current secret, and
+// whether it is that of its previous one while the rotation's grace period lasts. Both hashes are
+// compared on every call.
+func secretMatches(t *Token, sum []byte, now time.Time) (current, previous bool) {
+	current = subtle.ConstantTimeCompare(sum, t.SecretHash) == 1
+	previous = subtle.ConstantTimeCompare(sum, t.PrevSecretHash) == 1 && now.Before(t.PrevSecretUntil)
+	return current, previous
 }
 
 // Verify checks a presented token, requires every permission in required, and records one use of
@@ -133,6 +141,13 @@ func (s *Service) verify(ctx context.Context, in VerifyInput, now time.Time) (Ve
 	v, err := Check(ctx, s.store, s.cfg.Prefix, in.Token, now)
 	if err != nil || !v.Valid() {
 		return v, err
+	}
+	if v.EndsGrace {
+		// The first use of a new secret: the old one stops now, before this answer, so a verify
+		// of the old secret that follows this one is refused. One write per rotation.
+		if _, err := EndGrace(ctx, s.store, v.Token, now); err != nil {
+			return Verdict{}, err
+		}
 	}
 	for _, perm := range in.Permissions {
 		if !v.Token.HasPermission(perm) {

@@ -59,17 +59,30 @@ export function confirmAction({ title, text, ok }) {
   });
 }
 
-// askRotation asks how long the current secret keeps working; resolves the grace period in
-// seconds, or null when cancelled.
+// askRotation asks how long the current secret keeps working; resolves the body of the rotate
+// request ({gracePeriodSeconds} or, until the new secret's first use, {gracePeriod,
+// maxGracePeriodSeconds}), or null when cancelled.
 export function askRotation(token) {
   const dlg = $('rotate-dialog');
   $('rotate-title').textContent = `Rotate “${token.name}”`;
   const form = dlg.querySelector('form');
+  const max = $('rotate-max');
   form.reset();
+  max.disabled = true;
   dlg.returnValue = '';
+  const onChange = () => { max.disabled = form.elements.grace.value !== 'untilFirstUse'; };
+  form.addEventListener('change', onChange);
   return new Promise((resolve) => {
     dlg.addEventListener('close', () => {
-      resolve(dlg.returnValue === 'ok' ? Number(new FormData(form).get('grace')) : null);
+      form.removeEventListener('change', onChange);
+      if (dlg.returnValue !== 'ok') {
+        resolve(null);
+        return;
+      }
+      const grace = form.elements.grace.value;
+      resolve(grace === 'untilFirstUse'
+        ? { gracePeriod: grace, maxGracePeriodSeconds: Number(max.value) }
+        : { gracePeriodSeconds: Number(grace) });
     }, { once: true });
     dlg.showModal();
     form.querySelector('input[name=grace]:checked').focus();

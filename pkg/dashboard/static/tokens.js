@@ -218,9 +218,9 @@ function act(action, tr, t, button) {
   switch (action) {
     case 'rotate':
       return busy(button, async () => {
-        const grace = await askRotation(t);
-        if (grace === null) return;
-        const { token: secret, ...view } = await api('POST', `/tokens/${t.id}/rotate`, { gracePeriodSeconds: grace });
+        const body = await askRotation(t);
+        if (body === null) return;
+        const { token: secret, ...view } = await api('POST', `/tokens/${t.id}/rotate`, body);
         replace(view);
         await showSecret(secret, view);
         ui.announce(`Token “${view.name}” rotated.`);

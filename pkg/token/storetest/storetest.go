@@ -79,6 +79,7 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("Usage", func(t *testing.T) { runUsage(t, newStore) })
 	t.Run("WindowCounts", func(t *testing.T) { runWindowCounts(t, newStore) })
 	t.Run("FindTokens", func(t *testing.T) { runFindTokens(t, newStore) })
+	t.Run("GraceUntilFirstUse", func(t *testing.T) { runGrace(t, newStore) })
 
 	t.Run("CreateFindRoundTrip", func(t *testing.T) {
 		clock := NewClock()
@@ -88,6 +89,7 @@ func Run(t *testing.T, newStore NewStore) {
 		tok.APIs = []string{"uploads", "billing"}
 		tok.PrevSecretHash = token.HashSecret("old")
 		tok.PrevSecretUntil = clock.Now().Add(time.Hour)
+		tok.PrevUntilFirstUse = true
 		MustCreate(t, s, tok)
 		got := MustFind(t, s, tok.ID)
 		AssertEqualTokens(t, got, tok)
@@ -573,6 +575,7 @@ func AssertEqualTokens(tb testing.TB, got, want *token.Token) {
 		{"Refill", fmt.Sprint(deref(got.Refill)), fmt.Sprint(deref(want.Refill))},
 		{"AllowedCIDRs", fmt.Sprint(got.AllowedCIDRs), fmt.Sprint(want.AllowedCIDRs)},
 		{"PrevSecretHash", bytes.Equal(got.PrevSecretHash, want.PrevSecretHash), true},
+		{"PrevUntilFirstUse", got.PrevUntilFirstUse, want.PrevUntilFirstUse},
 	}
 	times := []field{
 		{"PrevSecretUntil", got.PrevSecretUntil, want.PrevSecretUntil},
