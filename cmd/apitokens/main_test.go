@@ -13,9 +13,10 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/apitokens/apitokens/internal/syncbuf"
 
 	"github.com/spf13/cobra"
 )
@@ -52,22 +53,7 @@ func runMain(t *testing.T, args ...string) (stdout, stderr string, code int) {
 }
 
 // syncBuffer is a bytes.Buffer safe to read while the server writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = syncbuf.Buffer
 
 func noEnv(string) string { return "" }
 

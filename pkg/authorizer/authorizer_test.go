@@ -12,10 +12,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/apitokens/apitokens/internal/syncbuf"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -64,22 +65,7 @@ func (s *countingStore) RecordUse(ctx context.Context, id string, u token.Usage)
 }
 
 // syncBuffer is a log destination safe for the usage writes' goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuffer = syncbuf.Buffer
 
 type fixture struct {
 	clock *storetest.Clock

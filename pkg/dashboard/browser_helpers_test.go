@@ -7,7 +7,6 @@ package dashboard_test
 // finds them: by role and accessible name (Accessibility.queryAXTree).
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,6 +21,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/apitokens/apitokens/internal/syncbuf"
 
 	"github.com/chromedp/cdproto/accessibility"
 	"github.com/chromedp/cdproto/browser"
@@ -125,22 +126,7 @@ func (s *site) got() []request {
 }
 
 // lockedBuffer is the server's log, written by its handlers while a test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type lockedBuffer = syncbuf.Buffer
 
 // newSite starts a server as `apitokens serve` assembles it, with the dashboard configured by
 // cfg and the tokens by tokens; the API takes tokens only (no sign-in of people configured).
