@@ -224,16 +224,9 @@ func NewRefusalBuffer(interval time.Duration, size int) *RefusalBuffer {
 func (b *RefusalBuffer) Add(id, code string, now time.Time) map[string]int64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	r, ok := b.tokens[id]
-	if !ok {
-		if len(b.tokens) >= b.size {
-			b.prune(now)
-		}
-		if len(b.tokens) >= b.size {
-			return map[string]int64{code: 1}
-		}
-		r = &refusals{}
-		b.tokens[id] = r
+	r := b.entry(id, now)
+	if r == nil {
+		return map[string]int64{code: 1}
 	}
 	if r.counts == nil {
 		r.counts = make(map[string]int64)
@@ -253,20 +246,30 @@ func (b *RefusalBuffer) Add(id, code string, now time.Time) map[string]int64 {
 func (b *RefusalBuffer) Take(id string, now time.Time) map[string]int64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	r, ok := b.tokens[id]
-	if !ok {
-		if len(b.tokens) >= b.size {
-			b.prune(now)
-		}
-		if len(b.tokens) >= b.size {
-			return nil
-		}
-		r = &refusals{}
-		b.tokens[id] = r
+	r := b.entry(id, now)
+	if r == nil {
+		return nil
 	}
 	counts := r.counts
 	r.counts, r.lastWrite = nil, now
 	return counts
+}
+
+// entry returns token id's entry, making one (after pruning a full buffer) when it has none;
+// nil when the buffer is full all the same. b.mu must be held.
+func (b *RefusalBuffer) entry(id string, now time.Time) *refusals {
+	if r, ok := b.tokens[id]; ok {
+		return r
+	}
+	if len(b.tokens) >= b.size {
+		b.prune(now)
+	}
+	if len(b.tokens) >= b.size {
+		return nil
+	}
+	r := &refusals{}
+	b.tokens[id] = r
+	return r
 }
 
 // Restore puts back counts that Add or Take returned and whose write failed, so that the next
