@@ -58,8 +58,9 @@ type Config struct {
 
 // Authorizer decides whether a presented token may call a route.
 type Authorizer struct {
-	store token.Store
-	cfg   Config
+	store  token.Store
+	cfg    Config
+	limits *token.Limiter // leases of rate-limit windows and quotas
 
 	mu    sync.Mutex
 	cache map[string]cacheEntry
@@ -138,7 +139,15 @@ func New(store token.Store, cfg Config) *Authorizer {
 		cfg.CacheSize = DefaultCacheSize
 	}
 	return &Authorizer{store: store, cfg: cfg, cache: make(map[string]cacheEntry), usage: make(map[string]*usage),
-		ending: make(map[string]bool)}
+		ending: make(map[string]bool), limits: token.NewLimiter(store, token.LimiterConfig{})}
+}
+
+// ReturnLeases gives back what the instance's idle quota leases hold (all of them with force,
+// at SIGTERM or shutdown), best effort: see token.Limiter.ReturnIdle. On Lambda it runs with each
+// invocation's flush, so a lease idle while the environment is frozen goes back at its next
+// invocation or at its shutdown.
+func (a *Authorizer) ReturnLeases(ctx context.Context, force bool) int64 {
+	return a.limits.ReturnIdle(ctx, a.cfg.Now(), force)
 }
 
 // Outcome of a decision.
@@ -235,7 +244,7 @@ func (a *Authorizer) decide(ctx context.Context, req Request, v token.Verdict, n
 		return Decision{Outcome: Forbidden, Code: token.CodeForbiddenAPI, Token: t}, a.recordUse(ctx, t.ID, token.CodeForbiddenAPI, now), nil
 	}
 	if t.HasLimits() {
-		v, err := token.Enforce(ctx, a.store, t, req.SourceIP, now)
+		v, err := a.limits.Enforce(ctx, t, req.SourceIP, now)
 		if err != nil {
 			return Decision{}, nil, err
 		}

@@ -39,14 +39,14 @@ type countingStore struct {
 	finds, uses, refusals, writes atomic.Int32
 }
 
-func (s *countingStore) ConsumeQuota(ctx context.Context, id string, now time.Time, refill *token.Refill, refilledAt time.Time) (bool, error) {
+func (s *countingStore) LeaseQuota(ctx context.Context, id string, refill *token.Refill, refilledAt, now time.Time, k int64) (token.QuotaLease, error) {
 	s.writes.Add(1)
-	return s.Store.ConsumeQuota(ctx, id, now, refill, refilledAt)
+	return s.Store.LeaseQuota(ctx, id, refill, refilledAt, now, k)
 }
 
-func (s *countingStore) CountRequest(ctx context.Context, id string, start time.Time, window time.Duration, limit int64) (int64, bool, error) {
+func (s *countingStore) LeaseRate(ctx context.Context, id string, start time.Time, window time.Duration, k int64) (int64, error) {
 	s.writes.Add(1)
-	return s.Store.CountRequest(ctx, id, start, window, limit)
+	return s.Store.LeaseRate(ctx, id, start, window, k)
 }
 
 func (s *countingStore) FindToken(ctx context.Context, id string) (*token.Token, error) {

@@ -20,6 +20,7 @@ const (
 	clientPrefix = "CLIENT#" // CLIENT#<owner>#<clientId>: the token holding a clientId
 	ratePrefix   = "RATE#"   // RATE#<id>#<window start, epoch seconds>: a rate-limit window's count
 	usagePrefix  = "USAGE#"  // USAGE#<id>#<yyyy-mm-dd>: a token's usage counters of one UTC day
+	quotaPrefix  = "QUOTA#"  // QUOTA#<id>: a token's quota counter (token.Store.LeaseQuota)
 	auditPrefix  = "AUDIT#"  // AUDIT#<event id>: an audit event
 
 	// Index keys of audit events. They contain '#', which owners and token ids cannot, so they
@@ -197,6 +198,50 @@ func decodeAudit(av map[string]types.AttributeValue) (*token.AuditEvent, error) 
 		return nil, fmt.Errorf("audit event %s: expiresAt: %w", it.ID, err)
 	}
 	return e, nil
+}
+
+// quotaItem is a token's quota counter: the uses left in the current period, when the period
+// started, and the refill settings (a copy of the token's, kept by UpdateToken) that the
+// refill's condition compares with the caller's. It has the token's TTL.
+type quotaItem struct {
+	PK             string `dynamodbav:"pk"`
+	Remaining      int64  `dynamodbav:"remaining"`
+	RefilledAt     string `dynamodbav:"refilledAt,omitempty"`
+	RefillAmount   int64  `dynamodbav:"refillAmount,omitempty"`
+	RefillInterval int64  `dynamodbav:"refillInterval,omitempty"` // seconds
+	TTL            int64  `dynamodbav:"ttl,omitempty"`
+}
+
+// toQuotaItem is the counter holding t's own quota (t.Remaining must be set).
+func toQuotaItem(t *token.Token) quotaItem {
+	it := quotaItem{PK: quotaPrefix + t.ID, Remaining: *t.Remaining, RefilledAt: formatTime(t.RefilledAt), TTL: ttlSeconds(t.PurgeAt)}
+	if rf := t.Refill; rf != nil {
+		it.RefillAmount, it.RefillInterval = rf.Amount, int64(rf.Interval/time.Second)
+	}
+	return it
+}
+
+func quotaKey(id string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{attrPK: &types.AttributeValueMemberS{Value: quotaPrefix + id}}
+}
+
+// decodeQuota reads a counter's remaining and refilledAt; ok is false for an item without
+// remaining (none, or one that UpdateToken's refill settings made before the counter existed).
+func decodeQuota(item map[string]types.AttributeValue) (c token.QuotaCounter, ok bool, err error) {
+	if _, has := item[attrRemaining]; !has {
+		return c, false, nil
+	}
+	var it quotaItem
+	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+		return c, false, fmt.Errorf("decode quota counter: %w", err)
+	}
+	c.Remaining = it.Remaining
+	if it.RefilledAt != "" {
+		if c.RefilledAt, err = time.Parse(timeLayout, it.RefilledAt); err != nil {
+			return c, false, fmt.Errorf("decode quota counter: refilledAt: %w", err)
+		}
+	}
+	return c, true, nil
 }
 
 // rateItem counts the requests of one token in one rate-limit window; TTL deletes it after the

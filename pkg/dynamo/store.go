@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -87,7 +88,7 @@ func (s *Store) CreateToken(ctx context.Context, t *token.Token, ev *token.Audit
 		ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
 		ExpressionAttributeNames: map[string]string{"#pk": attrPK},
 	}
-	if t.ClientID == "" && ev == nil {
+	if t.ClientID == "" && ev == nil && t.Remaining == nil {
 		_, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{
 			TableName:                put.TableName,
 			Item:                     put.Item,
@@ -110,6 +111,15 @@ func (s *Store) CreateToken(ctx context.Context, t *token.Token, ev *token.Audit
 			return fmt.Errorf("dynamo: create token: %w", err)
 		}
 		items = append(items, claim)
+	}
+	if t.Remaining != nil {
+		// Its quota counter, so that the first use need not create it. After the token and its
+		// claim: their reasons come first.
+		counter, err := attributevalue.MarshalMap(toQuotaItem(t))
+		if err != nil {
+			return fmt.Errorf("dynamo: create token: %w", err)
+		}
+		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.table), Item: counter}})
 	}
 	if items, err = s.withEvent(items, ev); err != nil {
 		return fmt.Errorf("dynamo: create token: %w", err)
@@ -353,7 +363,11 @@ func (s *Store) UpdateToken(ctx context.Context, t *token.Token, ev *token.Audit
 	if err != nil {
 		return fmt.Errorf("dynamo: update token: %w", err)
 	}
-	if t.ClientID == "" && ev == nil {
+	counter, err := s.quotaWrite(t)
+	if err != nil {
+		return fmt.Errorf("dynamo: update token: %w", err)
+	}
+	if t.ClientID == "" && ev == nil && counter == nil {
 		return s.updateItem(ctx, update, t, now)
 	}
 
@@ -377,6 +391,9 @@ func (s *Store) UpdateToken(ctx context.Context, t *token.Token, ev *token.Audit
 		}
 		items = append(items, marker)
 	}
+	if counter != nil {
+		items = append(items, *counter) // after the token and its marker: their reasons come first
+	}
 	withEvent, err := s.withEvent(items, ev)
 	if err != nil {
 		return fmt.Errorf("dynamo: update token: %w", err)
@@ -393,7 +410,11 @@ func (s *Store) UpdateToken(ctx context.Context, t *token.Token, ev *token.Audit
 		return s.updateRefused(reasons[0].Item, t, now)
 	case t.ClientID != "" && reasonCode(reasons, 1) == reasonConditionFailed && revoked:
 		// The marker belongs to another token: there is nothing to release, only the revoke.
-		withEvent, err := s.withEvent(items[:1], ev)
+		retry := items[:1:1]
+		if counter != nil {
+			retry = append(retry, *counter)
+		}
+		withEvent, err := s.withEvent(retry, ev)
 		if err != nil {
 			return fmt.Errorf("dynamo: update token: %w", err)
 		}
@@ -409,6 +430,55 @@ func (s *Store) UpdateToken(ctx context.Context, t *token.Token, ev *token.Audit
 	default:
 		return fmt.Errorf("dynamo: update token: audit event %s refused: %v", ev.ID, reasons)
 	}
+}
+
+// quotaWrite returns the write of t's quota counter that goes with an update of t, nil for none:
+// with t.ResetQuota, the counter holding the new quota (put over any old one), or its delete
+// when the quota is removed; otherwise, for a token with a quota, its refill settings and TTL,
+// creating the counter from t.Remaining and t.RefilledAt (as the caller read them: the token's
+// own while it has no counter) if there is none. No condition: the token's update carries it.
+func (s *Store) quotaWrite(t *token.Token) (*types.TransactWriteItem, error) {
+	switch {
+	case t.ResetQuota && t.Remaining == nil:
+		return &types.TransactWriteItem{Delete: &types.Delete{TableName: aws.String(s.table), Key: quotaKey(t.ID)}}, nil
+	case t.ResetQuota:
+		item, err := attributevalue.MarshalMap(toQuotaItem(t))
+		if err != nil {
+			return nil, err
+		}
+		return &types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.table), Item: item}}, nil
+	case t.Remaining == nil:
+		return nil, nil
+	}
+	it := toQuotaItem(t)
+	names := map[string]string{"#remaining": attrRemaining, "#refilledAt": attrRefilled}
+	values := map[string]types.AttributeValue{
+		":remaining":  &types.AttributeValueMemberN{Value: strconv.FormatInt(it.Remaining, 10)},
+		":refilledAt": &types.AttributeValueMemberS{Value: it.RefilledAt},
+	}
+	set := []string{"#remaining = if_not_exists(#remaining, :remaining)", "#refilledAt = if_not_exists(#refilledAt, :refilledAt)"}
+	var remove []string
+	for name, v := range map[string]int64{"refillAmount": it.RefillAmount, "refillInterval": it.RefillInterval, attrTTL: it.TTL} {
+		names["#"+name] = name
+		if v == 0 {
+			remove = append(remove, "#"+name)
+			continue
+		}
+		values[":"+name] = &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
+		set = append(set, "#"+name+" = :"+name)
+	}
+	slices.Sort(remove)
+	expr := "SET " + strings.Join(set, ", ")
+	if len(remove) > 0 {
+		expr += " REMOVE " + strings.Join(remove, ", ")
+	}
+	return &types.TransactWriteItem{Update: &types.Update{
+		TableName:                 aws.String(s.table),
+		Key:                       quotaKey(t.ID),
+		UpdateExpression:          aws.String(expr),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
+	}}, nil
 }
 
 // tokenUpdate builds the conditional update of t's mutable attributes: SET those t has, REMOVE
@@ -744,65 +814,226 @@ func (s *Store) CountRequest(ctx context.Context, id string, start time.Time, wi
 	return it.Count, true, nil
 }
 
-// ConsumeQuota implements token.Store: one conditional decrement (remaining > 0); when a refill
-// is due, first one conditional write that only the first caller of the new period wins, and
-// only while the stored refill settings are the ones the caller read.
-func (s *Store) ConsumeQuota(ctx context.Context, id string, now time.Time, refill *token.Refill, refilledAt time.Time) (bool, error) {
-	names := map[string]string{"#pk": attrPK, "#remaining": attrRemaining}
-	if refill != nil {
-		if due := token.LatestRefill(refilledAt, refill.Interval, now); due.After(refilledAt) {
-			// refilledAt <= :floor: the stored refill lies at least an interval before due, so the
-			// first caller of a period wins, and a schedule read before an admin reset the quota
-			// (which moves refilledAt to the reset) cannot refill early.
-			_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-				TableName:        aws.String(s.table),
-				Key:              tokenKey(id),
-				UpdateExpression: aws.String("SET #remaining = :left, #refilledAt = :due"),
-				ConditionExpression: aws.String("attribute_exists(#remaining) AND #refilledAt <= :floor" +
-					" AND #refillAmount = :amount AND #refillInterval = :interval"),
-				ExpressionAttributeNames: map[string]string{
-					"#remaining": attrRemaining, "#refilledAt": attrRefilled,
-					"#refillAmount": "refillAmount", "#refillInterval": "refillInterval",
-				},
-				ExpressionAttributeValues: map[string]types.AttributeValue{
-					":left":     &types.AttributeValueMemberN{Value: strconv.FormatInt(refill.Amount-1, 10)},
-					":due":      &types.AttributeValueMemberS{Value: formatTime(due)},
-					":floor":    &types.AttributeValueMemberS{Value: formatTime(due.Add(-refill.Interval))},
-					":amount":   &types.AttributeValueMemberN{Value: strconv.FormatInt(refill.Amount, 10)},
-					":interval": &types.AttributeValueMemberN{Value: strconv.FormatInt(int64(refill.Interval/time.Second), 10)},
-				},
-			})
-			var ccf *types.ConditionalCheckFailedException
-			if err == nil {
-				return true, nil
-			} else if !errors.As(err, &ccf) {
-				return false, fmt.Errorf("dynamo: refill quota: %w", err)
-			} // refilled this period already, or the refill changed: take a use as usual
-		}
+// LeaseRate implements token.Store: one UpdateItem on the window's item, an atomic ADD of k
+// that also sets the item's TTL, returning the count after it.
+func (s *Store) LeaseRate(ctx context.Context, id string, start time.Time, window time.Duration, k int64) (int64, error) {
+	if k < 1 {
+		return 0, token.Errorf(token.EINVALID, "lease of %d requests", k)
 	}
-	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                aws.String(s.table),
-		Key:                      tokenKey(id),
-		UpdateExpression:         aws.String("SET #remaining = #remaining - :one"),
-		ConditionExpression:      aws.String("attribute_exists(#pk) AND #remaining > :zero"),
-		ExpressionAttributeNames: names,
+		Key:                      rateKey(id, start),
+		UpdateExpression:         aws.String("ADD #count :k SET #ttl = :ttl"),
+		ExpressionAttributeNames: map[string]string{"#count": attrCount, "#ttl": attrTTL},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":one":  &types.AttributeValueMemberN{Value: "1"},
-			":zero": &types.AttributeValueMemberN{Value: "0"},
+			":k":   &types.AttributeValueMemberN{Value: strconv.FormatInt(k, 10)},
+			":ttl": &types.AttributeValueMemberN{Value: strconv.FormatInt(ttlSeconds(start.Add(window)), 10)},
+		},
+		ReturnValues: types.ReturnValueUpdatedNew,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("dynamo: lease rate window: %w", err)
+	}
+	var it rateItem
+	if err := attributevalue.UnmarshalMap(out.Attributes, &it); err != nil {
+		return 0, fmt.Errorf("dynamo: lease rate window: %w", err)
+	}
+	return it.Count, nil
+}
+
+// leaseAttempts bounds LeaseQuota's writes: a refill, a lease, the lease of what remains when
+// fewer than k did, and one more after creating the counter.
+const leaseAttempts = 5
+
+// LeaseQuota implements token.Store on the token's QUOTA# item: when a refill is due, first one
+// conditional write that only the first caller of the new period wins, and only while the
+// counter's refill settings are the ones the caller read; then a conditional decrement by k
+// (remaining >= k), which returns the counter; when it fails, the old item DynamoDB returns says
+// what remains, and the next attempt leases that. A missing counter is created from the token
+// (one strongly consistent GetItem and one conditional PutItem, once per token).
+func (s *Store) LeaseQuota(ctx context.Context, id string, refill *token.Refill, refilledAt, now time.Time, k int64) (token.QuotaLease, error) {
+	if k < 1 {
+		return token.QuotaLease{}, token.Errorf(token.EINVALID, "lease of %d uses", k)
+	}
+	names := map[string]string{"#remaining": attrRemaining}
+	created := false
+	var last token.QuotaLease
+	for attempt := 1; attempt <= leaseAttempts; attempt++ {
+		if refill != nil {
+			if due := token.LatestRefill(refilledAt, refill.Interval, now); due.After(refilledAt) {
+				lease, old, err := s.refillQuota(ctx, id, refill, due, k)
+				if err != nil || lease.Granted > 0 {
+					return lease, err
+				}
+				if _, _, err := decodeQuota(old); err != nil {
+					return token.QuotaLease{}, fmt.Errorf("dynamo: lease quota: %w", err)
+				}
+				// Refilled already this period, or the settings changed, or there is no
+				// counter yet: lease from what the counter holds, without refilling again.
+				refill = nil
+			}
+		}
+		if attempt == leaseAttempts {
+			k = 1 // contention took what each attempt saw: ask for the least
+		}
+		out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName:                aws.String(s.table),
+			Key:                      quotaKey(id),
+			UpdateExpression:         aws.String("SET #remaining = #remaining - :k"),
+			ConditionExpression:      aws.String("#remaining >= :k"),
+			ExpressionAttributeNames: names,
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":k": &types.AttributeValueMemberN{Value: strconv.FormatInt(k, 10)},
+			},
+			ReturnValues:                        types.ReturnValueAllNew,
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		})
+		var ccf *types.ConditionalCheckFailedException
+		if err == nil {
+			c, _, err := decodeQuota(out.Attributes)
+			if err != nil {
+				return token.QuotaLease{}, fmt.Errorf("dynamo: lease quota: %w", err)
+			}
+			return token.QuotaLease{Granted: k, Remaining: c.Remaining, Period: c.RefilledAt}, nil
+		} else if !errors.As(err, &ccf) {
+			return token.QuotaLease{}, fmt.Errorf("dynamo: lease quota: %w", err)
+		}
+		c, ok, err := decodeQuota(ccf.Item)
+		if err != nil {
+			return token.QuotaLease{}, fmt.Errorf("dynamo: lease quota: %w", err)
+		}
+		if !ok {
+			if created {
+				return token.QuotaLease{}, fmt.Errorf("dynamo: lease quota: counter of %s missing after its creation", id)
+			}
+			created = true
+			if lease, done, err := s.createQuota(ctx, id); err != nil || done {
+				return lease, err
+			}
+			continue
+		}
+		last = token.QuotaLease{Remaining: max(c.Remaining, 0), Period: c.RefilledAt}
+		if c.Remaining <= 0 && refill == nil {
+			return last, nil // spent, and no refill to try
+		}
+		k = max(min(k, c.Remaining), 1)
+	}
+	return last, nil
+}
+
+// refillQuota applies a refill due at due to token id's counter and takes min(k, amount) uses of
+// it, if this caller is the period's first and the counter's settings are refill. A condition
+// that fails is no error: the lease has Granted 0, and old is the counter as it was.
+func (s *Store) refillQuota(ctx context.Context, id string, refill *token.Refill, due time.Time, k int64) (token.QuotaLease, map[string]types.AttributeValue, error) {
+	take := min(k, refill.Amount)
+	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:        aws.String(s.table),
+		Key:              quotaKey(id),
+		UpdateExpression: aws.String("SET #remaining = :left, #refilledAt = :due"),
+		// refilledAt <= :floor: the counter's period started at least an interval before due, so
+		// the first caller of a period wins, and a schedule read before an admin reset the quota
+		// (which moves refilledAt to the reset) cannot refill early.
+		ConditionExpression: aws.String("attribute_exists(#remaining) AND #refilledAt <= :floor" +
+			" AND #refillAmount = :amount AND #refillInterval = :interval"),
+		ExpressionAttributeNames: map[string]string{
+			"#remaining": attrRemaining, "#refilledAt": attrRefilled,
+			"#refillAmount": "refillAmount", "#refillInterval": "refillInterval",
+		},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":left":     &types.AttributeValueMemberN{Value: strconv.FormatInt(refill.Amount-take, 10)},
+			":due":      &types.AttributeValueMemberS{Value: formatTime(due)},
+			":floor":    &types.AttributeValueMemberS{Value: formatTime(due.Add(-refill.Interval))},
+			":amount":   &types.AttributeValueMemberN{Value: strconv.FormatInt(refill.Amount, 10)},
+			":interval": &types.AttributeValueMemberN{Value: strconv.FormatInt(int64(refill.Interval/time.Second), 10)},
 		},
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	var ccf *types.ConditionalCheckFailedException
 	switch {
 	case err == nil:
-		return true, nil
-	case !errors.As(err, &ccf):
-		return false, fmt.Errorf("dynamo: consume quota: %w", err)
-	case len(ccf.Item) == 0:
-		return false, token.NotFound()
+		return token.QuotaLease{Granted: take, Remaining: refill.Amount - take, Period: due}, nil, nil
+	case errors.As(err, &ccf):
+		return token.QuotaLease{}, ccf.Item, nil
+	default:
+		return token.QuotaLease{}, nil, fmt.Errorf("dynamo: refill quota: %w", err)
 	}
-	_, limited := ccf.Item[attrRemaining]
-	return !limited, nil // no remaining attribute: the quota was removed meanwhile
+}
+
+// createQuota creates token id's counter from the token's own remaining and refilledAt (read
+// strongly consistent), unless a counter exists by then: a token made before counters had items
+// of their own, or one never leased. done is set when there is nothing to lease: the token has
+// no quota (lease.Unlimited), or is absent or gone (ENOTFOUND).
+func (s *Store) createQuota(ctx context.Context, id string) (lease token.QuotaLease, done bool, err error) {
+	t, err := s.FindToken(ctx, id)
+	if err != nil {
+		return token.QuotaLease{}, true, err
+	}
+	if t.Remaining == nil {
+		return token.QuotaLease{Unlimited: true}, true, nil
+	}
+	item, err := attributevalue.MarshalMap(toQuotaItem(t))
+	if err != nil {
+		return token.QuotaLease{}, true, fmt.Errorf("dynamo: create quota counter: %w", err)
+	}
+	_, err = s.client.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                aws.String(s.table),
+		Item:                     item,
+		ConditionExpression:      aws.String("attribute_not_exists(#remaining)"),
+		ExpressionAttributeNames: map[string]string{"#remaining": attrRemaining},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if err != nil && !errors.As(err, &ccf) {
+		return token.QuotaLease{}, true, fmt.Errorf("dynamo: create quota counter: %w", err)
+	}
+	return token.QuotaLease{}, false, nil
+}
+
+// ReturnQuota implements token.Store: one conditional ADD, only while the counter's period is
+// period.
+func (s *Store) ReturnQuota(ctx context.Context, id string, period time.Time, n int64) error {
+	if n < 1 {
+		return nil
+	}
+	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                aws.String(s.table),
+		Key:                      quotaKey(id),
+		UpdateExpression:         aws.String("ADD #remaining :n"),
+		ConditionExpression:      aws.String("attribute_exists(#remaining) AND #refilledAt = :period"),
+		ExpressionAttributeNames: map[string]string{"#remaining": attrRemaining, "#refilledAt": attrRefilled},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":n":      &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)},
+			":period": &types.AttributeValueMemberS{Value: formatTime(period)},
+		},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if err != nil && !errors.As(err, &ccf) {
+		return fmt.Errorf("dynamo: return quota: %w", err)
+	}
+	return nil
+}
+
+// QuotaCounters implements token.Store with BatchGetItem: one request per 100 ids.
+func (s *Store) QuotaCounters(ctx context.Context, ids []string) (map[string]token.QuotaCounter, error) {
+	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+	keys := make([]map[string]types.AttributeValue, len(ids))
+	for i, id := range ids {
+		keys[i] = quotaKey(id)
+	}
+	items, err := s.batchGet(ctx, keys)
+	if err != nil {
+		return nil, fmt.Errorf("dynamo: quota counters: %w", err)
+	}
+	out := make(map[string]token.QuotaCounter)
+	for i, item := range items {
+		c, ok, err := decodeQuota(item)
+		if err != nil {
+			return nil, fmt.Errorf("dynamo: quota counters: %w", err)
+		}
+		if ok {
+			out[ids[i]] = c
+		}
+	}
+	return out, nil
 }
 
 // transactWrite runs one transaction and returns its cancellation reasons when a condition

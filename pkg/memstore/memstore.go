@@ -26,7 +26,28 @@ type Store struct {
 	events  []*token.AuditEvent // audit events, ascending by time, then id (their sort keys' order)
 	clients map[string]string   // owner + "\x00" + clientId -> id of the token holding it
 	windows map[rateKey]*window // rate-limit windows
+	quotas  map[string]*quota   // quota counters by token id (token.Store.LeaseQuota)
 	usage   map[usageKey]*dayCounts
+}
+
+// quota is a token's quota counter, as the DynamoDB store's QUOTA# item.
+type quota struct {
+	remaining  int64
+	refilledAt time.Time
+	refill     *token.Refill
+}
+
+// newQuota returns a counter holding t's own quota.
+func newQuota(t *token.Token) *quota {
+	return &quota{remaining: *t.Remaining, refilledAt: t.RefilledAt, refill: copyRefill(t.Refill)}
+}
+
+func copyRefill(r *token.Refill) *token.Refill {
+	if r == nil {
+		return nil
+	}
+	c := *r
+	return &c
 }
 
 // usageKey names the usage counters of one token and UTC day.
@@ -65,6 +86,7 @@ func New(now func() time.Time) *Store {
 		byMaker: make(map[string][]string),
 		clients: make(map[string]string),
 		windows: make(map[rateKey]*window),
+		quotas:  make(map[string]*quota),
 		usage:   make(map[usageKey]*dayCounts),
 	}
 }
@@ -82,6 +104,9 @@ func (s *Store) CreateToken(_ context.Context, t *token.Token, ev *token.AuditEv
 	stored := t.Clone()
 	stored.ResetQuota = false // a write instruction, not part of the record
 	s.tokens[t.ID] = stored
+	if t.Remaining != nil {
+		s.quotas[t.ID] = newQuota(t)
+	}
 	insertSorted(s.byOwner, t.Owner, t.SortKey())
 	if t.CreatedBy != "" {
 		insertSorted(s.byMaker, t.CreatedBy, t.SortKey())
@@ -241,6 +266,19 @@ func (s *Store) UpdateToken(_ context.Context, t *token.Token, ev *token.AuditEv
 			n.Remaining = &r
 		}
 	}
+	switch {
+	case t.ResetQuota && t.Remaining != nil:
+		s.quotas[t.ID] = newQuota(t)
+	case t.ResetQuota:
+		delete(s.quotas, t.ID)
+	case t.Remaining != nil && old.Remaining != nil:
+		c, ok := s.quotas[t.ID]
+		if !ok {
+			c = newQuota(t)
+			s.quotas[t.ID] = c
+		}
+		c.refill = copyRefill(t.Refill)
+	}
 	n.ResetQuota = false
 	s.tokens[t.ID] = n
 	t.Version = n.Version
@@ -362,31 +400,82 @@ func (s *Store) pruneWindows() {
 	}
 }
 
-// ConsumeQuota implements token.Store.
-func (s *Store) ConsumeQuota(_ context.Context, id string, now time.Time, refill *token.Refill, refilledAt time.Time) (bool, error) {
+// LeaseRate implements token.Store.
+func (s *Store) LeaseRate(_ context.Context, id string, start time.Time, w time.Duration, k int64) (int64, error) {
+	if k < 1 {
+		return 0, token.Errorf(token.EINVALID, "lease of %d requests", k)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t, ok := s.tokens[id]
-	if !ok || t.Gone(s.now()) {
-		return false, token.NotFound()
+	key := rateKey{id: id, start: start.UnixNano()}
+	win, ok := s.windows[key]
+	if !ok {
+		if len(s.windows) >= maxWindows {
+			s.pruneWindows()
+		}
+		win = &window{end: start.Add(w)}
+		s.windows[key] = win
 	}
-	if t.Remaining == nil {
-		return true, nil
+	win.count += k
+	return win.count, nil
+}
+
+// LeaseQuota implements token.Store, with the DynamoDB store's conditions.
+func (s *Store) LeaseQuota(_ context.Context, id string, refill *token.Refill, refilledAt, now time.Time, k int64) (token.QuotaLease, error) {
+	if k < 1 {
+		return token.QuotaLease{}, token.Errorf(token.EINVALID, "lease of %d uses", k)
 	}
-	// As the DynamoDB store's condition: the stored refill is the one the caller read, and the
-	// stored refilledAt lies at least an interval before the boundary due.
-	if refill != nil && t.Refill != nil && *t.Refill == *refill {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.quotas[id]
+	if !ok {
+		t, ok := s.tokens[id]
+		if !ok || t.Gone(s.now()) {
+			return token.QuotaLease{}, token.NotFound()
+		}
+		if t.Remaining == nil {
+			return token.QuotaLease{Unlimited: true}, nil
+		}
+		c = newQuota(t)
+		s.quotas[id] = c
+	}
+	// As the DynamoDB store's condition: the counter's refill is the one the caller read, and its
+	// period started at least an interval before the boundary due.
+	if refill != nil && c.refill != nil && *c.refill == *refill {
 		due := token.LatestRefill(refilledAt, refill.Interval, now)
-		if due.After(refilledAt) && !t.RefilledAt.After(due.Add(-refill.Interval)) {
-			r := refill.Amount
-			t.Remaining, t.RefilledAt = &r, due
+		if due.After(refilledAt) && !c.refilledAt.After(due.Add(-refill.Interval)) {
+			c.remaining, c.refilledAt = refill.Amount, due
 		}
 	}
-	if *t.Remaining <= 0 {
-		return false, nil
+	n := max(min(k, c.remaining), 0)
+	c.remaining -= n
+	return token.QuotaLease{Granted: n, Remaining: c.remaining, Period: c.refilledAt}, nil
+}
+
+// ReturnQuota implements token.Store.
+func (s *Store) ReturnQuota(_ context.Context, id string, period time.Time, n int64) error {
+	if n < 1 {
+		return nil
 	}
-	*t.Remaining--
-	return true, nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.quotas[id]; ok && c.refilledAt.Equal(period) {
+		c.remaining += n
+	}
+	return nil
+}
+
+// QuotaCounters implements token.Store.
+func (s *Store) QuotaCounters(_ context.Context, ids []string) (map[string]token.QuotaCounter, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make(map[string]token.QuotaCounter)
+	for _, id := range ids {
+		if c, ok := s.quotas[id]; ok {
+			out[id] = token.QuotaCounter{Remaining: c.remaining, RefilledAt: c.refilledAt}
+		}
+	}
+	return out, nil
 }
 
 // claimClient records that t holds its clientId, unless another live token holds it.

@@ -41,6 +41,9 @@ func (s *Service) ceilings(ctx context.Context, caller Principal, now time.Time)
 		return nil, nil
 	}
 	c, err := s.store.FindToken(ctx, caller.TokenID)
+	if err == nil {
+		err = s.liveQuotas(ctx, c)
+	}
 	if ErrorCode(err) == ENOTFOUND {
 		return nil, errCallerGone
 	} else if err != nil {

@@ -1,7 +1,6 @@
 package token
 
 import (
-	"context"
 	"errors"
 	"net/netip"
 	"slices"
@@ -34,9 +33,10 @@ type Refill struct {
 // LimitState describes the limit that refused a request, for Retry-After and RateLimit-* headers
 // and for the "reset" of a verify answer.
 type LimitState struct {
-	Limit     int64     // the window's limit, or the refill amount of a quota
-	Remaining int64     // requests or uses left (0 when refused)
-	Reset     time.Time // when the window ends or the next refill comes; zero: never
+	Limit     int64       // the window's limit, or the refill amount of a quota
+	Remaining int64       // requests or uses left (0 when refused)
+	Reset     time.Time   // when the window ends or the next refill comes; zero: never
+	Lease     *LeaseState // with a refusal: what the refusing instance knew (Limiter)
 }
 
 // Verdict codes of the limits, checked in this order after the token itself is valid.
@@ -83,44 +83,6 @@ func LatestRefill(refilledAt time.Time, interval time.Duration, now time.Time) t
 		return refilledAt
 	}
 	return refilledAt.Add(now.Sub(refilledAt) / interval * interval)
-}
-
-// Enforce applies a valid token's limits, in order: IP allowlist, rate limit, quota. ip is the
-// caller's address, or the zero Addr when unknown (a REST TOKEN authorizer has none): a token
-// with an allowlist then answers FORBIDDEN_IP. A token with no limits costs no store call; a rate
-// limit costs one write, a quota one write (two when a refill falls due). The error is non-nil
-// only when the store failed: callers must deny.
-func Enforce(ctx context.Context, store Store, t *Token, ip netip.Addr, now time.Time) (Verdict, error) {
-	if !t.AllowsIP(ip) {
-		return Verdict{Code: CodeForbiddenIP, Token: t}, nil
-	}
-	v := Verdict{Code: CodeValid, Token: t}
-	if rl := t.RateLimit; rl != nil {
-		start := WindowStart(now, rl.Window)
-		count, ok, err := store.CountRequest(ctx, t.ID, start, rl.Window, rl.Limit)
-		if err != nil {
-			return Verdict{}, err
-		}
-		v.Limit = &LimitState{Limit: rl.Limit, Remaining: max(rl.Limit-count, 0), Reset: start.Add(rl.Window)}
-		if !ok {
-			v.Code = CodeRateLimited
-			return v, nil
-		}
-	}
-	if t.Remaining != nil {
-		ok, err := store.ConsumeQuota(ctx, t.ID, now, t.Refill, t.RefilledAt)
-		if err != nil {
-			return Verdict{}, err
-		}
-		if !ok {
-			v.Code, v.Limit = CodeUsageExceeded, &LimitState{}
-			if rf := t.Refill; rf != nil {
-				v.Limit.Limit = rf.Amount
-				v.Limit.Reset = LatestRefill(t.RefilledAt, rf.Interval, now).Add(rf.Interval)
-			}
-		}
-	}
-	return v, nil
 }
 
 // LimitsInput sets a token's limits on create or update; nil fields stay as they are (create:

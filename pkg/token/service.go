@@ -70,6 +70,7 @@ type Service struct {
 	store    Store
 	cfg      Config
 	refusals *RefusalBuffer // Verify's refusal counts not yet written
+	limits   *Limiter       // Verify's leases of rate-limit windows and quotas
 }
 
 // NewService returns a Service on store. Returns EINVALID if cfg breaks a rule.
@@ -125,7 +126,14 @@ func NewService(store Store, cfg Config) (*Service, error) {
 	case cfg.UsageInterval < 0:
 		cfg.UsageInterval = 0
 	}
-	return &Service{store: store, cfg: cfg, refusals: NewRefusalBuffer(cfg.UsageInterval, maxBufferedTokens)}, nil
+	return &Service{store: store, cfg: cfg, refusals: NewRefusalBuffer(cfg.UsageInterval, maxBufferedTokens),
+		limits: NewLimiter(store, LimiterConfig{})}, nil
+}
+
+// ReturnLeases gives back what Verify's idle quota leases hold (all of them with force, at
+// shutdown): see Limiter.ReturnIdle. Run it every second or so, and at shutdown.
+func (s *Service) ReturnLeases(ctx context.Context, force bool) int64 {
+	return s.limits.ReturnIdle(ctx, s.cfg.Now(), force)
 }
 
 // Prefix returns the deployment prefix.
@@ -311,6 +319,9 @@ func (s *Service) List(ctx context.Context, caller Principal, in ListInput) (Lis
 		q.After = after
 	}
 	page, err := s.store.ListTokens(ctx, q)
+	if err == nil {
+		err = s.liveQuotas(ctx, page.Tokens...)
+	}
 	if err != nil {
 		return ListPage{}, err
 	}
@@ -396,7 +407,38 @@ func (s *Service) Self(ctx context.Context, caller Principal) (*Token, error) {
 	if caller.IsPerson() {
 		return nil, Errorf(ENOTFOUND, "You signed in as a person (%s), not with a token: there is no token to show.", caller.Subject)
 	}
-	return s.store.FindToken(ctx, caller.TokenID)
+	t, err := s.store.FindToken(ctx, caller.TokenID)
+	if err != nil {
+		return nil, err
+	}
+	return t, s.liveQuotas(ctx, t)
+}
+
+// liveQuotas sets the Remaining and RefilledAt of the tokens with a quota to their counters'
+// (Store.QuotaCounters; a token without a counter holds its own), for answers and ceilings: one
+// store read for all of them, none when no token has a quota. The enforcement path never calls
+// it: leases read the counter themselves.
+func (s *Service) liveQuotas(ctx context.Context, tokens ...*Token) error {
+	var ids []string
+	for _, t := range tokens {
+		if t.Remaining != nil {
+			ids = append(ids, t.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	counters, err := s.store.QuotaCounters(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for _, t := range tokens {
+		if c, ok := counters[t.ID]; ok && t.Remaining != nil {
+			r := c.Remaining
+			t.Remaining, t.RefilledAt = &r, c.RefilledAt
+		}
+	}
+	return nil
 }
 
 // UpdateInput changes a token; nil fields stay as they are.
@@ -693,7 +735,7 @@ func (s *Service) find(ctx context.Context, caller Principal, id string) (*Token
 	if !caller.CanManage(t.Owner) {
 		return nil, errNotFound
 	}
-	return t, nil
+	return t, s.liveQuotas(ctx, t)
 }
 
 // findMutable is find for a change: a token that carries admin may be changed, rotated or revoked

@@ -1612,7 +1612,7 @@ func (s *consumingStore) FindToken(ctx context.Context, id string) (*token.Token
 	if s.armed {
 		s.armed = false
 		for range 5 {
-			if _, err := s.Store.ConsumeQuota(ctx, id, time.Now(), nil, time.Time{}); err != nil {
+			if _, err := s.Store.LeaseQuota(ctx, id, nil, time.Time{}, time.Now(), 1); err != nil {
 				return nil, err
 			}
 		}
@@ -1644,18 +1644,16 @@ func TestUpdateNeverUndoesConsumption(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		stored, _ := store.Store.FindToken(ctx, tok.ID)
-		if want := 100 - 5*int64(i+1); *stored.Remaining != want {
-			t.Fatalf("update %d: remaining %d; want %d (the update undid uses)", i, *stored.Remaining, want)
+		if want := 100 - 5*int64(i+1); storetest.MustQuotaLeft(t, store.Store, tok.ID) != want || *got.Remaining != want {
+			t.Fatalf("update %d: remaining %d (answered %d); want %d (the update undid uses)", i, storetest.MustQuotaLeft(t, store.Store, tok.ID), *got.Remaining, want)
 		}
-		_ = got
 	}
 	fresh := int64(7)
 	store.armed = true
 	if _, err := svc.Update(ctx, admin, tok.ID, token.UpdateInput{Limits: token.LimitsInput{Remaining: &fresh}}); err != nil {
 		t.Fatal(err)
 	}
-	if stored, _ := store.Store.FindToken(ctx, tok.ID); *stored.Remaining != 7 {
-		t.Fatalf("a new remaining of 7 was not written: %d", *stored.Remaining)
+	if left := storetest.MustQuotaLeft(t, store.Store, tok.ID); left != 7 {
+		t.Fatalf("a new remaining of 7 was not written: %d", left)
 	}
 }

@@ -36,7 +36,10 @@ type Store interface {
 	// UpdateToken writes the mutable fields of t (name, permissions, secrets, expiry, enabled,
 	// revokedAt, purgeAt, meta, limits, updatedAt) if the stored token has t.Owner and t.Version,
 	// and then increments t.Version. Usage fields are left as stored, and so are the quota
-	// counters (Remaining, RefilledAt) unless t.ResetQuota is set.
+	// counters (Remaining, RefilledAt, on the token and its counter) unless t.ResetQuota is set,
+	// which sets both anew (or removes them with the quota). Otherwise a token with a quota gets
+	// its counter's refill settings written, and a counter from t.Remaining and t.RefilledAt if it
+	// has none yet, in the same atomic write.
 	// When t is revoked, its clientId is released in the same atomic write; ev, when it is not
 	// nil, is written in it too: both or neither. Returns ENOTFOUND if the token is absent or
 	// gone, ECONFLICT if the version differs or the clientId is held by another live token.
@@ -63,15 +66,41 @@ type Store interface {
 	// request was admitted; concurrent calls admit exactly limit requests per window.
 	CountRequest(ctx context.Context, id string, start time.Time, window time.Duration, limit int64) (int64, bool, error)
 
-	// ConsumeQuota takes one of the token's remaining uses in one atomic conditional write, never
-	// read-modify-write. refill and refilledAt are the token's as the caller read them, perhaps
-	// from a cache. When a refill boundary (every refill.Interval from refilledAt) has passed, the
-	// first caller of the period resets the uses to the refill amount and takes one, but only
-	// while the stored refill equals refill (amount and interval) and the stored refilledAt lies
-	// at least an interval before that boundary: a stale caller can neither apply a refill that
-	// was removed or changed meanwhile, nor refill early after the quota was reset. Otherwise the
-	// call is a plain decrement. Returns whether a use was taken; ENOTFOUND if the token is absent.
-	ConsumeQuota(ctx context.Context, id string, now time.Time, refill *Refill, refilledAt time.Time) (bool, error)
+	// LeaseRate adds k (>= 1) requests to the count of the rate-limit window of token id that
+	// starts at start and lasts window, creating the window's item, which expires natively
+	// (DynamoDB TTL) after the window ends, and returns the count after the addition. It does not
+	// judge the limit: the additions are serialised, so the caller whose addition took the count
+	// from c-k to c owns the requests numbered c-k+1..c, and admits those within the limit
+	// (Limiter): concurrent callers never admit more than the limit in all. One write.
+	LeaseRate(ctx context.Context, id string, start time.Time, window time.Duration, k int64) (int64, error)
+
+	// LeaseQuota takes up to k (>= 1) of the remaining uses of token id's quota, in one atomic
+	// conditional write on the quota's counter (an item of its own, so the token's item never
+	// takes the writes), never read-modify-write: k when at least k remain, otherwise what
+	// remains (a second write), 0 when none do. refill and refilledAt are the caller's view of the
+	// quota's refill and of the start of its current period (from its token, perhaps cached, or
+	// its last lease). When a refill boundary (every refill.Interval from refilledAt) has passed,
+	// the first caller of the period resets the counter to the refill amount and takes its uses
+	// from it, but only while the counter's refill equals refill (amount and interval) and its
+	// period started at least an interval before that boundary: a stale caller can neither apply
+	// a refill that was removed or changed meanwhile, nor refill early after the quota was reset.
+	// A token whose counter does not exist yet (made before counters had items of their own, or
+	// never leased) gets one, conditionally, from the token's own remaining and refilledAt, read
+	// once. Returns ENOTFOUND if the token is absent or gone and has no counter; a lease with
+	// Unlimited set if the token has no quota any more.
+	LeaseQuota(ctx context.Context, id string, refill *Refill, refilledAt, now time.Time, k int64) (QuotaLease, error)
+
+	// ReturnQuota gives n unused uses of a lease back to token id's quota counter, only while the
+	// counter is still in the period period (QuotaLease.Period): uses never return into a later
+	// period (a refill, or a reset), so a return never lets more than the quota be admitted. Not
+	// returning (the period has passed, the counter is gone) is not an error.
+	ReturnQuota(ctx context.Context, id string, period time.Time, n int64) error
+
+	// QuotaCounters returns the counters of the quotas of tokens ids, by id, for reads that show
+	// a quota (the live Remaining and RefilledAt); a token whose counter does not exist yet is
+	// missing from the map (its own Remaining and RefilledAt are live). Uses leased to instances
+	// and not returned count as spent. On DynamoDB one BatchGetItem per 100 ids.
+	QuotaCounters(ctx context.Context, ids []string) (map[string]QuotaCounter, error)
 
 	// RecordUse writes one usage write u of token id: when u.Valid > 0, it sets lastUsedAt to u.At
 	// and adds u.Valid to usageCount in one atomic write, without changing the version
@@ -97,6 +126,20 @@ type Store interface {
 	// windows, in order: 0 for a window without requests, or one that has expired (on DynamoDB
 	// one BatchGetItem per 100 windows).
 	WindowCounts(ctx context.Context, windows []RateWindow) ([]int64, error)
+}
+
+// QuotaLease is what LeaseQuota took.
+type QuotaLease struct {
+	Granted   int64     // uses taken: 0 to k
+	Remaining int64     // the counter after the lease
+	Period    time.Time // start of the quota period the uses belong to: the counter's refilledAt
+	Unlimited bool      // the token has no quota (removed since the caller read it): nothing taken
+}
+
+// QuotaCounter is the live state of a token's quota counter.
+type QuotaCounter struct {
+	Remaining  int64
+	RefilledAt time.Time
 }
 
 // ListQuery selects a page of one owner's tokens.

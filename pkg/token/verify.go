@@ -158,7 +158,7 @@ func (s *Service) verify(ctx context.Context, in VerifyInput, now time.Time) (Ve
 		return Verdict{Code: CodeForbiddenAPI, Token: v.Token}, nil
 	}
 	if v.Token.HasLimits() {
-		if v, err = Enforce(ctx, s.store, v.Token, in.SourceIP, now); err != nil || !v.Valid() {
+		if v, err = s.limits.Enforce(ctx, v.Token, in.SourceIP, now); err != nil || !v.Valid() {
 			return v, err
 		}
 	}

@@ -9,7 +9,7 @@ import (
 )
 
 // runStaleRefill: a caller that read a token before an admin changed its quota (the authorizer
-// caches records for seconds) passes the old refill settings to ConsumeQuota. The old refill must
+// caches records for seconds) passes the old refill settings to LeaseQuota. The old refill must
 // never apply: not once it was removed or changed, and not early after the quota was reset.
 func runStaleRefill(t *testing.T, newStore NewStore) {
 	ctx := context.Background()
@@ -33,12 +33,12 @@ func runStaleRefill(t *testing.T, newStore NewStore) {
 	}
 	consume := func(t *testing.T, s token.Store, clock *Clock, read *token.Token, want bool, wantLeft int64) {
 		t.Helper()
-		ok, err := s.ConsumeQuota(ctx, read.ID, clock.Now(), read.Refill, read.RefilledAt)
-		if err != nil || ok != want {
-			t.Fatalf("ConsumeQuota with refill %v from %v at %v: %v, %v; want %v", deref(read.Refill), read.RefilledAt, clock.Now(), ok, err, want)
+		lease, err := s.LeaseQuota(ctx, read.ID, read.Refill, read.RefilledAt, clock.Now(), 1)
+		if err != nil || (lease.Granted == 1) != want {
+			t.Fatalf("LeaseQuota with refill %v from %v at %v: %+v, %v; want granted %v", deref(read.Refill), read.RefilledAt, clock.Now(), lease, err, want)
 		}
-		if got := MustFind(t, s, read.ID); got.Remaining == nil || *got.Remaining != wantLeft {
-			t.Fatalf("remaining %v after ConsumeQuota; want %d", deref(got.Remaining), wantLeft)
+		if left := MustQuotaLeft(t, s, read.ID); left != wantLeft || lease.Remaining != wantLeft {
+			t.Fatalf("remaining %d (lease says %d) after LeaseQuota; want %d", left, lease.Remaining, wantLeft)
 		}
 	}
 

@@ -358,15 +358,15 @@ func Run(t *testing.T, newStore NewStore) {
 		if read.ResetQuota {
 			t.Fatal("a read token asks its next update to reset the quota")
 		}
-		if ok, err := s.ConsumeQuota(ctx, tok.ID, clock.Now(), tok.Refill, tok.RefilledAt); err != nil || !ok {
-			t.Fatalf("ConsumeQuota: %v %v", ok, err)
+		if lease, err := s.LeaseQuota(ctx, tok.ID, tok.Refill, tok.RefilledAt, clock.Now(), 1); err != nil || lease.Granted != 1 {
+			t.Fatalf("LeaseQuota: %+v %v", lease, err)
 		}
 		// An update that does not reset the quota keeps the store's counter (6), not the 7 it read.
 		read.Name = "renamed"
 		MustUpdate(t, s, read)
 		tok.Version, tok.Name = read.Version, read.Name
-		if got := MustFind(t, s, tok.ID); *got.Remaining != 6 || got.Name != "renamed" {
-			t.Fatalf("remaining %d name %q after an update; want 6 and renamed", *got.Remaining, got.Name)
+		if got := MustFind(t, s, tok.ID); MustQuotaLeft(t, s, tok.ID) != 6 || got.Name != "renamed" {
+			t.Fatalf("remaining %d name %q after an update; want 6 and renamed", MustQuotaLeft(t, s, tok.ID), got.Name)
 		}
 		// A new quota is written.
 		fresh := int64(100)
@@ -377,7 +377,10 @@ func Run(t *testing.T, newStore NewStore) {
 		want := tok.Clone()
 		want.Name = "renamed"
 		AssertEqualTokens(t, MustFind(t, s, tok.ID), want)
-		_, err := s.ConsumeQuota(ctx, token.NewID(), clock.Now(), nil, time.Time{})
+		if left := MustQuotaLeft(t, s, tok.ID); left != 100 {
+			t.Fatalf("remaining %d after a new quota of 100", left)
+		}
+		_, err := s.LeaseQuota(ctx, token.NewID(), nil, time.Time{}, clock.Now(), 1)
 		AssertCode(t, err, token.ENOTFOUND)
 	})
 
@@ -390,8 +393,8 @@ func Run(t *testing.T, newStore NewStore) {
 			t.Fatalf("200 verifies of a token with 100 uses: %v; want 100 VALID and 100 USAGE_EXCEEDED", codes)
 		}
 		p, _ := token.Parse("tok", plaintext)
-		if got := MustFind(t, s, p.ID); *got.Remaining != 0 || got.UsageCount != 100 {
-			t.Fatalf("remaining %d usageCount %d; want 0 and 100", *got.Remaining, got.UsageCount)
+		if got := MustFind(t, s, p.ID); MustQuotaLeft(t, s, p.ID) != 0 || got.UsageCount != 100 {
+			t.Fatalf("remaining %d usageCount %d; want 0 and 100", MustQuotaLeft(t, s, p.ID), got.UsageCount)
 		}
 	})
 
@@ -536,6 +539,24 @@ func MustUpdate(tb testing.TB, s token.Store, tok *token.Token) {
 	if err := s.UpdateToken(context.Background(), tok, nil); err != nil {
 		tb.Fatalf("UpdateToken: %v", err)
 	}
+}
+
+// MustQuotaLeft returns the live remaining uses of token id's quota: its counter's, or the
+// token's own while it has no counter.
+func MustQuotaLeft(tb testing.TB, s token.Store, id string) int64 {
+	tb.Helper()
+	counters, err := s.QuotaCounters(context.Background(), []string{id})
+	if err != nil {
+		tb.Fatalf("QuotaCounters: %v", err)
+	}
+	if c, ok := counters[id]; ok {
+		return c.Remaining
+	}
+	t := MustFind(tb, s, id)
+	if t.Remaining == nil {
+		tb.Fatalf("token %s has no quota", id)
+	}
+	return *t.Remaining
 }
 
 // MustRecordUse records n valid uses at at or fails the test.

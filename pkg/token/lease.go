@@ -1,0 +1,367 @@
+package token
+
+import (
+	"context"
+	"math"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Leased allowances.
+//
+// A DynamoDB item takes about 1,000 writes a second at most. Counting every request of a hot
+// token on its rate-limit window or its quota would put one write per request on one item, and
+// a token used 5,000 times a second would be throttled exactly when it is busiest. So an
+// enforcement point (an authorizer instance, a verify function instance, the local server) takes
+// a lease of k units of a window's or a quota's budget in one write, admits up to k requests from
+// memory, and takes the next lease when they are spent.
+//
+// k adapts to the rate at which the whole fleet spends the budget, which every lease observes for
+// free: the count (or the remaining uses) a lease write returns has moved by what every instance
+// took since this instance's previous lease. With R that fleet-wide rate and W the target writes
+// per second of one item (LimiterConfig.WritesPerSecond, 200), k = ceil(R/W); an instance spending
+// r of R then writes r/k <= r*W/R times a second, and all instances together at most W, whatever
+// their number. A quiet token (R <= W) has k = 1: one write per request, exactly as without
+// leases, and nothing held in memory after the request.
+//
+// Guarantees (also in the README):
+//   - Never more admitted than the limit or the quota, across any number of instances: leases
+//     are granted by serialised writes on one item, each from what the item still holds.
+//   - Under-admission is bounded: the units of a window an instance holds when the window ends
+//     lapse, at most k per instance (k <= RateLeaseMax of the limit); unused quota units are
+//     returned once an instance's lease is idle for LimiterConfig.IdleReturn (ReturnIdle), only
+//     into the quota period they came from (never over-returning, never into a refill), so a
+//     quota loses units only when an instance dies holding a lease: at most that lease's k.
+//   - A token with no limits costs no write; a limited token whose fleet-wide rate is at most W
+//     costs one write per request, as before.
+//
+// Rate windows use an unconditional ADD of k rather than a conditional one (count + k <= limit):
+// the count after the addition tells each writer which units are its own (the additions are
+// serialised), so the grant is min(k, limit - count before) in one round trip, also when fewer
+// than k remain, where a conditional write would need a second one. The count may exceed the
+// limit by what the last leases asked for; reads clamp it (Service.RateWindows). Once a window is
+// spent, an instance admits nothing more from it and writes nothing more to it, so a refused
+// request costs no write (before leases, every refusal was a failed conditional write).
+
+// Defaults of LimiterConfig.
+const (
+	DefaultLeaseWritesPerSecond = 200
+	DefaultLeaseIdleReturn      = 3 * time.Second
+	// quotaRecheck is how long an instance that found a quota spent answers USAGE_EXCEEDED from
+	// memory before asking the store again: other instances may return unused units meanwhile.
+	quotaRecheck = time.Second
+	// maxQuotaLease bounds a quota lease, whatever the rate.
+	maxQuotaLease = 10_000
+	// forgetAfter is how long a limiter keeps the state of a token it no longer sees.
+	forgetAfter = time.Minute
+)
+
+// RateLeaseMax returns the largest lease of a window of limit requests: a twentieth of the
+// window's budget (at least 1), so that what a handful of instances can let lapse stays small.
+func RateLeaseMax(limit int64) int64 { return max(1, limit/20) }
+
+// LimiterConfig tunes a Limiter; zero values take the defaults.
+type LimiterConfig struct {
+	WritesPerSecond float64       // target bound of the lease writes to one item, all instances together
+	IdleReturn      time.Duration // a quota lease unused this long is returned by ReturnIdle
+}
+
+// Limiter enforces the limits of tokens for one enforcement point with leased allowances. Safe
+// for concurrent use; one per instance, shared by every request it serves.
+type Limiter struct {
+	store Store
+	w     float64
+	idle  time.Duration
+
+	mu     sync.Mutex
+	rates  map[string]*rateLease
+	quotas map[string]*quotaLease
+}
+
+// NewLimiter returns a limiter writing to store.
+func NewLimiter(store Store, cfg LimiterConfig) *Limiter {
+	if cfg.WritesPerSecond <= 0 {
+		cfg.WritesPerSecond = DefaultLeaseWritesPerSecond
+	}
+	if cfg.IdleReturn <= 0 {
+		cfg.IdleReturn = DefaultLeaseIdleReturn
+	}
+	return &Limiter{store: store, w: cfg.WritesPerSecond, idle: cfg.IdleReturn,
+		rates: make(map[string]*rateLease), quotas: make(map[string]*quotaLease)}
+}
+
+// LeaseState is what an instance knew of a limit when it refused a request, so that operators
+// can tell a spent limit from a lapsed lease (logged by the authorizer, and in its context).
+type LeaseState struct {
+	Kind      string    // "rate" or "quota"
+	Held      int64     // units this instance still holds (0 when refused)
+	Size      int64     // the lease size k this instance asks for now
+	StoreLeft int64     // what the store said was left at CheckedAt (window: limit - count)
+	CheckedAt time.Time // when this instance last wrote the item
+	FromStore bool      // the refusal came from a write just now, not from memory
+}
+
+// rateLease is one instance's lease of a token's current rate-limit window.
+type rateLease struct {
+	mu        sync.Mutex // held across the lease write: one write per token in flight per instance
+	limit     int64
+	window    time.Duration
+	start     time.Time // the window the held units belong to
+	held      int64
+	spent     bool  // the window's budget is gone: refuse from memory until it ends
+	count     int64 // the window's count after this instance's last lease
+	checkedAt time.Time
+	est       estimate
+}
+
+// quotaLease is one instance's lease of a token's quota.
+type quotaLease struct {
+	mu        sync.Mutex
+	gen       time.Time // Token.RefilledAt as set on the token: a reset starts a new lease
+	period    time.Time // the quota period the held units belong to (the counter's refilledAt)
+	held      int64
+	lastUse   time.Time
+	spent     bool // the counter was empty at checkedAt
+	left      int64
+	checkedAt time.Time
+	est       estimate
+	gone      bool // the token has no quota any more (removed since it was read)
+}
+
+// estimate tracks the fleet-wide rate at which a budget is spent, from the levels successive
+// leases of this instance observe.
+type estimate struct {
+	at    time.Time
+	level int64 // count (window) or uses spent (quota) after the last observation
+	rate  float64
+}
+
+// observe records that the budget had spent level units at now.
+func (e *estimate) observe(now time.Time, level int64) {
+	if !e.at.IsZero() && now.After(e.at) && level >= e.level {
+		e.rate = float64(level-e.level) / now.Sub(e.at).Seconds()
+	}
+	e.at, e.level = now, level
+}
+
+// size returns the lease size for a fleet-wide rate, between 1 and most.
+func (l *Limiter) size(rate float64, most int64) int64 {
+	k := int64(math.Ceil(rate / l.w))
+	return min(max(k, 1), max(most, 1))
+}
+
+// Enforce applies a valid token's limits, in order: IP allowlist, rate limit, quota. ip is the
+// caller's address, or the zero Addr when unknown (a REST TOKEN authorizer has none): a token
+// with an allowlist then answers FORBIDDEN_IP. A token with no limits costs no store call; a
+// limited one costs at most one lease write per limit, and none while this instance holds
+// units. The error is non-nil only when the store failed: callers must deny.
+func (l *Limiter) Enforce(ctx context.Context, t *Token, ip netip.Addr, now time.Time) (Verdict, error) {
+	if !t.AllowsIP(ip) {
+		return Verdict{Code: CodeForbiddenIP, Token: t}, nil
+	}
+	v := Verdict{Code: CodeValid, Token: t}
+	if rl := t.RateLimit; rl != nil {
+		st, err := l.takeRate(ctx, t.ID, *rl, now)
+		if err != nil {
+			return Verdict{}, err
+		}
+		v.Limit = st
+		if st.Lease != nil {
+			v.Code = CodeRateLimited
+			return v, nil
+		}
+	}
+	if t.Remaining != nil {
+		st, err := l.takeQuota(ctx, t, now)
+		if err != nil {
+			return Verdict{}, err
+		}
+		if st != nil {
+			v.Code, v.Limit = CodeUsageExceeded, st
+		}
+	}
+	return v, nil
+}
+
+// Enforce applies t's limits with a limiter of its own, so one write per limited request: for
+// callers that see a token once (tests, tools). Enforcement points keep one Limiter.
+func Enforce(ctx context.Context, store Store, t *Token, ip netip.Addr, now time.Time) (Verdict, error) {
+	return NewLimiter(store, LimiterConfig{}).Enforce(ctx, t, ip, now)
+}
+
+// takeRate takes one request of token id's current window. It returns the window's state; its
+// Lease is set when the request is refused.
+func (l *Limiter) takeRate(ctx context.Context, id string, rl RateLimit, now time.Time) (*LimitState, error) {
+	l.mu.Lock()
+	r, ok := l.rates[id]
+	if !ok || r.limit != rl.Limit || r.window != rl.Window {
+		r = &rateLease{limit: rl.Limit, window: rl.Window}
+		l.rates[id] = r
+	}
+	l.mu.Unlock()
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	start := WindowStart(now, rl.Window)
+	if !r.start.Equal(start) {
+		r.start, r.held, r.spent = start, 0, false // units of a past window lapse with it
+	}
+	state := func(fromStore bool) *LimitState {
+		s := &LimitState{Limit: rl.Limit, Remaining: max(rl.Limit-r.count, 0) + r.held, Reset: start.Add(rl.Window)}
+		if r.held == 0 {
+			s.Remaining = 0
+			s.Lease = &LeaseState{Kind: "rate", Size: l.size(r.est.rate, RateLeaseMax(rl.Limit)),
+				StoreLeft: max(rl.Limit-r.count, 0), CheckedAt: r.checkedAt, FromStore: fromStore}
+		}
+		return s
+	}
+	if r.held > 0 {
+		r.held--
+		return l.rateOK(r, start, rl), nil
+	}
+	if r.spent {
+		return state(false), nil
+	}
+	k := l.size(r.est.rate, RateLeaseMax(rl.Limit))
+	count, err := l.store.LeaseRate(ctx, id, start, rl.Window, k)
+	if err != nil {
+		return nil, err
+	}
+	r.count, r.checkedAt = count, now
+	r.est.observe(now, count)
+	granted := min(k, max(rl.Limit-(count-k), 0))
+	if granted < k {
+		r.spent = true // the window's budget is gone once these are used
+	}
+	if granted == 0 {
+		return state(true), nil
+	}
+	r.held = granted - 1
+	return l.rateOK(r, start, rl), nil
+}
+
+// rateOK is the state of an admitted request: what the window has left, counting what this
+// instance holds as left (the others' leases are spent as far as it can tell).
+func (l *Limiter) rateOK(r *rateLease, start time.Time, rl RateLimit) *LimitState {
+	return &LimitState{Limit: rl.Limit, Remaining: max(rl.Limit-r.count, 0) + r.held, Reset: start.Add(rl.Window)}
+}
+
+// takeQuota takes one use of t's quota: nil when it was taken, the refusal's state otherwise.
+func (l *Limiter) takeQuota(ctx context.Context, t *Token, now time.Time) (*LimitState, error) {
+	l.mu.Lock()
+	q, ok := l.quotas[t.ID]
+	if !ok || !q.gen.Equal(t.RefilledAt) {
+		// A reset sets the quota anew: what an old lease held belongs to the old quota, and
+		// lapses (ReturnQuota's period check would refuse it anyway).
+		q = &quotaLease{gen: t.RefilledAt}
+		l.quotas[t.ID] = q
+	}
+	l.mu.Unlock()
+
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.gone {
+		return nil, nil // the quota was removed; the cached token will follow
+	}
+	// The period the caller can tell from its token and what this lease saw; a refill that fell
+	// due ends the held units' period: they lapse with it.
+	known := q.period
+	if t.RefilledAt.After(known) {
+		known = t.RefilledAt
+	}
+	rf := t.Refill
+	if rf != nil && q.held > 0 && LatestRefill(known, rf.Interval, now).After(q.period) {
+		q.held, q.spent = 0, false
+	}
+	refused := func(fromStore bool) *LimitState {
+		s := &LimitState{Lease: &LeaseState{Kind: "quota", Size: l.size(q.est.rate, maxQuotaLease),
+			StoreLeft: q.left, CheckedAt: q.checkedAt, FromStore: fromStore}}
+		if rf != nil {
+			s.Limit = rf.Amount
+			s.Reset = LatestRefill(known, rf.Interval, now).Add(rf.Interval)
+		}
+		return s
+	}
+	if q.held > 0 {
+		q.held--
+		q.lastUse = now
+		return nil, nil
+	}
+	if q.spent && now.Sub(q.checkedAt) < quotaRecheck && (rf == nil || !LatestRefill(known, rf.Interval, now).After(q.period)) {
+		return refused(false), nil
+	}
+	k := l.size(q.est.rate, maxQuotaLease)
+	lease, err := l.store.LeaseQuota(ctx, t.ID, rf, known, now, k)
+	if err != nil {
+		return nil, err
+	}
+	if lease.Unlimited {
+		q.gone = true
+		return nil, nil
+	}
+	if !lease.Period.Equal(q.period) {
+		q.est = estimate{} // a new period: its level starts again
+	}
+	q.period, q.left, q.checkedAt = lease.Period, lease.Remaining, now
+	q.est.observe(now, -lease.Remaining) // spent grows as remaining shrinks
+	if lease.Granted == 0 {
+		q.spent = true
+		return refused(true), nil
+	}
+	q.spent = false
+	q.held = lease.Granted - 1
+	q.lastUse = now
+	return nil, nil
+}
+
+// ReturnIdle gives back the unused units of the quota leases idle for LimiterConfig.IdleReturn
+// at now (all of them when force is set, e.g. at shutdown), best effort: a failed return keeps
+// nothing (the units are lost to the quota, as a crashed instance's would be). It also forgets
+// the leases of windows that have ended. It returns the number of units returned.
+func (l *Limiter) ReturnIdle(ctx context.Context, now time.Time, force bool) int64 {
+	type back struct {
+		id     string
+		period time.Time
+		n      int64
+	}
+	var due []back
+	l.mu.Lock()
+	quotas := make(map[string]*quotaLease, len(l.quotas))
+	for id, q := range l.quotas {
+		quotas[id] = q
+	}
+	for id, r := range l.rates {
+		// A window that ended a while ago holds nothing; its rate estimate is stale too.
+		if r.mu.TryLock() {
+			if now.Sub(r.start.Add(r.window)) > forgetAfter {
+				delete(l.rates, id)
+			}
+			r.mu.Unlock()
+		}
+	}
+	l.mu.Unlock()
+	for id, q := range quotas {
+		q.mu.Lock()
+		if q.held > 0 && (force || now.Sub(q.lastUse) >= l.idle) {
+			due = append(due, back{id, q.period, q.held})
+			q.held = 0
+		}
+		forget := q.held == 0 && now.Sub(q.lastUse) > forgetAfter && now.Sub(q.checkedAt) > forgetAfter
+		q.mu.Unlock()
+		if forget {
+			l.mu.Lock()
+			if l.quotas[id] == q {
+				delete(l.quotas, id)
+			}
+			l.mu.Unlock()
+		}
+	}
+	var returned int64
+	for _, b := range due {
+		if err := l.store.ReturnQuota(ctx, b.id, b.period, b.n); err == nil {
+			returned += b.n
+		}
+	}
+	return returned
+}
