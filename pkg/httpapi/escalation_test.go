@@ -156,6 +156,9 @@ func escalationMatrix(t *testing.T, newEnv func(t *testing.T) *env) {
 // costs a metered caller), and every audit event.
 func (e *env) stored(callerID string, uses int64) string {
 	e.t.Helper()
+	// Leases the instances hold go back first: units leased and not used are not spent.
+	e.authz.ReturnLeases(context.Background(), true)
+	e.svc.ReturnLeases(context.Background(), true)
 	var b strings.Builder
 	for _, owner := range []string{"admin", "alice"} {
 		page, err := e.svc.List(context.Background(), token.Principal{Owner: owner, Permissions: []string{token.PermAdmin}},
@@ -244,6 +247,9 @@ func TestDelegationIssueScenario(t *testing.T) {
 	refused := func(method, path, body, field string) {
 		t.Helper()
 		before := e.stored("", 0)
+		// A second between calls: a quiet caller, whose every use is one lease of one unit
+		// (token.Limiter), so that the counter is exact; a burst would lease ahead.
+		e.clock.Advance(time.Second)
 		resp := e.must(403, method, path, tok, body)
 		uses++
 		if !strings.HasPrefix(resp.str("message"), field+": ") {
@@ -264,6 +270,7 @@ func TestDelegationIssueScenario(t *testing.T) {
 		refused("POST", "/tokens", `{"name":"mint","permissions":["`+p+`"]}`, "permissions")
 	}
 
+	e.clock.Advance(time.Second)
 	child := e.must(201, "POST", "/tokens", tok, `{"name":"child"}`)
 	uses++
 	want := map[string]any{
@@ -281,9 +288,11 @@ func TestDelegationIssueScenario(t *testing.T) {
 
 	// The quota is the caller's uses left when the call is checked, after it took its own.
 	left := int64(e.must(200, "GET", "/tokens/"+id, e.admin, "").body["remaining"].(float64))
+	e.clock.Advance(time.Second)
 	resp := e.must(403, "POST", "/tokens", tok, fmt.Sprintf(`{"name":"q","remaining":%d}`, left))
 	if want := fmt.Sprintf("remaining: must be no more than your own (%d)", left-1); resp.str("message") != want {
 		t.Fatalf("message %q; want %q", resp.str("message"), want)
 	}
+	e.clock.Advance(time.Second)
 	e.must(201, "POST", "/tokens", tok, fmt.Sprintf(`{"name":"q","remaining":%d}`, left-2))
 }

@@ -28,6 +28,7 @@ type env struct {
 	store   token.Store
 	svc     *token.Service
 	handler http.Handler
+	authz   *authorizer.Authorizer // the management authorizer of handler
 	logs    *bytes.Buffer
 	admin   string // plaintext of an admin token of owner "admin"
 	seen    []string
@@ -45,8 +46,9 @@ func newEnv(t *testing.T, store token.Store) *env {
 	}
 	logs := &bytes.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	api := &httpapi.API{Service: svc, Authenticate: authenticator(store, clock.Now, logger), Logger: logger}
-	e := &env{t: t, clock: clock, store: store, svc: svc, handler: api.Handler(), logs: logs}
+	authz := authorizer.New(store, authorizer.Config{Now: clock.Now, Logger: logger})
+	api := &httpapi.API{Service: svc, Authenticate: authz.AuthenticateRequest, Logger: logger}
+	e := &env{t: t, clock: clock, store: store, svc: svc, handler: api.Handler(), authz: authz, logs: logs}
 	if _, isMem := store.(*memstore.Store); isMem {
 		e.admin = e.mint("admin", token.PermAdmin, token.PermManage)
 	}

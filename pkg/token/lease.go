@@ -20,9 +20,9 @@ import (
 // k adapts to the rate at which the whole fleet spends the budget, which every lease observes for
 // free: the count (or the remaining uses) a lease write returns has moved by what every instance
 // took since this instance's previous lease. With R that fleet-wide rate and W the target writes
-// per second of one item (LimiterConfig.WritesPerSecond, 200), k = ceil(R/W); an instance spending
-// r of R then writes r/k <= r*W/R times a second, and all instances together at most W, whatever
-// their number. A quiet token (R <= W) has k = 1: one write per request, exactly as without
+// per second of one item (LimiterConfig.WritesPerSecond, 200), k = ceil(R/W) would make an instance
+// spending r of R write r/k <= r*W/R times a second, and all instances together at most W, whatever
+// their number. (Leases are sized for a quarter of W, see size.) A quiet token (R <= W/4) has k = 1: one write per request, exactly as without
 // leases, and nothing held in memory after the request.
 //
 // Guarantees (also in the README):
@@ -129,26 +129,93 @@ type quotaLease struct {
 	gone      bool // the token has no quota any more (removed since it was read)
 }
 
-// estimate tracks the fleet-wide rate at which a budget is spent, from the levels successive
-// leases of this instance observe.
+// estimate tracks the fleet-wide rate at which a budget is spent: what the other instances took
+// between this instance's leases (the level a lease write returns, less what it was before this
+// instance's previous write returned) plus what this instance used, over a span of at least
+// estimateSpan. Its own leases do not count, only its uses: a large lease must not inflate the
+// estimate that sized it.
 type estimate struct {
-	at    time.Time
-	level int64 // count (window) or uses spent (quota) after the last observation
-	rate  float64
+	spanAt    time.Time
+	others    int64 // units other instances took since spanAt
+	used      int64 // units this instance used since spanAt
+	lastAfter int64 // the level after this instance's last write
+	haveLast  bool
+	rate      float64 // 0: not known yet
+	k         int64   // the last lease size asked for
 }
 
-// observe records that the budget had spent level units at now.
-func (e *estimate) observe(now time.Time, level int64) {
-	if !e.at.IsZero() && now.After(e.at) && level >= e.level {
-		e.rate = float64(level-e.level) / now.Sub(e.at).Seconds()
+const (
+	// estimateSpan is the shortest span a rate is measured over.
+	estimateSpan = 20 * time.Millisecond
+	// slowStartUses is how many uses within estimateSpan (150 a second from this instance
+	// alone) start growing leases before a rate is measured: fewer stay a quiet token's burst.
+	slowStartUses = 3
+	// estimateStale is how long a rate is trusted after its last observation: a token hot a
+	// while ago and quiet now leases one unit again.
+	estimateStale = 5 * time.Second
+)
+
+// observe records a lease write at now that found the budget's level (units spent) at before
+// and left it at after.
+func (e *estimate) observe(now time.Time, before, after int64) {
+	if !e.spanAt.IsZero() && now.Sub(e.spanAt) > estimateStale {
+		e.spanAt, e.rate = time.Time{}, 0
 	}
-	e.at, e.level = now, level
+	if e.haveLast && before >= e.lastAfter {
+		e.others += before - e.lastAfter
+	}
+	e.lastAfter, e.haveLast = after, true
+	switch {
+	case e.spanAt.IsZero() || now.Before(e.spanAt):
+		e.spanAt, e.others, e.used = now, 0, 0 // a new span; the rate stays until it is measured
+	case now.Sub(e.spanAt) >= estimateSpan:
+		// Smoothed: the others' takes arrive in lumps of their lease sizes, and a lump read as a
+		// rate would grow this instance's leases, and with them the others' estimates.
+		r := float64(e.others+e.used) / now.Sub(e.spanAt).Seconds()
+		if e.rate > 0 {
+			r = (3*e.rate + r) / 4
+		}
+		e.rate = r
+		e.spanAt, e.others, e.used = now, 0, 0
+	}
 }
 
-// size returns the lease size for a fleet-wide rate, between 1 and most.
-func (l *Limiter) size(rate float64, most int64) int64 {
-	k := int64(math.Ceil(rate / l.w))
-	return min(max(k, 1), max(most, 1))
+// restart begins a new budget (a window, a quota period) whose level was level at at.
+func (e *estimate) restart(at time.Time, level int64, now time.Time) {
+	if !e.spanAt.IsZero() && now.Sub(e.spanAt) > estimateStale {
+		e.rate = 0
+	}
+	e.spanAt, e.others, e.used, e.lastAfter, e.haveLast = at, 0, 0, level, true
+}
+
+// size returns the next lease size at now, between 1 and most. Leases are sized for a quarter
+// of the write budget, k = ceil(4R/W), which leaves the rest for what the estimate cannot see: the
+// leases of instances still measuring (slow start), and the last leases of each instance when a
+// window or quota runs out (and their second write when fewer than k remain). floor is a lower bound of the rate known otherwise (a window's
+// average so far). While this instance alone uses slowStartUses units faster than a rate can be measured, k grows
+// fourfold a lease (slow start); a measured rate may grow it sixteenfold a lease at most.
+func (l *Limiter) size(e *estimate, now time.Time, floor float64, most int64) int64 {
+	rate := floor
+	fresh := !e.spanAt.IsZero() && now.Sub(e.spanAt) <= estimateStale
+	if fresh {
+		rate = max(rate, e.rate)
+	}
+	slow := false
+	if dt := now.Sub(e.spanAt); fresh && e.rate == 0 && dt < estimateSpan && (e.others > 0 || e.used >= slowStartUses) {
+		// No rate measured yet, but the fleet (others' takes) or this instance is busy: a
+		// provisional rate over the span so far, 10 ms at least.
+		rate = max(rate, float64(e.others+e.used)/max(dt, 10*time.Millisecond).Seconds())
+		slow = e.used >= slowStartUses
+	}
+	k := int64(math.Ceil(4 * rate / l.w))
+	if slow && e.k > 0 {
+		k = max(k, 4*e.k)
+	}
+	if e.k > 0 {
+		k = min(k, 16*e.k) // grows at most sixteenfold a lease
+	}
+	k = min(max(k, 1), max(most, 1))
+	return k
 }
 
 // Enforce applies a valid token's limits, in order: IP allowlist, rate limit, quota. ip is the
@@ -205,31 +272,33 @@ func (l *Limiter) takeRate(ctx context.Context, id string, rl RateLimit, now tim
 	defer r.mu.Unlock()
 	start := WindowStart(now, rl.Window)
 	if !r.start.Equal(start) {
-		r.start, r.held, r.spent = start, 0, false // units of a past window lapse with it
+		// Units of a past window lapse with it; its count is the next one's level 0.
+		r.start, r.held, r.spent, r.count = start, 0, false, 0
+		r.est.restart(start, 0, now) // the count was 0 when the window started
 	}
 	state := func(fromStore bool) *LimitState {
-		s := &LimitState{Limit: rl.Limit, Remaining: max(rl.Limit-r.count, 0) + r.held, Reset: start.Add(rl.Window)}
-		if r.held == 0 {
-			s.Remaining = 0
-			s.Lease = &LeaseState{Kind: "rate", Size: l.size(r.est.rate, RateLeaseMax(rl.Limit)),
-				StoreLeft: max(rl.Limit-r.count, 0), CheckedAt: r.checkedAt, FromStore: fromStore}
-		}
-		return s
+		return &LimitState{Limit: rl.Limit, Reset: start.Add(rl.Window), Lease: &LeaseState{Kind: "rate", Size: r.est.k,
+			StoreLeft: max(rl.Limit-r.count, 0), CheckedAt: r.checkedAt, FromStore: fromStore}}
 	}
 	if r.held > 0 {
 		r.held--
+		r.est.used++
 		return l.rateOK(r, start, rl), nil
 	}
 	if r.spent {
 		return state(false), nil
 	}
-	k := l.size(r.est.rate, RateLeaseMax(rl.Limit))
+	// The window's average so far bounds the rate from below: right after a window opens, it is
+	// what tells a hot token from a quiet one (measured over 10 ms at least).
+	avg := float64(r.count) / max(now.Sub(start), 10*time.Millisecond).Seconds()
+	k := l.size(&r.est, now, avg, RateLeaseMax(rl.Limit))
+	r.est.k = k
 	count, err := l.store.LeaseRate(ctx, id, start, rl.Window, k)
 	if err != nil {
 		return nil, err
 	}
 	r.count, r.checkedAt = count, now
-	r.est.observe(now, count)
+	r.est.observe(now, count-k, count)
 	granted := min(k, max(rl.Limit-(count-k), 0))
 	if granted < k {
 		r.spent = true // the window's budget is gone once these are used
@@ -238,6 +307,7 @@ func (l *Limiter) takeRate(ctx context.Context, id string, rl RateLimit, now tim
 		return state(true), nil
 	}
 	r.held = granted - 1
+	r.est.used++
 	return l.rateOK(r, start, rl), nil
 }
 
@@ -275,7 +345,7 @@ func (l *Limiter) takeQuota(ctx context.Context, t *Token, now time.Time) (*Limi
 		q.held, q.spent = 0, false
 	}
 	refused := func(fromStore bool) *LimitState {
-		s := &LimitState{Lease: &LeaseState{Kind: "quota", Size: l.size(q.est.rate, maxQuotaLease),
+		s := &LimitState{Lease: &LeaseState{Kind: "quota", Size: q.est.k,
 			StoreLeft: q.left, CheckedAt: q.checkedAt, FromStore: fromStore}}
 		if rf != nil {
 			s.Limit = rf.Amount
@@ -286,12 +356,14 @@ func (l *Limiter) takeQuota(ctx context.Context, t *Token, now time.Time) (*Limi
 	if q.held > 0 {
 		q.held--
 		q.lastUse = now
+		q.est.used++
 		return nil, nil
 	}
 	if q.spent && now.Sub(q.checkedAt) < quotaRecheck && (rf == nil || !LatestRefill(known, rf.Interval, now).After(q.period)) {
 		return refused(false), nil
 	}
-	k := l.size(q.est.rate, maxQuotaLease)
+	k := l.size(&q.est, now, 0, maxQuotaLease)
+	q.est.k = k
 	lease, err := l.store.LeaseQuota(ctx, t.ID, rf, known, now, k)
 	if err != nil {
 		return nil, err
@@ -301,10 +373,11 @@ func (l *Limiter) takeQuota(ctx context.Context, t *Token, now time.Time) (*Limi
 		return nil, nil
 	}
 	if !lease.Period.Equal(q.period) {
-		q.est = estimate{} // a new period: its level starts again
+		// A new period: its level starts again, from what the lease found.
+		q.est.restart(now, -(lease.Remaining + lease.Granted), now)
 	}
 	q.period, q.left, q.checkedAt = lease.Period, lease.Remaining, now
-	q.est.observe(now, -lease.Remaining) // spent grows as remaining shrinks
+	q.est.observe(now, -(lease.Remaining + lease.Granted), -lease.Remaining) // spent grows as remaining shrinks
 	if lease.Granted == 0 {
 		q.spent = true
 		return refused(true), nil
@@ -312,7 +385,34 @@ func (l *Limiter) takeQuota(ctx context.Context, t *Token, now time.Time) (*Limi
 	q.spent = false
 	q.held = lease.Granted - 1
 	q.lastUse = now
+	q.est.used++
 	return nil, nil
+}
+
+// QuotaLeaseSize returns the size of this instance's last lease of token id's quota (0: none).
+func (l *Limiter) QuotaLeaseSize(id string) int64 {
+	l.mu.Lock()
+	q, ok := l.quotas[id]
+	l.mu.Unlock()
+	if !ok {
+		return 0
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.est.k
+}
+
+// HeldQuota returns the uses of token id's quota this instance holds: leased, not yet used.
+func (l *Limiter) HeldQuota(id string) int64 {
+	l.mu.Lock()
+	q, ok := l.quotas[id]
+	l.mu.Unlock()
+	if !ok {
+		return 0
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.held
 }
 
 // ReturnIdle gives back the unused units of the quota leases idle for LimiterConfig.IdleReturn

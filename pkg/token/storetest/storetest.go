@@ -80,6 +80,8 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("WindowCounts", func(t *testing.T) { runWindowCounts(t, newStore) })
 	t.Run("FindTokens", func(t *testing.T) { runFindTokens(t, newStore) })
 	t.Run("GraceUntilFirstUse", func(t *testing.T) { runGrace(t, newStore) })
+	t.Run("LeaseStore", func(t *testing.T) { runLeaseStore(t, newStore) })
+	t.Run("Limiter", func(t *testing.T) { runLimiter(t, newStore) })
 
 	t.Run("CreateFindRoundTrip", func(t *testing.T) {
 		clock := NewClock()
