@@ -185,10 +185,11 @@ func appResource(r any) string {
 // these attributes).
 var authorizerGrants = []grant{
 	{Resource: "table", Actions: []string{"dynamodb:GetItem"}, LeadingKeys: []string{tokenItems}},
-	// Usage and quota writes; the attributes their conditions read count as accessed too.
+	// Usage writes; quotas are leased from their counters (quotaLeaseGrant).
 	{Resource: "table", Actions: []string{"dynamodb:UpdateItem"}, LeadingKeys: []string{tokenItems},
-		Attributes:   []string{"pk", "lastUsedAt", "usageCount", "remaining", "refilledAt", "refillAmount", "refillInterval"},
+		Attributes:   []string{"pk", "lastUsedAt", "usageCount"},
 		ReturnValues: noneOrUpdated},
+	quotaLeaseGrant,
 	rateGrant,
 	usageGrant,
 	graceGrant,
@@ -203,6 +204,10 @@ var (
 )
 
 var (
+	// quotaLeaseGrant: leases of a quota's counter (pkg/token/lease.go), its refill, the return of
+	// unused uses and its creation for a token made before counters: UpdateItem only.
+	quotaLeaseGrant = grant{Resource: "table", Actions: []string{"dynamodb:UpdateItem"}, LeadingKeys: []string{quotaItems},
+		Attributes: []string{"pk", "remaining", "refilledAt", "refillAmount", "refillInterval", "ttl"}, ReturnValues: []string{"NONE", "UPDATED_NEW", "ALL_NEW"}}
 	noneOrUpdated = []string{"NONE", "UPDATED_OLD", "UPDATED_NEW"}
 	rateGrant     = grant{Resource: "table", Actions: []string{"dynamodb:UpdateItem"}, LeadingKeys: []string{rateItems},
 		Attributes: []string{"pk", "count", "ttl"}, ReturnValues: noneOrUpdated}
@@ -218,7 +223,11 @@ const (
 	auditItems  = "AUDIT#*"
 	rateItems   = "RATE#*"
 	usageItems  = "USAGE#*"
+	quotaItems  = "QUOTA#*"
 )
+
+// quotaRead: the live counters of tokens with a quota (Service.liveQuotas), one BatchGetItem.
+var quotaRead = grant{Resource: "table", Actions: []string{"dynamodb:BatchGetItem"}, LeadingKeys: []string{quotaItems}}
 
 // wantGrants is the least privilege of each function of template.yaml, derived from the Store
 // calls its route makes (pkg/dynamo/store.go), item prefix by item prefix;
@@ -231,29 +240,33 @@ var wantGrants = map[string][]grant{
 	"CreateFunction": {
 		{Resource: "table", Actions: []string{"dynamodb:GetItem", "dynamodb:PutItem"}, LeadingKeys: []string{tokenItems}},
 		{Resource: "table", Actions: []string{"dynamodb:PutItem"}, LeadingKeys: []string{auditItems, clientItems}},
+		quotaRead,
+		{Resource: "table", Actions: []string{"dynamodb:PutItem"}, LeadingKeys: []string{quotaItems}},
 	},
 	// ListTokens: Query on the owner index, or the ref index for ?createdBy; then WindowCounts of
 	// the page's rate-limited tokens: one BatchGetItem.
 	"ListFunction": {
 		{Resource: "index", Actions: []string{"dynamodb:Query"}},
-		{Resource: "table", Actions: []string{"dynamodb:BatchGetItem"}, LeadingKeys: []string{rateItems}},
+		{Resource: "table", Actions: []string{"dynamodb:BatchGetItem"}, LeadingKeys: []string{rateItems, quotaItems}},
 	},
 	// FindToken: GetItem.
-	"SelfFunction": {{Resource: "table", Actions: []string{"dynamodb:GetItem"}, LeadingKeys: []string{tokenItems}}},
+	"SelfFunction": {{Resource: "table", Actions: []string{"dynamodb:GetItem"}, LeadingKeys: []string{tokenItems}}, quotaRead},
 	// FindToken, then WindowCounts of a rate-limited token: BatchGetItem.
 	"GetFunction": {
 		{Resource: "table", Actions: []string{"dynamodb:GetItem"}, LeadingKeys: []string{tokenItems}},
-		{Resource: "table", Actions: []string{"dynamodb:BatchGetItem"}, LeadingKeys: []string{rateItems}},
+		{Resource: "table", Actions: []string{"dynamodb:BatchGetItem"}, LeadingKeys: []string{rateItems, quotaItems}},
 	},
 	// FindToken, then UsageDays: one BatchGetItem of the days' counters.
 	"UsageFunction": {
 		{Resource: "table", Actions: []string{"dynamodb:GetItem"}, LeadingKeys: []string{tokenItems}},
 		{Resource: "table", Actions: []string{"dynamodb:BatchGetItem"}, LeadingKeys: []string{usageItems}},
+		quotaRead,
 	},
 	// FindToken, then UpdateToken: a transaction of Update (token), Put (audit event) and Put
 	// (claim the clientId).
-	"UpdateFunction": updateGrants,
-	"RotateFunction": updateGrants,
+	"UpdateFunction": append(updateGrants[:2:2], quotaRead,
+		grant{Resource: "table", Actions: []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}, LeadingKeys: []string{quotaItems}}),
+	"RotateFunction": append(updateGrants[:2:2], quotaRead),
 	// FindToken, then UpdateToken of a revoke: a transaction of Update (token), Put (audit event)
 	// and Delete (release the clientId); with ?cascade=true, ListTokens on the ref index for each
 	// token of the family, and the same transaction for each descendant.
@@ -262,14 +275,16 @@ var wantGrants = map[string][]grant{
 		{Resource: "table", Actions: []string{"dynamodb:PutItem"}, LeadingKeys: []string{auditItems}},
 		{Resource: "table", Actions: []string{"dynamodb:DeleteItem"}, LeadingKeys: []string{clientItems}},
 		{Resource: "index", Actions: []string{"dynamodb:Query"}},
+		quotaRead,
 	},
 	// FindToken, then RecordUse of a valid token: UpdateItem of the token and, in parallel, of the
 	// day's counters (also written alone for refusals).
 	"VerifyFunction": {
 		{Resource: "table", Actions: []string{"dynamodb:GetItem"}, LeadingKeys: []string{tokenItems}},
 		{Resource: "table", Actions: []string{"dynamodb:UpdateItem"}, LeadingKeys: []string{tokenItems},
-			Attributes:   []string{"pk", "lastUsedAt", "usageCount", "remaining", "refilledAt", "refillAmount", "refillInterval"},
+			Attributes:   []string{"pk", "lastUsedAt", "usageCount"},
 			ReturnValues: noneOrUpdated},
+		quotaLeaseGrant,
 		rateGrant,
 		usageGrant,
 		graceGrant,

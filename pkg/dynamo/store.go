@@ -434,7 +434,7 @@ func (s *Store) UpdateToken(ctx context.Context, t *token.Token, ev *token.Audit
 
 // quotaWrite returns the write of t's quota counter that goes with an update of t, nil for none:
 // with t.ResetQuota, the counter holding the new quota (put over any old one), or its delete
-// when the quota is removed; otherwise, for a token with a quota, its refill settings and TTL,
+// when the quota is removed; with t.SyncQuota (a new refill), its refill settings and TTL,
 // creating the counter from t.Remaining and t.RefilledAt (as the caller read them: the token's
 // own while it has no counter) if there is none. No condition: the token's update carries it.
 func (s *Store) quotaWrite(t *token.Token) (*types.TransactWriteItem, error) {
@@ -447,8 +447,8 @@ func (s *Store) quotaWrite(t *token.Token) (*types.TransactWriteItem, error) {
 			return nil, err
 		}
 		return &types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.table), Item: item}}, nil
-	case t.Remaining == nil:
-		return nil, nil
+	case t.Remaining == nil || !t.SyncQuota:
+		return nil, nil // no change of the quota: the counter stays as it is
 	}
 	it := toQuotaItem(t)
 	names := map[string]string{"#remaining": attrRemaining, "#refilledAt": attrRefilled}
@@ -850,7 +850,7 @@ const leaseAttempts = 5
 // counter's refill settings are the ones the caller read; then a conditional decrement by k
 // (remaining >= k), which returns the counter; when it fails, the old item DynamoDB returns says
 // what remains, and the next attempt leases that. A missing counter is created from the token
-// (one strongly consistent GetItem and one conditional PutItem, once per token).
+// (one strongly consistent GetItem and one conditional UpdateItem, once per token).
 func (s *Store) LeaseQuota(ctx context.Context, id string, refill *token.Refill, refilledAt, now time.Time, k int64) (token.QuotaLease, error) {
 	if k < 1 {
 		return token.QuotaLease{}, token.Errorf(token.EINVALID, "lease of %d uses", k)
@@ -971,15 +971,29 @@ func (s *Store) createQuota(ctx context.Context, id string) (lease token.QuotaLe
 	if t.Remaining == nil {
 		return token.QuotaLease{Unlimited: true}, true, nil
 	}
-	item, err := attributevalue.MarshalMap(toQuotaItem(t))
-	if err != nil {
-		return token.QuotaLease{}, true, fmt.Errorf("dynamo: create quota counter: %w", err)
+	// An UpdateItem rather than a PutItem: the callers' grant on counters is UpdateItem only.
+	it := toQuotaItem(t)
+	names := map[string]string{"#remaining": attrRemaining, "#refilledAt": attrRefilled}
+	values := map[string]types.AttributeValue{
+		":remaining":  &types.AttributeValueMemberN{Value: strconv.FormatInt(it.Remaining, 10)},
+		":refilledAt": &types.AttributeValueMemberS{Value: it.RefilledAt},
 	}
-	_, err = s.client.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName:                aws.String(s.table),
-		Item:                     item,
-		ConditionExpression:      aws.String("attribute_not_exists(#remaining)"),
-		ExpressionAttributeNames: map[string]string{"#remaining": attrRemaining},
+	set := []string{"#remaining = :remaining", "#refilledAt = :refilledAt"}
+	for name, v := range map[string]int64{"refillAmount": it.RefillAmount, "refillInterval": it.RefillInterval, attrTTL: it.TTL} {
+		if v != 0 {
+			names["#"+name] = name
+			values[":"+name] = &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
+			set = append(set, "#"+name+" = :"+name)
+		}
+	}
+	slices.Sort(set)
+	_, err = s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(s.table),
+		Key:                       quotaKey(id),
+		UpdateExpression:          aws.String("SET " + strings.Join(set, ", ")),
+		ConditionExpression:       aws.String("attribute_not_exists(#remaining)"),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
 	})
 	var ccf *types.ConditionalCheckFailedException
 	if err != nil && !errors.As(err, &ccf) {

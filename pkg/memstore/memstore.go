@@ -102,7 +102,7 @@ func (s *Store) CreateToken(_ context.Context, t *token.Token, ev *token.AuditEv
 		return err
 	}
 	stored := t.Clone()
-	stored.ResetQuota = false // a write instruction, not part of the record
+	stored.ResetQuota, stored.SyncQuota = false, false // write instructions, not part of the record
 	s.tokens[t.ID] = stored
 	if t.Remaining != nil {
 		s.quotas[t.ID] = newQuota(t)
@@ -271,7 +271,7 @@ func (s *Store) UpdateToken(_ context.Context, t *token.Token, ev *token.AuditEv
 		s.quotas[t.ID] = newQuota(t)
 	case t.ResetQuota:
 		delete(s.quotas, t.ID)
-	case t.Remaining != nil && old.Remaining != nil:
+	case t.Remaining != nil && old.Remaining != nil && t.SyncQuota:
 		c, ok := s.quotas[t.ID]
 		if !ok {
 			c = newQuota(t)
@@ -279,7 +279,7 @@ func (s *Store) UpdateToken(_ context.Context, t *token.Token, ev *token.AuditEv
 		}
 		c.refill = copyRefill(t.Refill)
 	}
-	n.ResetQuota = false
+	n.ResetQuota, n.SyncQuota = false, false
 	s.tokens[t.ID] = n
 	t.Version = n.Version
 	s.addEvent(ev)
