@@ -30,24 +30,29 @@ type eventCase struct {
 	target   bool              // the path (or ?tokenId) names a token of the caller's owner, which the test creates
 	family   bool              // the target has 3 descendants (createdBy), which the test creates
 	limited  bool              // the tokens the test creates (the caller, the target, the token in the body) have a rate limit and a quota with refill
+	quota    bool              // the target alone has those limits (its caller has none, so it may lift them)
 	waiting  bool              // the token in the body was rotated with grace untilFirstUse, and this is its new secret's first use
 	contains string            // in the response body
 	env      map[string]string // the function's environment beyond its defaults
 }
 
 var eventCases = []eventCase{
-	{file: "create.json", function: "create", status: http.StatusCreated, contains: `"token":"tok_live_`},
+	{file: "create.json", function: "create", status: http.StatusCreated, limited: true, contains: `"token":"tok_live_`},
 	{file: "create-admin-for-owner.json", function: "create", status: http.StatusCreated, contains: `"owner":"alice"`},
 	{file: "create-forbidden.json", function: "create", status: http.StatusForbidden, contains: `"code":"forbidden"`},
 	{file: "list.json", function: "list", status: http.StatusOK, limited: true, contains: `"rateLimit":{"limit":100,"windowSeconds":60,"count":0,"remaining":100,`},
-	{file: "self.json", function: "self", status: http.StatusOK, contains: `"id":"Q7mZ2xK9pL4wN8rT"`},
+	{file: "self.json", function: "self", status: http.StatusOK, limited: true, contains: `"id":"Q7mZ2xK9pL4wN8rT"`},
 	{file: "get.json", function: "get", status: http.StatusOK, target: true, limited: true, contains: `"id":"4f9Xa1bC2dE3fG4h"`},
 	{file: "get-not-found.json", function: "get", status: http.StatusNotFound, contains: `"code":"not_found"`},
 	{file: "update.json", function: "update", status: http.StatusOK, target: true, contains: `"status":"disabled"`},
-	{file: "revoke.json", function: "revoke", status: http.StatusOK, target: true, contains: `"status":"revoked"`},
+	// A new quota puts the quota counter, a new refill updates it, no quota deletes it.
+	{file: "update-quota.json", function: "update", status: http.StatusOK, target: true, quota: true, contains: `"remaining":5,`},
+	{file: "update-refill.json", function: "update", status: http.StatusOK, target: true, quota: true, contains: `"refill":{"amount":8,"intervalSeconds":3600,`},
+	{file: "update-unlimited.json", function: "update", status: http.StatusOK, target: true, quota: true, contains: `"remaining":null,"refill":null`},
+	{file: "revoke.json", function: "revoke", status: http.StatusOK, target: true, limited: true, contains: `"status":"revoked"`},
 	{file: "revoke-cascade.json", function: "revoke", status: http.StatusOK, target: true, family: true, contains: `"descendantsRevoked":3`},
-	{file: "usage.json", function: "usage", status: http.StatusOK, target: true, contains: `{"tokenId":"4f9Xa1bC2dE3fG4h","days":[{"date":"`},
-	{file: "rotate.json", function: "rotate", status: http.StatusOK, target: true, contains: `"token":"tok_live_4f9Xa1bC2dE3fG4h`},
+	{file: "usage.json", function: "usage", status: http.StatusOK, target: true, limited: true, contains: `{"tokenId":"4f9Xa1bC2dE3fG4h","days":[{"date":"`},
+	{file: "rotate.json", function: "rotate", status: http.StatusOK, target: true, limited: true, contains: `"token":"tok_live_4f9Xa1bC2dE3fG4h`},
 	{file: "verify.json", function: "verify", status: http.StatusOK, waiting: true, contains: `"valid":true`},
 	{file: "verify-limited.json", function: "verify", status: http.StatusOK, limited: true, contains: `"valid":true`},
 	{file: "verify-malformed.json", function: "verify", status: http.StatusOK, contains: `"code":"MALFORMED"`},
@@ -204,7 +209,7 @@ func seed(t *testing.T, store token.Store, ev events.APIGatewayV2HTTPRequest, tc
 		}
 		tok := newToken(id, owner, []string{"upload", "list"}, token.NewSecret())
 		tok.ClientID = clientID
-		if tc.limited {
+		if tc.limited || tc.quota {
 			limit(tok)
 		}
 		mustCreate(t, store, tok)

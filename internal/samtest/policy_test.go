@@ -207,7 +207,7 @@ var (
 	// quotaLeaseGrant: leases of a quota's counter (pkg/token/lease.go), its refill, the return of
 	// unused uses and its creation for a token made before counters: UpdateItem only.
 	quotaLeaseGrant = grant{Resource: "table", Actions: []string{"dynamodb:UpdateItem"}, LeadingKeys: []string{quotaItems},
-		Attributes: []string{"pk", "remaining", "refilledAt", "refillAmount", "refillInterval", "ttl"}, ReturnValues: []string{"NONE", "UPDATED_NEW", "ALL_NEW"}}
+		Attributes: []string{"pk", "remaining", "refilledAt", "refillAmount", "refillInterval", "ttl"}, ReturnValues: noneOrUpdated}
 	noneOrUpdated = []string{"NONE", "UPDATED_OLD", "UPDATED_NEW"}
 	rateGrant     = grant{Resource: "table", Actions: []string{"dynamodb:UpdateItem"}, LeadingKeys: []string{rateItems},
 		Attributes: []string{"pk", "count", "ttl"}, ReturnValues: noneOrUpdated}
@@ -356,11 +356,11 @@ func TestPoliciesLeastPrivilege(t *testing.T) {
 func TestAuthorizerGrantsScoped(t *testing.T) {
 	for _, g := range authorizerGrants {
 		if len(g.LeadingKeys) == 0 {
-			t.Errorf("%v: no dynamodb:LeadingKeys: an authorizer may touch TOKEN#, RATE# and USAGE# items only", g)
+			t.Errorf("%v: no dynamodb:LeadingKeys: an authorizer may touch TOKEN#, RATE#, USAGE# and QUOTA# items only", g)
 		}
 		for _, k := range g.LeadingKeys {
-			if k != tokenItems && k != rateItems && k != usageItems {
-				t.Errorf("%v: leading key %q is neither a token record, a rate-limit window nor usage counters", g, k)
+			if k != tokenItems && k != rateItems && k != usageItems && k != quotaItems {
+				t.Errorf("%v: leading key %q is neither a token record, a rate-limit window, usage counters nor a quota counter", g, k)
 			}
 		}
 		if g.Attributes == nil {
@@ -408,7 +408,7 @@ func TestTableGrantsScoped(t *testing.T) {
 
 // TestGrantEvaluation: the evaluation the recorded-calls test relies on decides as IAM does.
 func TestGrantEvaluation(t *testing.T) {
-	token, write, rate := authorizerGrants[0], authorizerGrants[1], authorizerGrants[2]
+	token, write, rate, quota := authorizerGrants[0], authorizerGrants[1], rateGrant, quotaLeaseGrant
 	for _, tc := range []struct {
 		name string
 		g    grant
@@ -433,6 +433,11 @@ func TestGrantEvaluation(t *testing.T) {
 		{"window other attribute", rate, dynamoCall{Action: "dynamodb:UpdateItem", Resource: "table", LeadingKey: "RATE#abc#1", Attributes: []string{"pk", "count", "owner"}}, false},
 		{"window all attributes", rate, dynamoCall{Action: "dynamodb:UpdateItem", Resource: "table", LeadingKey: "RATE#abc#1"}, false},
 		{"token item as window", rate, dynamoCall{Action: "dynamodb:UpdateItem", Resource: "table", LeadingKey: "TOKEN#abc", Attributes: []string{"pk", "count"}}, false},
+		{"quota lease", quota, dynamoCall{Action: "dynamodb:UpdateItem", Resource: "table", LeadingKey: "QUOTA#abc", Attributes: []string{"pk", "refilledAt", "remaining"}, ReturnValues: "UPDATED_NEW"}, true},
+		{"quota returning all", quota, dynamoCall{Action: "dynamodb:UpdateItem", Resource: "table", LeadingKey: "QUOTA#abc", Attributes: []string{"pk", "remaining"}, ReturnValues: "ALL_NEW"}, false},
+		{"quota put", quota, dynamoCall{Action: "dynamodb:PutItem", Resource: "table", LeadingKey: "QUOTA#abc", Attributes: []string{"pk", "remaining"}}, false},
+		{"token item as quota", quota, dynamoCall{Action: "dynamodb:UpdateItem", Resource: "table", LeadingKey: "TOKEN#abc", Attributes: []string{"pk", "remaining"}}, false},
+		{"token quota by the usage grant", write, dynamoCall{Action: "dynamodb:UpdateItem", Resource: "table", LeadingKey: "TOKEN#abc", Attributes: []string{"pk", "remaining"}}, false},
 		{"day counters", usageGrant, dynamoCall{Action: "dynamodb:UpdateItem", Resource: "table", LeadingKey: "USAGE#abc#2026-11-22", Attributes: []string{"RATE_LIMITED", "pk", "ttl", "valid"}}, true},
 		{"day counters of another attribute", usageGrant, dynamoCall{Action: "dynamodb:UpdateItem", Resource: "table", LeadingKey: "USAGE#abc#2026-11-22", Attributes: []string{"pk", "usageCount"}}, false},
 		{"token item as day counters", usageGrant, dynamoCall{Action: "dynamodb:UpdateItem", Resource: "table", LeadingKey: "TOKEN#abc", Attributes: []string{"pk", "valid"}}, false},

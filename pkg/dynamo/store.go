@@ -855,7 +855,7 @@ func (s *Store) LeaseQuota(ctx context.Context, id string, refill *token.Refill,
 	if k < 1 {
 		return token.QuotaLease{}, token.Errorf(token.EINVALID, "lease of %d uses", k)
 	}
-	names := map[string]string{"#remaining": attrRemaining}
+	names := map[string]string{"#remaining": attrRemaining, "#refilledAt": attrRefilled}
 	created := false
 	var last token.QuotaLease
 	for attempt := 1; attempt <= leaseAttempts; attempt++ {
@@ -877,15 +877,17 @@ func (s *Store) LeaseQuota(ctx context.Context, id string, refill *token.Refill,
 			k = 1 // contention took what each attempt saw: ask for the least
 		}
 		out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName:                aws.String(s.table),
-			Key:                      quotaKey(id),
-			UpdateExpression:         aws.String("SET #remaining = #remaining - :k"),
+			TableName: aws.String(s.table),
+			Key:       quotaKey(id),
+			// refilledAt is set to itself so that UPDATED_NEW returns the period too: the
+			// authorizers' grant holds ReturnValues to NONE or UPDATED_*, never ALL_*.
+			UpdateExpression:         aws.String("SET #remaining = #remaining - :k, #refilledAt = #refilledAt"),
 			ConditionExpression:      aws.String("#remaining >= :k"),
 			ExpressionAttributeNames: names,
 			ExpressionAttributeValues: map[string]types.AttributeValue{
 				":k": &types.AttributeValueMemberN{Value: strconv.FormatInt(k, 10)},
 			},
-			ReturnValues:                        types.ReturnValueAllNew,
+			ReturnValues:                        types.ReturnValueUpdatedNew,
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		})
 		var ccf *types.ConditionalCheckFailedException
