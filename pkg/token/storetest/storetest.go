@@ -80,6 +80,7 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("WindowCounts", func(t *testing.T) { runWindowCounts(t, newStore) })
 	t.Run("FindTokens", func(t *testing.T) { runFindTokens(t, newStore) })
 	t.Run("GraceUntilFirstUse", func(t *testing.T) { runGrace(t, newStore) })
+	t.Run("Reminders", func(t *testing.T) { runReminders(t, newStore) })
 
 	t.Run("CreateFindRoundTrip", func(t *testing.T) {
 		clock := NewClock()
