@@ -80,7 +80,9 @@ func TestExpiryRemindersBinary(t *testing.T) {
 	if len(puts) != 3 {
 		t.Fatalf("%d PutEvents calls, want 3 (a refusal, its retry, the next run's)", len(puts))
 	}
-	var sent struct{ Entries []struct{ DetailType, EventBusName, Detail string } }
+	var sent struct {
+		Entries []struct{ DetailType, EventBusName, Detail string }
+	}
 	if err := json.Unmarshal([]byte(puts[2]), &sent); err != nil {
 		t.Fatal(err)
 	}
