@@ -117,8 +117,8 @@ func ReminderEventID(r Reminder) string {
 
 // Run sends the reminders due now: for each threshold d, those of the tokens (not revoked, not
 // gone, enabled or not) that expire in [now + d days - Lookback, now + d days). Each is first
-// claimed (Store.ClaimReminder), so that of overlapping runs exactly one sends it; then the
-// claimed ones are published in batches of up to 10 (one PutEvents call each). A batch whose
+// claimed (Store.ClaimReminder), so that of overlapping runs exactly one sends it; the claimed
+// ones are published in batches of 10 (one PutEvents call each; the last may be smaller). A batch whose
 // publication fails is released (Store.ReleaseReminder) for the next run to send again; its
 // events that EventBridge did accept are then sent twice, with the same eventId.
 // Returns what it did, and an error when a read or a claim failed (the run stops) or when some
@@ -138,29 +138,39 @@ func (r *Reminders) Run(ctx context.Context) (ReminderRun, error) {
 		}
 	}
 	run.Due = len(due)
+	// Claims are made 10 at a time, in parallel; the claimed reminders are published in full
+	// batches of 10 as they accumulate, so that a run stopped midway leaves few claims unsent.
+	var pending []*dueReminder
 	var publishErrs []error
+	publish := func(batch []*dueReminder) {
+		events := make([]Event, len(batch))
+		for i, c := range batch {
+			events[i] = reminderEvent(c, now)
+		}
+		if err := r.cfg.Events.Publish(ctx, events); err != nil {
+			r.release(ctx, batch)
+			run.Failed += len(batch)
+			publishErrs = append(publishErrs, err)
+			return
+		}
+		run.Sent += len(batch)
+	}
 	for start := 0; start < len(due); start += reminderBatch {
 		batch := due[start:min(start+reminderBatch, len(due))]
 		claimed, err := r.claim(ctx, batch)
 		run.Skipped += len(batch) - len(claimed)
+		pending = append(pending, claimed...)
 		if err != nil {
-			r.release(ctx, claimed) // the others' claims were made: release them too, for the next run
+			r.release(ctx, pending) // claimed, never to be sent by this run: for the next one
 			return run, err
 		}
-		if len(claimed) == 0 {
-			continue
+		for len(pending) >= reminderBatch {
+			publish(pending[:reminderBatch])
+			pending = pending[reminderBatch:]
 		}
-		events := make([]Event, len(claimed))
-		for i, c := range claimed {
-			events[i] = reminderEvent(c, now)
-		}
-		if err := r.cfg.Events.Publish(ctx, events); err != nil {
-			r.release(ctx, claimed)
-			run.Failed += len(claimed)
-			publishErrs = append(publishErrs, err)
-			continue
-		}
-		run.Sent += len(claimed)
+	}
+	if len(pending) > 0 {
+		publish(pending)
 	}
 	r.cfg.Logger.InfoContext(ctx, "expiry reminders", "due", run.Due, "sent", run.Sent, "skipped", run.Skipped, "failed", run.Failed)
 	if len(publishErrs) > 0 {

@@ -231,3 +231,32 @@ func TestReminderConfig(t *testing.T) {
 		t.Fatalf("days %v, %v", r.Days(), err)
 	}
 }
+
+// batchPublisher records the size of each Publish call.
+type batchPublisher struct{ sizes []int }
+
+func (p *batchPublisher) Publish(_ context.Context, events []token.Event) error {
+	p.sizes = append(p.sizes, len(events))
+	return nil
+}
+
+// Reminders claimed already (by an overlapping run) are skipped, and the rest still go out in
+// full batches of 10: 25 due, 12 claimed elsewhere, 13 sent as 10 + 3.
+func TestRemindersPublishFullBatches(t *testing.T) {
+	f := newFixture(t, token.Config{})
+	pub := &batchPublisher{}
+	r := newReminders(t, f, pub, []int{7})
+	for i := range 25 {
+		tok, _ := f.mustCreate(t, remindAdmin, token.CreateInput{Name: fmt.Sprint("t", i), Lifetime: token.Lifetime{Days: ptr(7)}})
+		if i%2 == 0 && i < 24 {
+			if ok, err := f.mem.ClaimReminder(ctx, token.Reminder{TokenID: tok.ID, DaysBefore: 7, ExpiresAt: tok.ExpiresAt}); !ok || err != nil {
+				t.Fatalf("claim: %v %v", ok, err)
+			}
+		}
+		f.clock.Advance(time.Second)
+	}
+	run, err := r.Run(ctx)
+	if err != nil || run != (token.ReminderRun{Due: 25, Sent: 13, Skipped: 12}) || fmt.Sprint(pub.sizes) != "[10 3]" {
+		t.Fatalf("run %+v, %v, PutEvents batches %v; want 13 sent as [10 3]", run, err, pub.sizes)
+	}
+}
