@@ -7,11 +7,13 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/apitokens/apitokens/pkg/app"
 	"github.com/apitokens/apitokens/pkg/dynamo"
 	"github.com/apitokens/apitokens/pkg/dynamo/dynamotest"
 	"github.com/apitokens/apitokens/pkg/token"
@@ -93,4 +95,34 @@ func TestExpiryRemindersBinary(t *testing.T) {
 	}
 	grants := functionGrants(t, mustTemplate(t), mainResource)
 	checkCalls(t, "template.yaml "+remindersFunction, grants[remindersFunction], rec.take(t))
+}
+
+// TestExpiryReminderDaysParameter: the function gets EXPIRY_REMINDER_DAYS from the parameter, whose
+// default the code accepts, and whose pattern refuses what the code refuses for its form (the
+// code also refuses repeats and values over 3650, which the pattern cannot express).
+func TestExpiryReminderDaysParameter(t *testing.T) {
+	tpl := mustTemplate(t)
+	vars, _ := get(tpl, "Resources", remindersFunction, "Properties", "Environment", "Variables").(tree)
+	if ref(vars[app.EnvExpiryReminderDays]) != "ExpiryReminderDays" {
+		t.Errorf("%s: %s = %v, want !Ref ExpiryReminderDays", remindersFunction, app.EnvExpiryReminderDays, vars[app.EnvExpiryReminderDays])
+	}
+	p := get(tpl, "Parameters", "ExpiryReminderDays")
+	re := regexp.MustCompile(str(get(p, "AllowedPattern")))
+	accepts := func(s string) bool {
+		_, err := app.ReminderDays(func(string) string { return s })
+		return err == nil
+	}
+	if d := str(get(p, "Default")); !re.MatchString(d) || !accepts(d) {
+		t.Errorf("default %q: pattern %v, code %v", d, re.MatchString(d), accepts(d))
+	}
+	for _, s := range []string{"30,7", "1", "3650,90,30,14,7,3,2,1", "1,2,3,4,5,6,7,8,9,10"} {
+		if !re.MatchString(s) || !accepts(s) {
+			t.Errorf("%q: pattern %v, code %v; want both to accept", s, re.MatchString(s), accepts(s))
+		}
+	}
+	for _, s := range []string{"", "0", "30,,7", "30, 7", "07", "-7", "7d", "1,2,3,4,5,6,7,8,9,10,11"} {
+		if re.MatchString(s) {
+			t.Errorf("%q: the pattern accepts it (the code: %v)", s, accepts(s))
+		}
+	}
 }
