@@ -224,7 +224,7 @@ store (--store memory) lasts as long as the process: useful with serve, and for 
 		cmd.GroupID = groupTokens
 		root.AddCommand(cmd)
 	}
-	for _, cmd := range []*cobra.Command{c.serveCommand(), c.tableCommand()} {
+	for _, cmd := range []*cobra.Command{c.serveCommand(), c.tableCommand(), c.remindCommand()} {
 		cmd.GroupID = groupServer
 		root.AddCommand(cmd)
 	}

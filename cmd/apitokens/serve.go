@@ -42,7 +42,10 @@ example) as on AWS: a token bound to other APIs is refused 403 FORBIDDEN_API, an
 401 once the example authorizer's memory cache (--example-cache-ttl) has passed.
 
 Lifecycle events (token.created, token.revoked, ...; on AWS sent to EventBridge) are logged, and
-the last 1000 are served at GET /events to an admin token, as EventBridge would deliver them.`,
+the last 1000 are served at GET /events to an admin token, as EventBridge would deliver them.
+The expiry reminders (token.expiring, EXPIRY_REMINDER_DAYS before expiry) run every
+EXPIRY_REMINDER_INTERVAL (default 1m on the memory store; off on DynamoDB unless set, so that a
+local server never takes the deployed function's reminders).`,
 		Example: `  apitokens serve
   apitokens serve --addr 127.0.0.1:9000 --admin-owner ops
   apitokens serve --example-cache-ttl 0
@@ -72,6 +75,14 @@ func (c *cli) serve(ctx context.Context, cmd *cobra.Command, sf *storeFlags, add
 	sf.events = events
 	store, svc, err := sf.open(ctx, c, cmd)
 	if err != nil {
+		return err
+	}
+	// Expiry reminders (token.expiring) to the same memory, as the scheduled function sends them.
+	interval, err := reminderInterval(c.getenv, sf.store == storeMemory && sf.stack == "")
+	if err != nil {
+		return err
+	}
+	if err := startReminders(ctx, store, events, sf.getenv, interval, logger); err != nil {
 		return err
 	}
 	// Management calls are authenticated by the management authorizer's own code and rules

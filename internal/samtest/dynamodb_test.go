@@ -149,7 +149,7 @@ func parseCalls(op string, body []byte) ([]dynamoCall, error) {
 func callOf(op string, in wireRequest) dynamoCall {
 	c := dynamoCall{Action: "dynamodb:" + op, Resource: "table", ReturnValues: in.ReturnValues}
 	if in.IndexName != "" {
-		c.Resource = "index"
+		c.Resource, c.Index = "index", in.IndexName
 	}
 	for _, item := range []map[string]map[string]any{in.Key, in.Item} {
 		if s, ok := item[tableKey]["S"].(string); ok {
@@ -469,10 +469,12 @@ func TestTableMatchesCreateTable(t *testing.T) {
 	}
 	var gsis, wantGSIs []string
 	for _, g := range get(p, "GlobalSecondaryIndexes").([]any) {
-		gsis = append(gsis, str(get(g, "IndexName"))+" "+keySchema(get(g, "KeySchema"))+" "+str(get(g, "Projection", "ProjectionType")))
+		gsis = append(gsis, str(get(g, "IndexName"))+" "+keySchema(get(g, "KeySchema"))+" "+str(get(g, "Projection", "ProjectionType"))+
+			" "+strings.Join(toStrings(get(g, "Projection", "NonKeyAttributes")), ","))
 	}
 	for _, g := range d.GlobalSecondaryIndexes {
-		wantGSIs = append(wantGSIs, *g.IndexName+" "+describedKeys(g.KeySchema)+" "+string(g.Projection.ProjectionType))
+		wantGSIs = append(wantGSIs, *g.IndexName+" "+describedKeys(g.KeySchema)+" "+string(g.Projection.ProjectionType)+
+			" "+strings.Join(g.Projection.NonKeyAttributes, ","))
 	}
 	if !slices.Equal(gsis, wantGSIs) {
 		t.Errorf("GlobalSecondaryIndexes %v, CreateTable makes %v", gsis, wantGSIs)

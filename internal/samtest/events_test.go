@@ -67,6 +67,8 @@ var eventCases = []eventCase{
 	{file: "leaks.json", function: "leaks", status: http.StatusOK, contains: `"label":"true_positive"},{"token_hash":`,
 		env: map[string]string{app.EnvLeakAction: "disable"}},
 	{file: "revoke-by-token.json", function: "revoke-by-token", status: http.StatusOK, contains: `{"status":"received"}`},
+	// The scheduled event of the expiry reminders (TestExpiryRemindersBinary); it has no status.
+	{file: "expiry-reminders.json", function: "expiry-reminders", contains: `"due":`},
 	{file: "example-whoami.json", function: "example-whoami", status: http.StatusOK, contains: `"permissions":["upload","list"]`},
 	{file: "example-whoami-no-context.json", function: "example-whoami", status: http.StatusUnauthorized, contains: `"valid":false`},
 }

@@ -14,11 +14,13 @@ func isPutEvents(st any) bool {
 	return slices.Equal(toStrings(get(st, "Action")), []string{"events:PutEvents"})
 }
 
-// publishers are the functions whose routes change tokens, and so publish lifecycle events.
-var publishers = []string{"CreateFunction", "UpdateFunction", "RevokeFunction", "RotateFunction", "LeaksFunction", "RevokeByTokenFunction"}
+// publishers are the functions whose routes change tokens, and so publish lifecycle events, and
+// the scheduled expiry reminders.
+var publishers = []string{"CreateFunction", "UpdateFunction", "RevokeFunction", "RotateFunction", "LeaksFunction", "RevokeByTokenFunction", remindersFunction}
 
-// TestPutEventsGrants: exactly the functions that change tokens may put events, to the stack's
-// bus only, and are told its name (EVENT_BUS_NAME); the example rule listens on that bus.
+// TestPutEventsGrants: exactly the functions that change tokens, and the expiry reminders, may
+// put events, to the stack's bus only, and are told its name (EVENT_BUS_NAME); the example rule
+// listens on that bus.
 func TestPutEventsGrants(t *testing.T) {
 	tpl := mustTemplate(t)
 	busName := []any{"CreateEventBus", tree{"Ref": "EventBus"}, tree{"Ref": "EventBusName"}}

@@ -14,7 +14,7 @@ import (
 // The conditions are the only ones the tests can evaluate; any other condition fails the test
 // that reads the template, so that no condition is ever silently ignored.
 type grant struct {
-	Resource     string   // "table" or "index" (the owner index)
+	Resource     string   // "table", "index" (any index) or "index/<name>" (that index only)
 	Actions      []string // sorted
 	LeadingKeys  []string // ForAllValues:StringLike dynamodb:LeadingKeys; nil: any item
 	Attributes   []string // ForAllValues:StringEquals dynamodb:Attributes; nil: any attribute
@@ -41,6 +41,7 @@ func (g grant) String() string {
 type dynamoCall struct {
 	Action       string   // "dynamodb:GetItem"
 	Resource     string   // "table" or "index"
+	Index        string   // the index a Query names; "" for the table
 	LeadingKey   string   // the partition key value the request names; "" when unknown
 	Attributes   []string // attribute names read, written or compared; nil: every attribute (a read without projection)
 	ReturnValues string   // "" when the request sets none
@@ -51,12 +52,16 @@ func (c dynamoCall) String() string {
 	if c.Attributes != nil {
 		attrs = strings.Join(c.Attributes, ",")
 	}
-	return fmt.Sprintf("%s %s on %q (attributes %s, ReturnValues %q)", c.Resource, c.Action, c.LeadingKey, attrs, c.ReturnValues)
+	resource := c.Resource
+	if c.Index != "" {
+		resource += "/" + c.Index
+	}
+	return fmt.Sprintf("%s %s on %q (attributes %s, ReturnValues %q)", resource, c.Action, c.LeadingKey, attrs, c.ReturnValues)
 }
 
 // allows reports whether g allows c, as IAM evaluates the statement.
 func (g grant) allows(c dynamoCall) bool {
-	if g.Resource != c.Resource || !slices.Contains(g.Actions, c.Action) {
+	if g.Resource != c.Resource && g.Resource != c.Resource+"/"+c.Index || !slices.Contains(g.Actions, c.Action) {
 		return false
 	}
 	if g.LeadingKeys != nil && !g.leadingKeyMatches(c.LeadingKey) {
@@ -166,6 +171,8 @@ func mainResource(r any) string {
 		return "table"
 	case str(get(r, "Fn::Sub")) == "${Table.Arn}/index/*":
 		return "index"
+	case strings.HasPrefix(str(get(r, "Fn::Sub")), "${Table.Arn}/index/"):
+		return strings.TrimPrefix(str(get(r, "Fn::Sub")), "${Table.Arn}/")
 	}
 	return ""
 }
@@ -224,6 +231,7 @@ const (
 	rateItems   = "RATE#*"
 	usageItems  = "USAGE#*"
 	quotaItems  = "QUOTA#*"
+	remindItems = "REMIND#*"
 )
 
 // quotaRead: the live counters of tokens with a quota (Service.liveQuotas), one BatchGetItem.
@@ -312,6 +320,13 @@ var wantGrants = map[string][]grant{
 	"ExampleWhoamiFunction": {},
 	// The OpenAPI document is embedded in the binary: no call at all.
 	"OpenapiFunction": {},
+	// The expiry reminders: ExpiringTokens, a Query of the expiry index only (which projects no
+	// secret hash); ClaimReminder, a conditional PutItem, and ReleaseReminder, a DeleteItem, of
+	// REMIND# claims. They never touch a token.
+	remindersFunction: {
+		{Resource: "index/expiry", Actions: []string{"dynamodb:Query"}},
+		{Resource: "table", Actions: []string{"dynamodb:DeleteItem", "dynamodb:PutItem"}, LeadingKeys: []string{remindItems}},
+	},
 	// GET /me answers from the authorizer's context; the dashboard serves embedded files.
 	"MeFunction":        {},
 	"DashboardFunction": {},
@@ -409,6 +424,7 @@ func TestTableGrantsScoped(t *testing.T) {
 // TestGrantEvaluation: the evaluation the recorded-calls test relies on decides as IAM does.
 func TestGrantEvaluation(t *testing.T) {
 	token, write, rate, quota := authorizerGrants[0], authorizerGrants[1], rateGrant, quotaLeaseGrant
+	expiryQuery := wantGrants[remindersFunction][0]
 	for _, tc := range []struct {
 		name string
 		g    grant
@@ -441,6 +457,10 @@ func TestGrantEvaluation(t *testing.T) {
 		{"day counters", usageGrant, dynamoCall{Action: "dynamodb:UpdateItem", Resource: "table", LeadingKey: "USAGE#abc#2026-11-22", Attributes: []string{"RATE_LIMITED", "pk", "ttl", "valid"}}, true},
 		{"day counters of another attribute", usageGrant, dynamoCall{Action: "dynamodb:UpdateItem", Resource: "table", LeadingKey: "USAGE#abc#2026-11-22", Attributes: []string{"pk", "usageCount"}}, false},
 		{"token item as day counters", usageGrant, dynamoCall{Action: "dynamodb:UpdateItem", Resource: "table", LeadingKey: "TOKEN#abc", Attributes: []string{"pk", "valid"}}, false},
+		{"expiry index", expiryQuery, dynamoCall{Action: "dynamodb:Query", Resource: "index", Index: "expiry"}, true},
+		{"owner index by the expiry grant", expiryQuery, dynamoCall{Action: "dynamodb:Query", Resource: "index", Index: "owner"}, false},
+		{"table by the expiry grant", expiryQuery, dynamoCall{Action: "dynamodb:Query", Resource: "table"}, false},
+		{"expiry index by any-index grant", grant{Resource: "index", Actions: []string{"dynamodb:Query"}}, dynamoCall{Action: "dynamodb:Query", Resource: "index", Index: "expiry"}, true},
 	} {
 		if got := tc.g.allows(tc.c); got != tc.want {
 			t.Errorf("%s: %v allows %v: %v, want %v", tc.name, tc.g, tc.c, got, tc.want)

@@ -35,6 +35,7 @@ var otherFunctions = map[string]string{
 	"ManagementAuthorizerFunction": "authorizer",
 	"ExampleWhoamiFunction":        "example-whoami",
 	dashboardFunction:              "dashboard",
+	remindersFunction:              "expiry-reminders",
 }
 
 // dashboardFunction serves the dashboard on the routes of dashboard.RouteKeys

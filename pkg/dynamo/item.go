@@ -22,6 +22,7 @@ const (
 	usagePrefix  = "USAGE#"  // USAGE#<id>#<yyyy-mm-dd>: a token's usage counters of one UTC day
 	quotaPrefix  = "QUOTA#"  // QUOTA#<id>: a token's quota counter (token.Store.LeaseQuota)
 	auditPrefix  = "AUDIT#"  // AUDIT#<event id>: an audit event
+	remindPrefix = "REMIND#" // REMIND#<id>#<days>#<expiresAt, epoch seconds>: an expiry reminder's claim
 
 	// Index keys of audit events. They contain '#', which owners and token ids cannot, so they
 	// never meet a token's owner or creator in an index.
@@ -49,6 +50,8 @@ const (
 	attrAPIs         = "apis"
 	attrRef          = "ref"
 	attrTargetID     = "targetId"
+	attrExpiryDay    = "expiryDay" // the UTC day (yyyy-mm-dd) of a token's expiry: expiryIndex's partition
+	attrExpiryAt     = "expiryAt"  // the expiry again, in timeLayout: expiryIndex's sort key
 
 	// ownerIndex is the GSI listing an owner's tokens by sk (token.Token.SortKey), which sorts
 	// by creation time; queried in reverse for newest first. Token items carry their owner;
@@ -59,14 +62,26 @@ const (
 	// AUDIT#<owner of its token>, so it lists an owner's events. Tokens created by no token have
 	// no ref and are not in it.
 	refIndex = "ref"
+	// expiryIndex is the GSI on expiryDay and expiryAt: the tokens expiring on one UTC day, in
+	// expiry order, for the expiry reminders (Store.ExpiringTokens). Only tokens that have an
+	// expiry and are not revoked carry these attributes, so the index holds nothing else. It
+	// projects only what a reminder needs (expiryProjection), never a secret hash.
+	//
+	// expiryAt duplicates expiresAt because the index's sort key must be a string on every item
+	// that has it, and clientId markers keep expiresAt as a number.
+	expiryIndex = "expiry"
 )
+
+// expiryProjection are the non-key attributes expiryIndex projects: what decodeToken needs to
+// build a token.Token with the fields token.Store.ExpiringTokens promises.
+var expiryProjection = []string{"id", attrOwner, "name", "env", attrExpiresAt, "enabled", "revokedAt", attrPurgeAt}
 
 // mutableAttrs are the token attributes UpdateToken writes: everything but the key, the index
 // attributes (owner, sk), the immutable settings (id, env, hint, clientId, createdAt), the usage
 // fields RecordUse owns (lastUsedAt, usageCount) and version, which UpdateToken increments.
 var mutableAttrs = []string{
 	"name", "permissions", attrAPIs, "secretHash", "prevSecretHash", "prevSecretUntil", attrPrevFirstUse, "updatedAt",
-	attrExpiresAt, "autoDelete", "enabled", "revokedAt", attrPurgeAt, attrTTL, "meta",
+	attrExpiresAt, attrExpiryDay, attrExpiryAt, "autoDelete", "enabled", "revokedAt", attrPurgeAt, attrTTL, "meta",
 	"rateLimit", "rateWindow", "refillAmount", "refillInterval", "allowedCidrs",
 }
 
@@ -100,6 +115,8 @@ type tokenItem struct {
 	CreatedAt  string `dynamodbav:"createdAt"`
 	UpdatedAt  string `dynamodbav:"updatedAt,omitempty"`
 	ExpiresAt  string `dynamodbav:"expiresAt,omitempty"`
+	ExpiryDay  string `dynamodbav:"expiryDay,omitempty"` // with expiryAt: in expiryIndex; absent without expiry or once revoked
+	ExpiryAt   string `dynamodbav:"expiryAt,omitempty"`
 	AutoDelete bool   `dynamodbav:"autoDelete"`
 	Enabled    bool   `dynamodbav:"enabled"`
 	RevokedAt  string `dynamodbav:"revokedAt,omitempty"`
@@ -303,6 +320,14 @@ func tokenKey(id string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{attrPK: &types.AttributeValueMemberS{Value: tokenPrefix + id}}
 }
 
+// expiryDay is the expiryIndex partition of an expiry: its UTC day, yyyy-mm-dd.
+func expiryDay(at time.Time) string { return at.UTC().Format("2006-01-02") }
+
+// remindKey is the key of the claim of reminder r.
+func remindKey(r token.Reminder) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{attrPK: &types.AttributeValueMemberS{Value: remindPrefix + r.Key()}}
+}
+
 func clientKey(owner, clientID string) string {
 	return clientPrefix + owner + "#" + clientID
 }
@@ -340,6 +365,9 @@ func toItem(t *token.Token) tokenItem {
 		ClientID:        t.ClientID,
 		Meta:            string(t.Meta),
 		Version:         t.Version,
+	}
+	if !t.ExpiresAt.IsZero() && t.RevokedAt.IsZero() {
+		it.ExpiryDay, it.ExpiryAt = expiryDay(t.ExpiresAt), it.ExpiresAt
 	}
 	if rl := t.RateLimit; rl != nil {
 		it.RateLimit, it.RateWindow = rl.Limit, int64(rl.Window/time.Second)

@@ -1128,3 +1128,89 @@ func (s *Store) EndGrace(ctx context.Context, id string, version int64, now time
 	}
 	return true, nil
 }
+
+// expiryPageSize is the Limit of each Query of ExpiringTokens (tests lower it to cross pages).
+var expiryPageSize int32 = maxQueryLimit
+
+// ExpiringTokens implements token.Store: for each UTC day of [from, to), one Query of the expiry
+// index, KeyCondition expiryDay = :day AND expiryAt BETWEEN the range's ends within that day,
+// followed through LastEvaluatedKey. Revoked tokens are not in the index; gone ones are dropped
+// here, as every read does.
+func (s *Store) ExpiringTokens(ctx context.Context, from, to time.Time) ([]*token.Token, error) {
+	if !from.Before(to) {
+		return nil, nil
+	}
+	now := s.now()
+	lower, upper := formatTime(from), formatTime(to)
+	var out []*token.Token
+	last := expiryDay(to.Add(-time.Nanosecond))
+	for day := from.UTC().Truncate(token.Day); ; day = day.Add(token.Day) {
+		in := &dynamodb.QueryInput{
+			TableName:                aws.String(s.table),
+			IndexName:                aws.String(expiryIndex),
+			KeyConditionExpression:   aws.String("#day = :day AND #at BETWEEN :lower AND :upper"),
+			ExpressionAttributeNames: map[string]string{"#day": attrExpiryDay, "#at": attrExpiryAt},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":day":   &types.AttributeValueMemberS{Value: expiryDay(day)},
+				":lower": &types.AttributeValueMemberS{Value: lower},
+				":upper": &types.AttributeValueMemberS{Value: upper},
+			},
+			Limit: aws.Int32(expiryPageSize),
+		}
+		for {
+			page, err := s.client.Query(ctx, in)
+			if err != nil {
+				return nil, fmt.Errorf("dynamo: expiring tokens: %w", err)
+			}
+			for _, item := range page.Items {
+				t, err := decodeToken(item)
+				if err != nil {
+					return nil, fmt.Errorf("dynamo: expiring tokens: %w", err)
+				}
+				// BETWEEN includes its upper end, which the range excludes.
+				if t.ExpiresAt.Before(to) && t.RevokedAt.IsZero() && !t.Gone(now) {
+					out = append(out, t)
+				}
+			}
+			if len(page.LastEvaluatedKey) == 0 {
+				break
+			}
+			in.ExclusiveStartKey = page.LastEvaluatedKey
+		}
+		if expiryDay(day) == last {
+			return out, nil
+		}
+	}
+}
+
+// ClaimReminder implements token.Store with one PutItem of REMIND#<reminder key>, conditioned on
+// no such claim (or only one whose TTL has passed, which DynamoDB has not deleted yet).
+func (s *Store) ClaimReminder(ctx context.Context, r token.Reminder) (bool, error) {
+	item := remindKey(r)
+	item[attrTTL] = &types.AttributeValueMemberN{Value: strconv.FormatInt(ttlSeconds(r.ClaimExpiry()), 10)}
+	_, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                aws.String(s.table),
+		Item:                     item,
+		ConditionExpression:      aws.String("attribute_not_exists(#pk) OR #ttl <= :now"),
+		ExpressionAttributeNames: map[string]string{"#pk": attrPK, "#ttl": attrTTL},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":now": &types.AttributeValueMemberN{Value: strconv.FormatInt(s.now().Unix(), 10)},
+		},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return false, nil
+	} else if err != nil {
+		return false, fmt.Errorf("dynamo: claim reminder: %w", err)
+	}
+	return true, nil
+}
+
+// ReleaseReminder implements token.Store with one DeleteItem of the claim.
+func (s *Store) ReleaseReminder(ctx context.Context, r token.Reminder) error {
+	_, err := s.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(s.table), Key: remindKey(r)})
+	if err != nil {
+		return fmt.Errorf("dynamo: release reminder: %w", err)
+	}
+	return nil
+}

@@ -2,6 +2,7 @@ package dynamo
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -14,11 +15,11 @@ import (
 // tableWait bounds how long CreateTable waits for a new table to become active.
 const tableWait = 5 * time.Minute
 
-// CreateTable creates the token table with its owner and ref indexes (on-demand billing), waits
-// until it is active, and enables TTL on the ttl attribute. It is idempotent: an existing table is
-// completed rather than refused. Returns an error if a call fails, or if an existing table lacks
-// an index (naming how to add the ref index to a table made before it) or has TTL on another
-// attribute.
+// CreateTable creates the token table with its owner, ref and expiry indexes (on-demand billing),
+// waits until it is active, and enables TTL on the ttl attribute. It is idempotent: an existing
+// table is completed rather than refused. Returns an error if a call fails, or if an existing
+// table lacks an index (naming how to add the ref or expiry index to a table made before it) or
+// has TTL on another attribute.
 func CreateTable(ctx context.Context, client *dynamodb.Client, table string) error {
 	_, err := client.CreateTable(ctx, &dynamodb.CreateTableInput{
 		TableName:   aws.String(table),
@@ -28,11 +29,13 @@ func CreateTable(ctx context.Context, client *dynamodb.Client, table string) err
 			{AttributeName: aws.String(attrOwner), AttributeType: types.ScalarAttributeTypeS},
 			{AttributeName: aws.String(attrSK), AttributeType: types.ScalarAttributeTypeS},
 			{AttributeName: aws.String(attrRef), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(attrExpiryDay), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(attrExpiryAt), AttributeType: types.ScalarAttributeTypeS},
 		},
 		KeySchema: []types.KeySchemaElement{
 			{AttributeName: aws.String(attrPK), KeyType: types.KeyTypeHash},
 		},
-		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{index(ownerIndex, attrOwner), index(refIndex, attrRef)},
+		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{index(ownerIndex, attrOwner), index(refIndex, attrRef), expiryIndexDefinition()},
 	})
 	var inUse *types.ResourceInUseException
 	if err != nil && !errors.As(err, &inUse) {
@@ -56,7 +59,35 @@ func CreateTable(ctx context.Context, client *dynamodb.Client, table string) err
 			"{\"AttributeName\":\"sk\",\"KeyType\":\"RANGE\"}],\"Projection\":{\"ProjectionType\":\"ALL\"}}}]', "+
 			"or update the CloudFormation stack, which adds it", table, refIndex, table)
 	}
+	if !hasIndex(out.Table, expiryIndex) {
+		return fmt.Errorf("dynamo: table %s has no %s index (made before expiry reminders): add it, e.g. %s, "+
+			"or update the CloudFormation stack, which adds it; tokens get into it at their next write (README \"Expiry reminders\")",
+			table, expiryIndex, AddExpiryIndexCommand(table))
+	}
 	return enableTTL(ctx, client, table)
+}
+
+// AddExpiryIndexCommand is the AWS CLI command that adds the expiry index to a table made before
+// it.
+func AddExpiryIndexCommand(table string) string {
+	nonKey, _ := json.Marshal(expiryProjection) // strings always encode
+	return "aws dynamodb update-table --table-name " + table +
+		" --attribute-definitions AttributeName=expiryDay,AttributeType=S AttributeName=expiryAt,AttributeType=S" +
+		` --global-secondary-index-updates '[{"Create":{"IndexName":"expiry","KeySchema":[{"AttributeName":"expiryDay","KeyType":"HASH"},` +
+		`{"AttributeName":"expiryAt","KeyType":"RANGE"}],"Projection":{"ProjectionType":"INCLUDE","NonKeyAttributes":` +
+		string(nonKey) + `}}}]'`
+}
+
+// expiryIndexDefinition is expiryIndex: expiryDay and expiryAt, projecting expiryProjection.
+func expiryIndexDefinition() types.GlobalSecondaryIndex {
+	return types.GlobalSecondaryIndex{
+		IndexName: aws.String(expiryIndex),
+		KeySchema: []types.KeySchemaElement{
+			{AttributeName: aws.String(attrExpiryDay), KeyType: types.KeyTypeHash},
+			{AttributeName: aws.String(attrExpiryAt), KeyType: types.KeyTypeRange},
+		},
+		Projection: &types.Projection{ProjectionType: types.ProjectionTypeInclude, NonKeyAttributes: expiryProjection},
+	}
 }
 
 // index is a GSI on key and sk projecting every attribute.

@@ -28,6 +28,7 @@ type Store struct {
 	windows map[rateKey]*window // rate-limit windows
 	quotas  map[string]*quota   // quota counters by token id (token.Store.LeaseQuota)
 	usage   map[usageKey]*dayCounts
+	claims  map[string]time.Time // expiry reminders claimed (token.Reminder.Key) -> when the claim expires
 }
 
 // quota is a token's quota counter, as the DynamoDB store's QUOTA# item.
@@ -88,6 +89,7 @@ func New(now func() time.Time) *Store {
 		windows: make(map[rateKey]*window),
 		quotas:  make(map[string]*quota),
 		usage:   make(map[usageKey]*dayCounts),
+		claims:  make(map[string]time.Time),
 	}
 }
 
@@ -507,4 +509,57 @@ func (s *Store) EndGrace(_ context.Context, id string, version int64, now time.T
 	n.Version++
 	s.tokens[id] = n
 	return true, nil
+}
+
+// ExpiringTokens implements token.Store. Like the DynamoDB index, it holds the tokens with an
+// expiry that are not revoked; it walks all of them (the memory store has no index to keep).
+func (s *Store) ExpiringTokens(_ context.Context, from, to time.Time) ([]*token.Token, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	now := s.now()
+	var out []*token.Token
+	for _, t := range s.tokens {
+		if t.ExpiresAt.IsZero() || !t.RevokedAt.IsZero() || t.Gone(now) || t.ExpiresAt.Before(from) || !t.ExpiresAt.Before(to) {
+			continue
+		}
+		out = append(out, t.Clone())
+	}
+	slices.SortFunc(out, func(a, b *token.Token) int {
+		if c := a.ExpiresAt.Compare(b.ExpiresAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// maxClaims bounds the reminder claims kept before expired ones are dropped.
+const maxClaims = 100000
+
+// ClaimReminder implements token.Store.
+func (s *Store) ClaimReminder(_ context.Context, r token.Reminder) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	key := r.Key()
+	if until, ok := s.claims[key]; ok && now.Before(until) {
+		return false, nil
+	}
+	if len(s.claims) >= maxClaims {
+		for k, until := range s.claims {
+			if !now.Before(until) {
+				delete(s.claims, k)
+			}
+		}
+	}
+	s.claims[key] = r.ClaimExpiry()
+	return true, nil
+}
+
+// ReleaseReminder implements token.Store.
+func (s *Store) ReleaseReminder(_ context.Context, r token.Reminder) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.claims, r.Key())
+	return nil
 }

@@ -17,6 +17,7 @@ const (
 	EventEnabled      = "token.enabled"       // an update set enabled to true
 	EventLeakRevoked  = "token.leak_revoked"  // a leak report revoked the token (LeakRevoke)
 	EventLeakDisabled = "token.leak_disabled" // a leak report disabled the token (LeakDisable)
+	EventExpiring     = "token.expiring"      // a token expires in DaysBefore days (Reminders)
 )
 
 // EventSource is the EventBridge source of every lifecycle event.
@@ -32,7 +33,7 @@ const EventVersion = "1"
 type Event struct {
 	Type      string     `json:"-"`       // the detail-type: EventCreated, ...
 	Version   string     `json:"version"` // EventVersion
-	EventID   string     `json:"eventId"` // the id of the change's audit event (GET /audit)
+	EventID   string     `json:"eventId"` // the id of the change's audit event (GET /audit); token.expiring: ReminderEventID
 	Time      time.Time  `json:"time"`    // when the change was made
 	TokenID   string     `json:"tokenId"`
 	Owner     string     `json:"owner"`
@@ -49,6 +50,8 @@ type Event struct {
 	// token.leak_revoked, token.leak_disabled, and token.revoked by POST /revoke: who reported
 	// the secret and where it was found (never the secret).
 	Report *EventReport `json:"report,omitempty"`
+	// token.expiring: the reminder's threshold, in days before ExpiresAt (EXPIRY_REMINDER_DAYS).
+	DaysBefore int `json:"daysBefore,omitempty"`
 }
 
 // EventActor is who made the change: a token, a person signed in (subject), or the CLI (all "").

@@ -2,6 +2,7 @@ package token
 
 import (
 	"context"
+	"strconv"
 	"time"
 )
 
@@ -126,6 +127,23 @@ type Store interface {
 	// windows, in order: 0 for a window without requests, or one that has expired (on DynamoDB
 	// one BatchGetItem per 100 windows).
 	WindowCounts(ctx context.Context, windows []RateWindow) ([]int64, error)
+
+	// ExpiringTokens returns the tokens that are not revoked and not gone whose ExpiresAt lies in
+	// [from, to), soonest first, read from an index by expiry day: on DynamoDB one Query (and its
+	// pages) per UTC day the range touches, never a Scan. It fills only the fields a reminder
+	// needs (ID, Owner, Name, Env, ExpiresAt, Enabled, RevokedAt, PurgeAt); the others, secrets
+	// above all, may be zero. The index is eventually consistent: a token written a moment ago
+	// may be missing, or show its previous expiry.
+	ExpiringTokens(ctx context.Context, from, to time.Time) ([]*Token, error)
+
+	// ClaimReminder records that reminder r is being sent, in one conditional write, unless it is
+	// recorded already: of concurrent claims of one reminder exactly one returns true. The record
+	// expires natively (DynamoDB TTL) a day after r.ExpiresAt, when no run can find r due again.
+	ClaimReminder(ctx context.Context, r Reminder) (bool, error)
+
+	// ReleaseReminder deletes the record of reminder r, so that a later run claims and sends it
+	// again (its publication failed). Releasing a reminder that is not claimed is not an error.
+	ReleaseReminder(ctx context.Context, r Reminder) error
 }
 
 // QuotaLease is what LeaseQuota took.
@@ -141,6 +159,24 @@ type QuotaCounter struct {
 	Remaining  int64
 	RefilledAt time.Time
 }
+
+// Reminder is one expiry reminder: token TokenID expires at ExpiresAt, in DaysBefore days.
+// A changed expiry is another reminder, so a token whose expiry moves is reminded again.
+type Reminder struct {
+	TokenID    string
+	DaysBefore int
+	ExpiresAt  time.Time
+}
+
+// Key is the reminder's identity, <id>#<days>#<expiresAt, epoch seconds>: the key of its claim
+// and, in ReminderEventID, of its event.
+func (r Reminder) Key() string {
+	return r.TokenID + "#" + strconv.Itoa(r.DaysBefore) + "#" + strconv.FormatInt(r.ExpiresAt.Unix(), 10)
+}
+
+// ClaimExpiry is when the claim of r may be deleted: a day after the expiry, when the token is
+// expired and no run finds r due any more.
+func (r Reminder) ClaimExpiry() time.Time { return r.ExpiresAt.Add(Day) }
 
 // ListQuery selects a page of one owner's tokens.
 type ListQuery struct {

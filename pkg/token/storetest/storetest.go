@@ -82,6 +82,7 @@ func Run(t *testing.T, newStore NewStore) {
 	t.Run("GraceUntilFirstUse", func(t *testing.T) { runGrace(t, newStore) })
 	t.Run("LeaseStore", func(t *testing.T) { runLeaseStore(t, newStore) })
 	t.Run("Limiter", func(t *testing.T) { runLimiter(t, newStore) })
+	t.Run("Reminders", func(t *testing.T) { runReminders(t, newStore) })
 
 	t.Run("CreateFindRoundTrip", func(t *testing.T) {
 		clock := NewClock()
