@@ -158,7 +158,14 @@ func (c *cli) serve(ctx context.Context, cmd *cobra.Command, sf *storeFlags, add
 	logger.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return srv.Shutdown(shutdownCtx)
+	err = srv.Shutdown(shutdownCtx)
+	// Uses counted within the usage interval are written now, once the requests are answered.
+	svc.FlushUsage(shutdownCtx, true)
+	for _, a := range []*authorizer.Authorizer{authz, exampleAuthz} {
+		a.WaitForWrites()
+		a.FlushUsage(shutdownCtx, true)
+	}
+	return err
 }
 
 func (c *cli) tableCommand() *cobra.Command {
