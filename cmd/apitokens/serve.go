@@ -161,6 +161,23 @@ func (c *cli) serve(ctx context.Context, cmd *cobra.Command, sf *storeFlags, add
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	// Quota leases an idle instance holds go back to their counters (token.Limiter.ReturnIdle);
+	// the shutdown's forced flushes below return the rest.
+	go func() {
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				svc.ReturnLeases(ctx, false)
+				for _, a := range []*authorizer.Authorizer{authz, exampleAuthz} {
+					a.ReturnLeases(ctx, false)
+				}
+			}
+		}
+	}()
 	select {
 	case err := <-errc:
 		return err
@@ -169,7 +186,14 @@ func (c *cli) serve(ctx context.Context, cmd *cobra.Command, sf *storeFlags, add
 	logger.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return srv.Shutdown(shutdownCtx)
+	err = srv.Shutdown(shutdownCtx)
+	// Uses counted within the usage interval are written now, once the requests are answered.
+	svc.FlushUsage(shutdownCtx, true)
+	for _, a := range []*authorizer.Authorizer{authz, exampleAuthz} {
+		a.WaitForWrites()
+		a.FlushUsage(shutdownCtx, true)
+	}
+	return err
 }
 
 func (c *cli) tableCommand() *cobra.Command {

@@ -490,6 +490,7 @@ keeps it out of the shell history. The exit status is 0 for a valid token and 1 
 			if err != nil {
 				return failure(err)
 			}
+			svc.FlushUsage(cmd.Context(), true) // a use whose write failed: one more try before exiting
 			out := httpapi.VerifyView(v)
 			if asJSON {
 				if err := writeJSON(c.stdout, out); err != nil {

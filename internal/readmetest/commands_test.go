@@ -55,6 +55,9 @@ var readmeCommands = map[string]readmeCommand{
 	"scripts/dynamodb-local.sh go test ./pkg/authorizer/ -run '^$' -bench AgainstDynamoDB -count 3": {
 		run: runBenchmarksOnce,
 	},
+	"scripts/dynamodb-local.sh go test ./pkg/dynamo/ -run '^$' -bench VerifyAgainstDynamoDB -benchmem": {
+		run: runBenchmarksOnce,
+	},
 	"CORS_ALLOWED_ORIGINS=https://dashboard.example.com,http://localhost:5173 go run ./cmd/apitokens serve": {
 		ranBy: "TestServeSignIn (cmd/apitokens), which runs serve with CORS_ALLOWED_ORIGINS and sends preflights from a listed and another origin",
 	},

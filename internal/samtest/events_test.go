@@ -154,7 +154,8 @@ func mustEvent(t *testing.T, file string) events.APIGatewayV2HTTPRequest {
 }
 
 // mustProxy answers ev as the route's function does, with its default configuration but for
-// env.
+// env, and writes the uses it counted, as the function does beside a later invocation or at
+// SIGTERM.
 func mustProxy(t *testing.T, store token.Store, pattern string, ev events.APIGatewayV2HTTPRequest, env map[string]string) events.APIGatewayV2HTTPResponse {
 	t.Helper()
 	h, err := app.LambdaRouteWithStore(store, func(k string) string { return env[k] }, pattern)
@@ -165,6 +166,7 @@ func mustProxy(t *testing.T, store token.Store, pattern string, ev events.APIGat
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.FlushUsage(context.Background(), true) // what the function writes at the latest at SIGTERM
 	return resp
 }
 

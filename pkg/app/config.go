@@ -81,7 +81,7 @@ func ServiceConfig(getenv func(string) string) (token.Config, error) {
 	if err := days(EnvAuditRetention, &cfg.AuditRetention, 0); err != nil {
 		return cfg, err
 	}
-	// POST /verify writes a token's refusal counts at most once per interval, as the authorizer
+	// POST /verify writes a token's uses and refusals at most once per interval, as the authorizer
 	// writes its uses, and with the same variable.
 	if s := getenv(authorizer.EnvUsageInterval); s != "" {
 		n, err := strconv.Atoi(s)
@@ -90,7 +90,7 @@ func ServiceConfig(getenv func(string) string) (token.Config, error) {
 		}
 		cfg.UsageInterval = time.Duration(n) * time.Second
 		if n == 0 {
-			cfg.UsageInterval = -1 // every refusal is written at once
+			cfg.UsageInterval = -1 // every outcome is written at once
 		}
 	}
 	return cfg, nil

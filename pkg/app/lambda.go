@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -22,15 +23,30 @@ import (
 // LambdaRoute returns the handler of one route of httpapi.Routes as its Lambda function serves
 // it: on the DynamoDB table named by TABLE_NAME, configured by ServiceConfig, with the caller
 // taken from the authorizer's context (AuthorizerContext). Call it once per container, in main.
+// Its verifications (POST /verify) only count uses, which the function writes with
+// Function.FlushUsage (lambdaext.Start runs it alongside each invocation, and at SIGTERM).
 // Returns an error naming the variable when TABLE_NAME is unset or a setting is malformed, and
 // an error when the AWS configuration cannot be loaded or pattern is not in the route table.
-func LambdaRoute(getenv func(string) string, pattern string) (http.Handler, error) {
+func LambdaRoute(getenv func(string) string, pattern string) (*Function, error) {
 	store, err := lambdaStore(getenv)
 	if err != nil {
 		return nil, err
 	}
 	return LambdaRouteWithStore(store, getenv, pattern)
 }
+
+// Function is the handler of a route's Lambda function, with the usage writes its
+// verifications buffered (token.Config.BufferUses).
+type Function struct {
+	http.Handler
+	service *token.Service
+}
+
+// FlushUsage writes the uses the function's verifications counted (token.Service.FlushUsage):
+// final writes all of them, otherwise only once the usage interval has passed since the last
+// flush that wrote. It has the type of a lambdaext.Work: a function whose route verifies tokens
+// passes it to lambdaext.Start. A route that verifies nothing has nothing to write.
+func (f *Function) FlushUsage(ctx context.Context, final bool) { f.service.FlushUsage(ctx, final) }
 
 // lambdaStore returns the DynamoDB store of TABLE_NAME (authzenv.StoreFromEnv).
 func lambdaStore(getenv func(string) string) (token.Store, error) {
@@ -41,7 +57,7 @@ func lambdaStore(getenv func(string) string) (token.Store, error) {
 // wiring without AWS. With EVENT_BUS_NAME its changes publish lifecycle events to EventBridge.
 // Returns an error when a setting is malformed, EVENT_BUS_NAME is set without the AWS
 // environment, or pattern is not a route.
-func LambdaRouteWithStore(store token.Store, getenv func(string) string, pattern string) (http.Handler, error) {
+func LambdaRouteWithStore(store token.Store, getenv func(string) string, pattern string) (*Function, error) {
 	cfg, err := ServiceConfig(getenv)
 	if err != nil {
 		return nil, err
@@ -53,6 +69,9 @@ func LambdaRouteWithStore(store token.Store, getenv func(string) string, pattern
 		return nil, err
 	}
 	cfg.Logger = logger
+	// The environment may freeze once an answer is sent: uses are written beside an invocation
+	// or at SIGTERM (FlushUsage), never from a goroutine left running.
+	cfg.BufferUses = true
 	svc, err := token.NewService(store, cfg)
 	if err != nil {
 		return nil, err
@@ -66,7 +85,7 @@ func LambdaRouteWithStore(store token.Store, getenv func(string) string, pattern
 	if !ok {
 		return nil, fmt.Errorf("route %q is not in the route table (httpapi.Routes)", pattern)
 	}
-	return h, nil
+	return &Function{Handler: h, service: svc}, nil
 }
 
 // LeakVerifier returns the checker of leak reports' signatures (POST /leaks): GitHub's secret

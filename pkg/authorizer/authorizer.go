@@ -62,15 +62,14 @@ type Authorizer struct {
 	cfg    Config
 	limits *token.Limiter // leases of rate-limit windows and quotas
 
+	usage *token.UsageBuffer // outcomes counted and not yet written
+
 	mu    sync.Mutex
 	cache map[string]cacheEntry
-	usage map[string]*usage
 
 	ending map[string]bool // ids whose grace this instance is ending (endGrace); under mu
 
-	writes    sync.WaitGroup // usage writes (recordUse) and grace endings (endGrace) in flight
-	flushMu   sync.Mutex     // one FlushUsage at a time
-	lastFlush time.Time      // the last FlushUsage that wrote; under mu
+	writes sync.WaitGroup // usage writes (recordUse) and grace endings (endGrace) in flight
 }
 
 type cacheEntry struct {
@@ -83,46 +82,6 @@ type cacheEntry struct {
 // match it: the secret may have been rotated in since. It bounds the extra reads that wrong
 // secrets for a known id can cause to one per token per second.
 const refreshAfter = time.Second
-
-// usage is what an instance counted of one token and has not written yet.
-type usage struct {
-	pending   int64            // valid uses
-	refused   map[string]int64 // refusals by code (token.RefusalCodes); nil when none
-	last      time.Time        // the last valid use: the lastUsedAt a write of pending records
-	seen      time.Time        // the last use or refusal: the day a write counts them for
-	lastWrite time.Time        // zero: never written by this instance
-}
-
-// empty reports whether u has nothing to write.
-func (u *usage) empty() bool { return u.pending == 0 && len(u.refused) == 0 }
-
-// take returns u's counts as one usage write and clears them.
-func (u *usage) take() token.Usage {
-	at := u.last
-	if u.pending == 0 {
-		at = u.seen
-	}
-	w := token.Usage{At: at, Valid: u.pending, Refused: u.refused}
-	u.pending, u.refused = 0, nil
-	return w
-}
-
-// add puts the counts of w back into u (a write that failed).
-func (u *usage) add(w token.Usage) {
-	u.pending += w.Valid
-	for code, n := range w.Refused {
-		if u.refused == nil {
-			u.refused = make(map[string]int64)
-		}
-		u.refused[code] += n
-	}
-	if w.Valid > 0 && w.At.After(u.last) {
-		u.last = w.At
-	}
-	if w.At.After(u.seen) {
-		u.seen = w.At
-	}
-}
 
 // New returns an Authorizer reading tokens from store.
 func New(store token.Store, cfg Config) *Authorizer {
@@ -138,8 +97,12 @@ func New(store token.Store, cfg Config) *Authorizer {
 	if cfg.CacheSize <= 0 {
 		cfg.CacheSize = DefaultCacheSize
 	}
-	return &Authorizer{store: store, cfg: cfg, cache: make(map[string]cacheEntry), usage: make(map[string]*usage),
-		ending: make(map[string]bool), limits: token.NewLimiter(store, token.LimiterConfig{})}
+	usage := token.NewUsageBuffer(store, token.UsageBufferConfig{
+		Interval: cfg.UsageInterval, Buffered: cfg.BufferUses, Size: cfg.CacheSize,
+		WriteTimeout: cfg.LookupTimeout, Logger: cfg.Logger, Now: cfg.Now,
+	})
+	return &Authorizer{store: store, cfg: cfg, usage: usage, cache: make(map[string]cacheEntry), ending: make(map[string]bool),
+		limits: token.NewLimiter(store, token.LimiterConfig{})}
 }
 
 // ReturnLeases gives back what the instance's idle quota leases hold (all of them with force,
@@ -249,6 +212,10 @@ func (a *Authorizer) decide(ctx context.Context, req Request, v token.Verdict, n
 			return Decision{}, nil, err
 		}
 		d := Decision{Outcome: Limited, Code: v.Code, Token: t, Limit: v.Limit}
+		if !v.Valid() && v.Limit != nil && v.Limit.Lease != nil {
+			a.cfg.Logger.InfoContext(ctx, "limit refused", "tokenId", t.ID, "code", v.Code,
+				"reset", v.Limit.Reset, "lease", v.Limit.Lease)
+		}
 		if !v.Valid() {
 			written := a.recordUse(ctx, t.ID, v.Code, now)
 			switch {
@@ -405,157 +372,41 @@ func (a *Authorizer) evict(now time.Time) {
 // for a server that is shutting down.
 func (a *Authorizer) WaitForWrites() { a.writes.Wait() }
 
-// flushConcurrency bounds the usage writes one FlushUsage has in flight; a forced flush (at
-// SIGTERM, with 500 ms to live) may have finalFlushConcurrency.
-const (
-	flushConcurrency      = 16
-	finalFlushConcurrency = 64
-)
-
-// FlushUsage writes the uses buffered with Config.BufferUses, one usage write per token
-// (at most flushConcurrency at a time, each bounded by LookupTimeout), with the time of the
-// token's last use, and returns once they are answered. It writes only when force is set, when
-// UsageInterval has passed since it last wrote (the first call always writes), or when the
-// buffer holds CacheSize tokens; otherwise it returns at once. So each token's item takes at most
-// one usage write per interval per instance. A failed write keeps its uses for the next flush.
-// Flushes run one at a time. It returns the number of tokens written or attempted.
+// FlushUsage writes the uses buffered with Config.BufferUses (token.UsageBuffer.Flush): one
+// usage write per token, at most 16 at a time (64 when forced), each bounded by LookupTimeout,
+// with the time of the token's last use; it returns once they are answered. It writes only when
+// force is set, when UsageInterval has passed since it last wrote (the first call always
+// writes), or when the buffer holds CacheSize tokens; otherwise it returns at once. So each
+// token's item takes at most one usage write per interval per instance. A failed write keeps its
+// uses for the next flush. Flushes run one at a time. It returns the number of tokens written or
+// attempted.
+//
+// It also gives back the quota leases idle since LimiterConfig.IdleReturn (all of them with
+// force), so the Lambda flush and a shutdown return leases too (ReturnLeases).
 func (a *Authorizer) FlushUsage(ctx context.Context, force bool) int {
-	a.flushMu.Lock()
-	defer a.flushMu.Unlock()
-	now := a.cfg.Now()
-	type batch struct {
-		id string
-		w  token.Usage
-	}
-	a.mu.Lock()
-	if !force && !a.lastFlush.IsZero() && now.Sub(a.lastFlush) < a.cfg.UsageInterval && len(a.usage) < a.cfg.CacheSize {
-		a.mu.Unlock()
-		return 0
-	}
-	a.lastFlush = now
-	var due []batch
-	for id, u := range a.usage {
-		if !u.empty() {
-			due = append(due, batch{id, u.take()})
-		}
-		delete(a.usage, id) // a use after this starts a new entry
-	}
-	a.mu.Unlock()
-
-	sem := make(chan struct{}, map[bool]int{false: flushConcurrency, true: finalFlushConcurrency}[force])
-	var wg sync.WaitGroup
-	var failed struct {
-		sync.Mutex
-		n     int
-		first error
-	}
-	for _, b := range due {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			ctx := ctx
-			if a.cfg.LookupTimeout > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, a.cfg.LookupTimeout)
-				defer cancel()
-			}
-			err := a.store.RecordUse(ctx, b.id, b.w)
-			if err == nil || token.ErrorCode(err) == token.ENOTFOUND { // a token deleted since: nothing to count
-				return
-			}
-			a.keep(b.id, b.w)
-			failed.Lock()
-			if failed.n++; failed.first == nil {
-				failed.first = err
-			}
-			failed.Unlock()
-		}()
-	}
-	wg.Wait()
-	if failed.n > 0 {
-		a.cfg.Logger.WarnContext(ctx, "usage writes failed; their uses are kept for the next flush", "tokens", failed.n, "error", failed.first)
-	}
-	return len(due)
-}
-
-// keep puts back the counts of a write that failed, into the token's current entry (a new one
-// if a flush took the entry since). a.mu must not be held.
-func (a *Authorizer) keep(id string, w token.Usage) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	u, ok := a.usage[id]
-	if !ok {
-		u = &usage{}
-		a.usage[id] = u
-	}
-	u.add(w)
+	a.ReturnLeases(ctx, force)
+	return a.usage.Flush(ctx, force)
 }
 
 // recordUse counts an outcome of token id at now, code token.CodeValid for an allowed use or a
-// refusal's code, and writes what the instance counted of the token when its write is due: at
-// most once per interval per token, in one usage write (Store.RecordUse: lastUsedAt and
-// usageCount for valid uses, and the day's counters) sent from its own goroutine, so that the
-// decision does not wait for it; with Config.BufferUses it only counts, for FlushUsage.
-// It returns a channel closed when that write is done, or nil when the outcome was only counted.
-// A failed write is logged and its counts kept for the next one: usage bookkeeping never turns
-// an authorization into a denial.
+// refusal's code, in the instance's usage buffer, and writes what the instance counted of the
+// token when its write is due: at most once per interval per token, in one usage write
+// (Store.RecordUse: lastUsedAt and usageCount for valid uses, and the day's counters) sent from
+// its own goroutine, so that the decision does not wait for it; with Config.BufferUses it only
+// counts, for FlushUsage. It returns a channel closed when that write is done, or nil when the
+// outcome was only counted. A failed write is logged and its counts kept for the next one: usage
+// bookkeeping never turns an authorization into a denial.
 func (a *Authorizer) recordUse(ctx context.Context, id, code string, now time.Time) <-chan struct{} {
-	a.mu.Lock()
-	u, ok := a.usage[id]
-	if !ok {
-		if len(a.usage) >= a.cfg.CacheSize {
-			a.pruneUsage(now)
-		}
-		u = &usage{}
-		a.usage[id] = u
-	}
-	if code == token.CodeValid {
-		u.pending++
-		if now.After(u.last) {
-			u.last = now
-		}
-	} else {
-		if u.refused == nil {
-			u.refused = make(map[string]int64)
-		}
-		u.refused[code]++
-	}
-	if now.After(u.seen) {
-		u.seen = now
-	}
-	if a.cfg.BufferUses || !u.lastWrite.IsZero() && now.Sub(u.lastWrite) < a.cfg.UsageInterval {
-		a.mu.Unlock()
+	_, w, due := a.usage.Add(id, code, now)
+	if !due {
 		return nil
 	}
-	w := u.take()
-	u.lastWrite = now
 	a.writes.Add(1)
-	a.mu.Unlock()
-
 	done := make(chan struct{})
 	go func() {
 		defer a.writes.Done()
 		defer close(done)
-		ctx := context.WithoutCancel(ctx) // the request may be answered, and its context gone
-		if a.cfg.LookupTimeout > 0 {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, a.cfg.LookupTimeout)
-			defer cancel()
-		}
-		if err := a.store.RecordUse(ctx, id, w); err != nil && token.ErrorCode(err) != token.ENOTFOUND {
-			a.cfg.Logger.WarnContext(ctx, "usage write failed; retrying with the next use", "tokenId", id, "uses", w.Valid, "refused", w.Refused, "error", err)
-			a.keep(id, w)
-		}
+		a.usage.Write(ctx, id, w) // the request may be answered, and its context gone: Write does not mind
 	}()
 	return done
-}
-
-// pruneUsage forgets tokens with nothing pending whose interval has passed.
-func (a *Authorizer) pruneUsage(now time.Time) {
-	for id, u := range a.usage {
-		if u.empty() && now.Sub(u.lastWrite) >= a.cfg.UsageInterval {
-			delete(a.usage, id)
-		}
-	}
 }

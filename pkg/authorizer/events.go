@@ -30,6 +30,14 @@ const (
 	ContextError = "error"
 	ContextReset = "reset"
 	ContextLimit = "limit"
+	// With a RATE_LIMITED or USAGE_EXCEEDED refusal: what the refusing instance knew of the limit
+	// (token.LeaseState), so that a spent limit can be told from units leased elsewhere:
+	// "store" when a lease write just now found it spent, "memory" when the instance answered
+	// from what its last write found; that write's time (RFC 3339, "" for none) and what the
+	// store then had left.
+	ContextLeaseSource    = "leaseSource"
+	ContextLeaseCheckedAt = "leaseCheckedAt"
+	ContextLeaseStoreLeft = "leaseStoreLeft"
 )
 
 // ErrUnauthorized is the exact error API Gateway turns into 401 for a REST API authorizer.
@@ -262,6 +270,13 @@ func (a *Authorizer) context(d Decision) map[string]any {
 			c[ContextLimit] = strconv.FormatInt(d.Limit.Limit, 10)
 			if !d.Limit.Reset.IsZero() {
 				c[ContextReset] = d.Limit.Reset.UTC().Format(time.RFC3339)
+			}
+			if l := d.Limit.Lease; l != nil {
+				c[ContextLeaseSource], c[ContextLeaseCheckedAt] = l.Source(), ""
+				if !l.CheckedAt.IsZero() {
+					c[ContextLeaseCheckedAt] = l.CheckedAt.UTC().Format(time.RFC3339Nano)
+				}
+				c[ContextLeaseStoreLeft] = strconv.FormatInt(l.StoreLeft, 10)
 			}
 		}
 	}

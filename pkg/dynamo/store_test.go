@@ -219,6 +219,7 @@ func TestConcurrentVerifiesCountEveryUse(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	svc.FlushUsage(ctx, true) // the uses the service still buffers
 	got, err := store.FindToken(ctx, tok.ID)
 	if err != nil {
 		t.Fatalf("FindToken: %v", err)

@@ -10,7 +10,7 @@ import (
 )
 
 // BenchmarkVerify measures Verify on the memory store: parse, one store read, the constant-time
-// hash comparisons, the status and recording the use. Targets: plain <= 2 µs/op and <= 15
+// hash comparisons, the status and counting the use (written once per usage interval). Targets: plain <= 2 µs/op and <= 15
 // allocs/op; ratelimited (one more store write, the window count) <= 1.5 times plain.
 func BenchmarkVerify(b *testing.B) {
 	for _, bc := range []struct {

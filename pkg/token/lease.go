@@ -2,6 +2,7 @@ package token
 
 import (
 	"context"
+	"log/slog"
 	"math"
 	"net/netip"
 	"sync"
@@ -100,6 +101,20 @@ type LeaseState struct {
 	StoreLeft int64     // what the store said was left at CheckedAt (window: limit - count)
 	CheckedAt time.Time // when this instance last wrote the item
 	FromStore bool      // the refusal came from a write just now, not from memory
+}
+
+// Source says where the refusal came from: "store" (a lease write just now) or "memory".
+func (l *LeaseState) Source() string {
+	if l.FromStore {
+		return "store"
+	}
+	return "memory"
+}
+
+// LogValue logs the state as a group (slog.LogValuer).
+func (l *LeaseState) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("kind", l.Kind), slog.String("source", l.Source()), slog.Int64("size", l.Size),
+		slog.Int64("storeLeft", l.StoreLeft), slog.Time("checkedAt", l.CheckedAt))
 }
 
 // rateLease is one instance's lease of a token's current rate-limit window.

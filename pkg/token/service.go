@@ -47,10 +47,14 @@ type Config struct {
 	RevokedRetention time.Duration
 	// AuditRetention is how long audit events are kept (default DefaultAuditRetention).
 	AuditRetention time.Duration
-	// UsageInterval is the least time between two writes of one token's refusal counts by
-	// Verify (default DefaultUsageInterval; negative: write at every refusal). A valid verify
-	// writes its use at once, and carries the refusals counted since.
+	// UsageInterval is the least time between two usage writes of one token by this Service
+	// (default DefaultUsageInterval; negative: write at every verify): Verify counts valid uses
+	// and refusals in a UsageBuffer, and writes a token's counts when they are due, the first of
+	// a token at once (or, with BufferUses, at FlushUsage).
 	UsageInterval time.Duration
+	// BufferUses makes Verify only count, for FlushUsage to write at most once per UsageInterval
+	// (a Lambda function runs it alongside each invocation and forced at SIGTERM, pkg/lambdaext).
+	BufferUses bool
 	// LeakAction is what a leak report does to a token whose secret it confirms: LeakRevoke (the
 	// default) or LeakDisable.
 	LeakAction LeakAction
@@ -67,10 +71,10 @@ type Config struct {
 
 // Service implements the token lifecycle on top of a Store.
 type Service struct {
-	store    Store
-	cfg      Config
-	refusals *RefusalBuffer // Verify's refusal counts not yet written
-	limits   *Limiter       // Verify's leases of rate-limit windows and quotas
+	store  Store
+	cfg    Config
+	usage  *UsageBuffer // Verify's outcomes not yet written
+	limits *Limiter     // Verify's leases of rate-limit windows and quotas
 }
 
 // NewService returns a Service on store. Returns EINVALID if cfg breaks a rule.
@@ -126,8 +130,10 @@ func NewService(store Store, cfg Config) (*Service, error) {
 	case cfg.UsageInterval < 0:
 		cfg.UsageInterval = 0
 	}
-	return &Service{store: store, cfg: cfg, refusals: NewRefusalBuffer(cfg.UsageInterval, maxBufferedTokens),
-		limits: NewLimiter(store, LimiterConfig{})}, nil
+	usage := NewUsageBuffer(store, UsageBufferConfig{
+		Interval: cfg.UsageInterval, Buffered: cfg.BufferUses, WriteTimeout: usageWriteTimeout, Logger: cfg.Logger, Now: cfg.Now,
+	})
+	return &Service{store: store, cfg: cfg, usage: usage, limits: NewLimiter(store, LimiterConfig{})}, nil
 }
 
 // ReturnLeases gives back what Verify's idle quota leases hold (all of them with force, at
@@ -325,6 +331,9 @@ func (s *Service) List(ctx context.Context, caller Principal, in ListInput) (Lis
 	if err != nil {
 		return ListPage{}, err
 	}
+	for _, t := range page.Tokens {
+		s.withHeld(t)
+	}
 	out := ListPage{Tokens: page.Tokens}
 	if page.Next != "" {
 		out.NextCursor = encodeCursor(page.Next, scope, string(q.Status))
@@ -392,13 +401,18 @@ func (s *Service) Audit(ctx context.Context, caller Principal, in AuditInput) (A
 	return out, nil
 }
 
-// Get returns one token. Returns ENOTFOUND if it does not exist, is gone, or belongs to an owner
+// Get returns one token, with the uses this Service holds of it unwritten (Verify) added to its
+// usageCount and lastUsedAt, as List and Self do. Returns ENOTFOUND if it does not exist, is gone, or belongs to an owner
 // the caller may not manage; EFORBIDDEN if the caller manages no tokens at all.
 func (s *Service) Get(ctx context.Context, caller Principal, id string) (*Token, error) {
 	if !caller.CanManage(caller.Owner) {
 		return nil, forbidden(caller, caller.Owner)
 	}
-	return s.find(ctx, caller, id)
+	t, err := s.find(ctx, caller, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.withHeld(t), nil
 }
 
 // Self returns the token the caller presented. Returns ENOTFOUND if it is gone, or if the caller
@@ -411,7 +425,10 @@ func (s *Service) Self(ctx context.Context, caller Principal) (*Token, error) {
 	if err != nil {
 		return nil, err
 	}
-	return t, s.liveQuotas(ctx, t)
+	if err := s.liveQuotas(ctx, t); err != nil {
+		return nil, err
+	}
+	return s.withHeld(t), nil
 }
 
 // liveQuotas sets the Remaining and RefilledAt of the tokens with a quota to their counters'

@@ -1287,7 +1287,7 @@ func TestAuthenticate(t *testing.T) {
 // failingStore fails the calls named by its errors and passes the rest to the memory store.
 type failingStore struct {
 	token.Store
-	findErr, useErr error
+	findErr error
 }
 
 func (s failingStore) FindToken(ctx context.Context, id string) (*token.Token, error) {
@@ -1295,13 +1295,6 @@ func (s failingStore) FindToken(ctx context.Context, id string) (*token.Token, e
 		return nil, s.findErr
 	}
 	return s.Store.FindToken(ctx, id)
-}
-
-func (s failingStore) RecordUse(ctx context.Context, id string, u token.Usage) error {
-	if s.useErr != nil {
-		return s.useErr
-	}
-	return s.Store.RecordUse(ctx, id, u)
 }
 
 func TestVerifyFailsClosedOnStoreError(t *testing.T) {
@@ -1314,7 +1307,6 @@ func TestVerifyFailsClosedOnStoreError(t *testing.T) {
 		{"find fails wrapped", func(m *memstore.Store) token.Store {
 			return failingStore{Store: m, findErr: fmt.Errorf("dynamo: %w", outage)}
 		}},
-		{"record use fails", func(m *memstore.Store) token.Store { return failingStore{Store: m, useErr: outage} }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

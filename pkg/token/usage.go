@@ -2,9 +2,7 @@ package token
 
 import (
 	"context"
-	"maps"
 	"slices"
-	"sync"
 	"time"
 )
 
@@ -19,13 +17,13 @@ const (
 	MaxUsageDays = 90
 	// DefaultUsageDays is the days a usage read returns when the caller names none.
 	DefaultUsageDays = 30
-	// DefaultUsageInterval is the least time between two writes of one token's refusal counts
-	// by one Service (see Config.UsageInterval).
+	// DefaultUsageInterval is the least time between two usage writes of one token by one
+	// Service (see Config.UsageInterval).
 	DefaultUsageInterval = 60 * time.Second
+	// usageWriteTimeout bounds each usage write of a Service.
+	usageWriteTimeout = 2 * time.Second
 	// usageDayLayout is a day as counters name it: 2026-11-22.
 	usageDayLayout = "2006-01-02"
-	// maxBufferedTokens bounds the tokens whose refusals a Service buffers.
-	maxBufferedTokens = 10000
 )
 
 // RefusalCodes are the verdict codes counted as refusals of a token: each says that the token
@@ -112,7 +110,8 @@ func dayStart(at time.Time) time.Time {
 }
 
 // Usage returns the usage counters of a token the caller may manage for the last days UTC days,
-// oldest first and ending today, one entry per day (a day without uses has zero counts).
+// oldest first and ending today, one entry per day (a day without uses has zero counts), with
+// what this Service counted and has not written yet added to the day of its last outcome.
 // Returns EINVALID naming days unless it is 1-MaxUsageDays; ENOTFOUND as Get (also for another
 // owner's token); EFORBIDDEN if the caller manages no tokens at all.
 func (s *Service) Usage(ctx context.Context, caller Principal, id string, days int) ([]DayUsage, error) {
@@ -122,7 +121,23 @@ func (s *Service) Usage(ctx context.Context, caller Principal, id string, days i
 	if _, err := s.Get(ctx, caller, id); err != nil {
 		return nil, err
 	}
-	return s.store.UsageDays(ctx, id, s.cfg.Now().UTC(), days)
+	out, err := s.store.UsageDays(ctx, id, s.cfg.Now().UTC(), days)
+	if err != nil {
+		return nil, err
+	}
+	if h := s.usage.Held(id); !h.IsEmpty() {
+		// What this Service counted and has not written lands on the day of its last outcome.
+		day := dayStart(h.At)
+		for i := range out {
+			if out[i].Day.Equal(day) {
+				out[i].Valid += h.Valid
+				for code, n := range h.Refused {
+					out[i].Refused[code] += n
+				}
+			}
+		}
+	}
+	return out, nil
 }
 
 // WindowState is the live state of a token's rate limit: the current window's count of requests,
@@ -190,118 +205,4 @@ func (t *Token) QuotaNow(now time.Time) (remaining int64, next time.Time, ok boo
 		remaining = rf.Amount
 	}
 	return remaining, latest.Add(rf.Interval), true
-}
-
-// RefusalBuffer counts the refusals of tokens between usage writes, so that a token refused
-// again and again costs at most one write of its own per interval: its counts ride on the
-// token's next usage write (Take), or, once the interval since its last write has passed, go out
-// on their own (Add says when). It keeps at most size tokens: with every one of them holding
-// counts, a refusal of another token is due at once rather than buffered, so memory stays
-// bounded (only counts whose write failed while it was full are dropped). Safe for concurrent
-// use.
-type RefusalBuffer struct {
-	interval time.Duration
-	size     int
-
-	mu     sync.Mutex
-	tokens map[string]*refusals
-}
-
-type refusals struct {
-	counts    map[string]int64 // not yet written
-	lastWrite time.Time        // zero: never written through this buffer
-}
-
-// NewRefusalBuffer returns a buffer writing each token's refusals at most once per interval
-// (0: at every refusal) and keeping at most size tokens (at least 1).
-func NewRefusalBuffer(interval time.Duration, size int) *RefusalBuffer {
-	return &RefusalBuffer{interval: interval, size: max(size, 1), tokens: make(map[string]*refusals)}
-}
-
-// Add counts one refusal of token id for code at now. When the token's refusals are due (never
-// written, or not for an interval) it returns them all, this one included, for the caller to
-// write (and to Restore if the write fails); otherwise nil.
-func (b *RefusalBuffer) Add(id, code string, now time.Time) map[string]int64 {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	r := b.entry(id, now)
-	if r == nil {
-		return map[string]int64{code: 1}
-	}
-	if r.counts == nil {
-		r.counts = make(map[string]int64)
-	}
-	r.counts[code]++
-	if !r.lastWrite.IsZero() && now.Sub(r.lastWrite) < b.interval {
-		return nil
-	}
-	counts := r.counts
-	r.counts, r.lastWrite = nil, now
-	return counts
-}
-
-// Take returns the refusals of token id not yet written, for a usage write at now that carries
-// them (nil when there are none), and counts that write as the token's last: refusals that follow
-// it wait for the token's next write, or for the interval.
-func (b *RefusalBuffer) Take(id string, now time.Time) map[string]int64 {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	r := b.entry(id, now)
-	if r == nil {
-		return nil
-	}
-	counts := r.counts
-	r.counts, r.lastWrite = nil, now
-	return counts
-}
-
-// entry returns token id's entry, making one (after pruning a full buffer) when it has none;
-// nil when the buffer is full all the same. b.mu must be held.
-func (b *RefusalBuffer) entry(id string, now time.Time) *refusals {
-	if r, ok := b.tokens[id]; ok {
-		return r
-	}
-	if len(b.tokens) >= b.size {
-		b.prune(now)
-	}
-	if len(b.tokens) >= b.size {
-		return nil
-	}
-	r := &refusals{}
-	b.tokens[id] = r
-	return r
-}
-
-// Restore puts back counts that Add or Take returned and whose write failed, so that the next
-// write carries them.
-func (b *RefusalBuffer) Restore(id string, counts map[string]int64) {
-	if len(counts) == 0 {
-		return
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	r, ok := b.tokens[id]
-	if !ok {
-		if len(b.tokens) >= b.size {
-			return // full: the counts are lost rather than memory unbounded
-		}
-		r = &refusals{}
-		b.tokens[id] = r
-	}
-	if r.counts == nil {
-		r.counts = maps.Clone(counts)
-		return
-	}
-	for code, n := range counts {
-		r.counts[code] += n
-	}
-}
-
-// prune forgets tokens with nothing pending whose interval has passed. b.mu must be held.
-func (b *RefusalBuffer) prune(now time.Time) {
-	for id, r := range b.tokens {
-		if len(r.counts) == 0 && now.Sub(r.lastWrite) >= b.interval {
-			delete(b.tokens, id)
-		}
-	}
 }

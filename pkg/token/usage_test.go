@@ -12,35 +12,6 @@ import (
 	"github.com/apitokens/apitokens/pkg/token"
 )
 
-func TestRefusalBuffer(t *testing.T) {
-	b := token.NewRefusalBuffer(time.Minute, 2)
-	at := func(s int) time.Time { return start.Add(time.Duration(s) * time.Second) }
-	expect := func(step string, got, want map[string]int64) {
-		t.Helper()
-		if !maps.Equal(got, want) || (got == nil) != (want == nil) {
-			t.Fatalf("%s: %v; want %v", step, got, want)
-		}
-	}
-	expect("a token's first refusal is due at once", b.Add("a", token.CodeRevoked, at(0)), map[string]int64{token.CodeRevoked: 1})
-	expect("within the interval: buffered", b.Add("a", token.CodeRevoked, at(1)), nil)
-	expect("another code: buffered", b.Add("a", token.CodeExpired, at(2)), nil)
-	expect("a usage write takes them", b.Take("a", at(3)), map[string]int64{token.CodeRevoked: 1, token.CodeExpired: 1})
-	expect("the write restarts the interval", b.Add("a", token.CodeRevoked, at(4)), nil)
-	expect("after the interval: due with what waited", b.Add("a", token.CodeRevoked, at(64)), map[string]int64{token.CodeRevoked: 2})
-	b.Restore("a", map[string]int64{token.CodeRevoked: 2})
-	expect("a failed write's counts come back", b.Take("a", at(65)), map[string]int64{token.CodeRevoked: 2})
-	expect("a valid write of a token never refused takes nothing", b.Take("b", at(65)), nil)
-	expect("and restarts its interval too", b.Add("b", token.CodeDisabled, at(66)), nil)
-
-	// Full (a and b known, b holding a count): a third token is written at once, not kept.
-	expect("full: due at once", b.Add("c", token.CodeExpired, at(67)), map[string]int64{token.CodeExpired: 1})
-	expect("still not kept", b.Add("c", token.CodeExpired, at(68)), map[string]int64{token.CodeExpired: 1})
-	expect("b is unaffected", b.Take("b", at(69)), map[string]int64{token.CodeDisabled: 1})
-	// Once a and b have nothing pending and their interval has passed, room is made.
-	expect("room again", b.Add("c", token.CodeExpired, at(200)), map[string]int64{token.CodeExpired: 1})
-	expect("and c is buffered now", b.Add("c", token.CodeExpired, at(201)), nil)
-}
-
 // usageCountingStore counts the usage writes of a store: valid ones and refusals only.
 type usageCountingStore struct {
 	token.Store
@@ -123,8 +94,9 @@ func TestVerifyCountsOutcomes(t *testing.T) {
 }
 
 // TestVerifyBuffersRefusals: with the default interval, a token refused again and again costs one
-// write for its first refusal; the others ride on its next valid use's write, or go out once the
-// interval has passed.
+// write for its first refusal; the outcomes that follow within the interval, refusals and valid
+// uses alike, are held, shown by reads through the same Service, and go out together with the
+// first outcome after the interval.
 func TestVerifyBuffersRefusals(t *testing.T) {
 	counting := &usageCountingStore{}
 	f := newFixtureOn(t, token.Config{}, func(m *memstore.Store) token.Store { counting.Store = m; return counting })
@@ -140,29 +112,37 @@ func TestVerifyBuffersRefusals(t *testing.T) {
 	if _, err := f.svc.Update(ctx, admin, tok.ID, token.UpdateInput{Enabled: ptr(true)}); err != nil {
 		t.Fatal(err)
 	}
-	if v, err := f.svc.Verify(ctx, plain); err != nil || !v.Valid() {
-		t.Fatalf("verify: %s %v", v.Code, err)
+	if v, err := f.svc.Verify(ctx, plain); err != nil || !v.Valid() || v.Token.UsageCount != 1 {
+		t.Fatalf("verify: %s %v; want VALID showing 1 use", v.Code, err)
+	}
+	if n, v := counting.refusals.Load(), counting.valid.Load(); n != 1 || v != 0 {
+		t.Fatalf("%d refusal writes and %d valid ones; want 1 and 0 (the use is held)", n, v)
+	}
+	if stored, _ := f.mem.FindToken(ctx, tok.ID); stored.UsageCount != 0 {
+		t.Fatalf("stored usageCount %d; want 0 until the interval has passed", stored.UsageCount)
+	}
+	if got := f.mustGet(t, tok.ID); got.UsageCount != 1 || !got.LastUsedAt.Equal(f.clock.Now()) {
+		t.Fatalf("get through the same service: usageCount %d, lastUsedAt %v; want 1 and now", got.UsageCount, got.LastUsedAt)
+	}
+	days, err := f.svc.Usage(ctx, admin, tok.ID, 1)
+	if err != nil || days[0].Valid != 1 || days[0].Refused[token.CodeDisabled] != 5 {
+		t.Fatalf("counters through the same service %+v (%v); want 1 valid, 5 DISABLED", days, err)
+	}
+
+	f.clock.Advance(token.DefaultUsageInterval)
+	if v, err := f.svc.Verify(ctx, plain); err != nil || !v.Valid() || v.Token.UsageCount != 2 {
+		t.Fatalf("verify: %s %v; want VALID showing 2 uses", v.Code, err)
 	}
 	if n, v := counting.refusals.Load(), counting.valid.Load(); n != 1 || v != 1 {
 		t.Fatalf("%d refusal writes and %d valid ones; want 1 and 1", n, v)
 	}
-	days, err := f.svc.Usage(ctx, admin, tok.ID, 1)
-	if err != nil || days[0].Valid != 1 || days[0].Refused[token.CodeDisabled] != 5 {
-		t.Fatalf("counters %+v (%v); want 1 valid, 5 DISABLED", days, err)
+	stored, err := f.mem.FindToken(ctx, tok.ID)
+	if err != nil || stored.UsageCount != 2 || !stored.LastUsedAt.Equal(f.clock.Now()) {
+		t.Fatalf("stored %+v (%v); want usageCount 2 and lastUsedAt now", stored, err)
 	}
-
-	if _, err := f.svc.Update(ctx, admin, tok.ID, token.UpdateInput{Enabled: ptr(false)}); err != nil {
-		t.Fatal(err)
-	}
-	f.svc.Verify(ctx, plain) // within the interval of the valid write: buffered
-	f.clock.Advance(token.DefaultUsageInterval)
-	f.svc.Verify(ctx, plain) // the interval has passed: both go out
-	if n := counting.refusals.Load(); n != 2 {
-		t.Fatalf("%d refusal writes; want 2", n)
-	}
-	days, err = f.svc.Usage(ctx, admin, tok.ID, 1)
-	if err != nil || days[0].Refused[token.CodeDisabled] != 7 {
-		t.Fatalf("counters %+v (%v); want 7 DISABLED", days, err)
+	days, err = f.mem.UsageDays(ctx, tok.ID, f.clock.Now(), 1)
+	if err != nil || days[0].Valid != 2 || days[0].Refused[token.CodeDisabled] != 5 {
+		t.Fatalf("stored counters %+v (%v); want 2 valid, 5 DISABLED", days, err)
 	}
 }
 

@@ -99,8 +99,8 @@ func secretMatches(t *Token, sum []byte, now time.Time) (current, previous bool)
 	return current, previous
 }
 
-// Verify checks a presented token, requires every permission in required, and records one use of
-// a valid token (lastUsedAt, usageCount). The caller's address is unknown, so a token with an IP
+// Verify checks a presented token, requires every permission in required, and counts one use of
+// a valid token (VerifyRequest). The caller's address is unknown, so a token with an IP
 // allowlist answers FORBIDDEN_IP: use VerifyRequest. The error is non-nil only when the store
 // failed.
 func (s *Service) Verify(ctx context.Context, presented string, required ...string) (Verdict, error) {
@@ -116,27 +116,37 @@ type VerifyInput struct {
 }
 
 // VerifyRequest checks a presented token, its permissions, its API binding, then its limits in
-// order (IP allowlist, rate limit, quota), and records the outcome in the token's usage
-// counters: a valid use at once, with lastUsedAt and usageCount, in one usage write that also
-// carries the refusals counted since; a refusal (one of RefusalCodes) at most once per
-// Config.UsageInterval per token, or with the token's next usage write. A token the store does
-// not hold (NOT_FOUND, MALFORMED) is never counted. The error is non-nil only when the store
-// failed.
+// order (IP allowlist, rate limit, quota), and counts the outcome for the token's usage
+// counters in the Service's usage buffer: a valid use (lastUsedAt, usageCount) or a refusal
+// (one of RefusalCodes). A token the store does not hold (NOT_FOUND, MALFORMED) is never
+// counted. The buffer writes a token's counts at most once per Config.UsageInterval (usagebuf.go):
+// the first outcome of a token at once, during this call, then the outcomes counted meanwhile
+// with the first that finds the interval passed; with Config.BufferUses only FlushUsage writes.
+// A usage write that fails is logged and its counts kept for the next one: it never changes the
+// verdict, nor does a token purged between the read and its write (its counts are dropped).
+// A valid verdict's token shows the stored usageCount plus the uses this Service holds unwritten
+// (this one included), and lastUsedAt this use. The error is non-nil only when the store failed
+// a read or a limit.
 func (s *Service) VerifyRequest(ctx context.Context, in VerifyInput) (Verdict, error) {
 	now := s.cfg.Now().UTC()
 	v, err := s.verify(ctx, in, now)
-	if err != nil || v.Valid() {
-		return v, err
+	if err != nil {
+		return Verdict{}, err
 	}
-	if v.Token != nil && IsRefusalCode(v.Code) {
-		if err := s.recordRefusal(ctx, v.Token.ID, v.Code, now); err != nil {
-			return Verdict{}, err
+	if v.Token != nil && (v.Valid() || IsRefusalCode(v.Code)) {
+		held, w, due := s.usage.Add(v.Token.ID, v.Code, now)
+		if due {
+			s.usage.Write(ctx, v.Token.ID, w) // a failure is logged, and its counts kept
+		}
+		if v.Valid() {
+			v.Token.UsageCount += held
+			v.Token.LastUsedAt = now
 		}
 	}
 	return v, nil
 }
 
-// verify is VerifyRequest up to the usage write of a valid token, included.
+// verify is VerifyRequest but for the counting of its outcome.
 func (s *Service) verify(ctx context.Context, in VerifyInput, now time.Time) (Verdict, error) {
 	v, err := Check(ctx, s.store, s.cfg.Prefix, in.Token, now)
 	if err != nil || !v.Valid() {
@@ -158,34 +168,34 @@ func (s *Service) verify(ctx context.Context, in VerifyInput, now time.Time) (Ve
 		return Verdict{Code: CodeForbiddenAPI, Token: v.Token}, nil
 	}
 	if v.Token.HasLimits() {
-		if v, err = s.limits.Enforce(ctx, v.Token, in.SourceIP, now); err != nil || !v.Valid() {
-			return v, err
-		}
+		return s.limits.Enforce(ctx, v.Token, in.SourceIP, now)
 	}
-	refused := s.refusals.Take(v.Token.ID, now)
-	if err := s.store.RecordUse(ctx, v.Token.ID, Usage{At: now, Valid: 1, Refused: refused}); ErrorCode(err) == ENOTFOUND {
-		return Verdict{Code: CodeNotFound}, nil // purged between the read and the write
-	} else if err != nil {
-		s.refusals.Restore(v.Token.ID, refused)
-		return Verdict{}, err
-	}
-	v.Token.LastUsedAt = now
-	v.Token.UsageCount++
 	return v, nil
 }
 
-// recordRefusal counts a refusal of token id and writes the token's refusals when they are due.
-// A failed write keeps them for the next one.
-func (s *Service) recordRefusal(ctx context.Context, id, code string, now time.Time) error {
-	counts := s.refusals.Add(id, code, now)
-	if counts == nil {
-		return nil
+// FlushUsage writes the outcomes Verify counted and has not written (UsageBuffer.Flush): with
+// force, all of them; otherwise only when UsageInterval has passed since its last flush that
+// wrote (the first call always writes). A Lambda function with Config.BufferUses runs it
+// alongside each invocation and forced at SIGTERM; a server, forced when it stops. It returns
+// the number of tokens written or attempted.
+//
+// It also gives back Verify's quota leases idle since LimiterConfig.IdleReturn (all of them with
+// force): see ReturnLeases.
+func (s *Service) FlushUsage(ctx context.Context, force bool) int {
+	s.ReturnLeases(ctx, force)
+	return s.usage.Flush(ctx, force)
+}
+
+// withHeld adds to t, read from the store, the uses this Service holds of it unwritten, so that
+// a read through the instance that counted them shows them (a local server's verify, then get).
+func (s *Service) withHeld(t *Token) *Token {
+	if h := s.usage.Held(t.ID); h.Valid > 0 {
+		t.UsageCount += h.Valid
+		if h.At.After(t.LastUsedAt) {
+			t.LastUsedAt = h.At
+		}
 	}
-	if err := s.store.RecordUse(ctx, id, Usage{At: now, Refused: counts}); err != nil {
-		s.refusals.Restore(id, counts)
-		return err
-	}
-	return nil
+	return t
 }
 
 // Err returns nil for a valid verdict, and otherwise the error a caller of an API gets: EFORBIDDEN
