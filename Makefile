@@ -111,7 +111,8 @@ cfn-lint:
 # MEASURE_N invocations each), after the sizes of make build. The authorizer runs in both roles:
 # management (no memory cache: every call reads the table) and consumer (cached, and uncached);
 # then scripts/measure-authorizer.sh prints its first-sight, repeat-miss and init ratios to a
-# bare GetItem and to the minimal function. AWS_CA_BUNDLE is unset as on Lambda: the SDK parses
+# bare GetItem and to the minimal function, and the hot-token scenario prints lease writes per
+# item per second and admitted/limit. AWS_CA_BUNDLE is unset as on Lambda: the SDK parses
 # that bundle at every config load (milliseconds of init).
 MEASURE_RUNS ?= 10
 MEASURE_N    ?= 20
@@ -139,3 +140,8 @@ measure-in-dynamodb-local:
 	run -event events/create.json $$host/create/bootstrap; \
 	run -event events/list.json $$host/list/bootstrap
 	@MEASURE_RUNS=$(MEASURE_RUNS) scripts/measure-authorizer.sh
+	@# Issue 14's hot token: 20 instances on DynamoDB Local, writes per item per simulated second
+	@# counted by an SDK middleware, admitted against the limit (pkg/dynamo TestHotToken).
+	@out=$$($(GO) test -count=1 ./pkg/dynamo/ -run '^TestHotToken$$' -v) || { echo "$$out"; exit 1; }; \
+	echo "$$out" | grep '^hot '
+
