@@ -115,11 +115,11 @@ func (s *Store) CreateToken(ctx context.Context, t *token.Token, ev *token.Audit
 	if t.Remaining != nil {
 		// Its quota counter, so that the first use need not create it. After the token and its
 		// claim: their reasons come first.
-		counter, err := attributevalue.MarshalMap(toQuotaItem(t))
+		counter, err := s.quotaPut(t)
 		if err != nil {
 			return fmt.Errorf("dynamo: create token: %w", err)
 		}
-		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.table), Item: counter}})
+		items = append(items, counter)
 	}
 	if items, err = s.withEvent(items, ev); err != nil {
 		return fmt.Errorf("dynamo: create token: %w", err)
@@ -442,43 +442,57 @@ func (s *Store) quotaWrite(t *token.Token) (*types.TransactWriteItem, error) {
 	case t.ResetQuota && t.Remaining == nil:
 		return &types.TransactWriteItem{Delete: &types.Delete{TableName: aws.String(s.table), Key: quotaKey(t.ID)}}, nil
 	case t.ResetQuota:
-		item, err := attributevalue.MarshalMap(toQuotaItem(t))
-		if err != nil {
-			return nil, err
-		}
-		return &types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.table), Item: item}}, nil
+		put, err := s.quotaPut(t)
+		return &put, err
 	case t.Remaining == nil || !t.SyncQuota:
 		return nil, nil // no change of the quota: the counter stays as it is
 	}
+	u := quotaUpdate(t, "if_not_exists(#remaining, :remaining)", "if_not_exists(#refilledAt, :refilledAt)")
+	u.TableName = aws.String(s.table)
+	return &types.TransactWriteItem{Update: u}, nil
+}
+
+// quotaPut is the transaction item that puts the counter holding t's own quota (t.Remaining must
+// be set), over any counter there was.
+func (s *Store) quotaPut(t *token.Token) (types.TransactWriteItem, error) {
+	item, err := attributevalue.MarshalMap(toQuotaItem(t))
+	return types.TransactWriteItem{Put: &types.Put{TableName: aws.String(s.table), Item: item}}, err
+}
+
+// quotaUpdate is the update of t's quota counter that sets remaining and refilledAt to the
+// expressions given (of :remaining and :refilledAt, t's), and the refill settings and TTL to
+// t's, removing those t lacks. Its TableName is the caller's to set.
+func quotaUpdate(t *token.Token, remaining, refilledAt string) *types.Update {
 	it := toQuotaItem(t)
 	names := map[string]string{"#remaining": attrRemaining, "#refilledAt": attrRefilled}
 	values := map[string]types.AttributeValue{
 		":remaining":  &types.AttributeValueMemberN{Value: strconv.FormatInt(it.Remaining, 10)},
 		":refilledAt": &types.AttributeValueMemberS{Value: it.RefilledAt},
 	}
-	set := []string{"#remaining = if_not_exists(#remaining, :remaining)", "#refilledAt = if_not_exists(#refilledAt, :refilledAt)"}
+	set := []string{"#remaining = " + remaining, "#refilledAt = " + refilledAt}
 	var remove []string
-	for name, v := range map[string]int64{"refillAmount": it.RefillAmount, "refillInterval": it.RefillInterval, attrTTL: it.TTL} {
-		names["#"+name] = name
-		if v == 0 {
-			remove = append(remove, "#"+name)
+	for _, a := range []struct {
+		name string
+		v    int64
+	}{{"refillAmount", it.RefillAmount}, {"refillInterval", it.RefillInterval}, {attrTTL, it.TTL}} {
+		names["#"+a.name] = a.name
+		if a.v == 0 {
+			remove = append(remove, "#"+a.name)
 			continue
 		}
-		values[":"+name] = &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
-		set = append(set, "#"+name+" = :"+name)
+		values[":"+a.name] = &types.AttributeValueMemberN{Value: strconv.FormatInt(a.v, 10)}
+		set = append(set, "#"+a.name+" = :"+a.name)
 	}
-	slices.Sort(remove)
 	expr := "SET " + strings.Join(set, ", ")
 	if len(remove) > 0 {
 		expr += " REMOVE " + strings.Join(remove, ", ")
 	}
-	return &types.TransactWriteItem{Update: &types.Update{
-		TableName:                 aws.String(s.table),
+	return &types.Update{
 		Key:                       quotaKey(t.ID),
 		UpdateExpression:          aws.String(expr),
 		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: values,
-	}}, nil
+	}
 }
 
 // tokenUpdate builds the conditional update of t's mutable attributes: SET those t has, REMOVE
@@ -974,28 +988,14 @@ func (s *Store) createQuota(ctx context.Context, id string) (lease token.QuotaLe
 		return token.QuotaLease{Unlimited: true}, true, nil
 	}
 	// An UpdateItem rather than a PutItem: the callers' grant on counters is UpdateItem only.
-	it := toQuotaItem(t)
-	names := map[string]string{"#remaining": attrRemaining, "#refilledAt": attrRefilled}
-	values := map[string]types.AttributeValue{
-		":remaining":  &types.AttributeValueMemberN{Value: strconv.FormatInt(it.Remaining, 10)},
-		":refilledAt": &types.AttributeValueMemberS{Value: it.RefilledAt},
-	}
-	set := []string{"#remaining = :remaining", "#refilledAt = :refilledAt"}
-	for name, v := range map[string]int64{"refillAmount": it.RefillAmount, "refillInterval": it.RefillInterval, attrTTL: it.TTL} {
-		if v != 0 {
-			names["#"+name] = name
-			values[":"+name] = &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
-			set = append(set, "#"+name+" = :"+name)
-		}
-	}
-	slices.Sort(set)
+	u := quotaUpdate(t, ":remaining", ":refilledAt")
 	_, err = s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(s.table),
-		Key:                       quotaKey(id),
-		UpdateExpression:          aws.String("SET " + strings.Join(set, ", ")),
+		Key:                       u.Key,
+		UpdateExpression:          u.UpdateExpression,
 		ConditionExpression:       aws.String("attribute_not_exists(#remaining)"),
-		ExpressionAttributeNames:  names,
-		ExpressionAttributeValues: values,
+		ExpressionAttributeNames:  u.ExpressionAttributeNames,
+		ExpressionAttributeValues: u.ExpressionAttributeValues,
 	})
 	var ccf *types.ConditionalCheckFailedException
 	if err != nil && !errors.As(err, &ccf) {

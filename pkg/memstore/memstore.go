@@ -374,6 +374,17 @@ func (s *Store) WindowCounts(_ context.Context, windows []token.RateWindow) ([]i
 func (s *Store) CountRequest(_ context.Context, id string, start time.Time, w time.Duration, limit int64) (int64, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	win := s.window(id, start, w)
+	if win.count >= limit {
+		return win.count, false, nil
+	}
+	win.count++
+	return win.count, true, nil
+}
+
+// window returns the rate-limit window of token id that starts at start and lasts w, making it
+// (and dropping ended ones when there are maxWindows) if there is none. s.mu must be held.
+func (s *Store) window(id string, start time.Time, w time.Duration) *window {
 	key := rateKey{id: id, start: start.UnixNano()}
 	win, ok := s.windows[key]
 	if !ok {
@@ -383,11 +394,7 @@ func (s *Store) CountRequest(_ context.Context, id string, start time.Time, w ti
 		win = &window{end: start.Add(w)}
 		s.windows[key] = win
 	}
-	if win.count >= limit {
-		return win.count, false, nil
-	}
-	win.count++
-	return win.count, true, nil
+	return win
 }
 
 // maxWindows bounds the rate-limit windows kept before ended ones are dropped.
@@ -409,15 +416,7 @@ func (s *Store) LeaseRate(_ context.Context, id string, start time.Time, w time.
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	key := rateKey{id: id, start: start.UnixNano()}
-	win, ok := s.windows[key]
-	if !ok {
-		if len(s.windows) >= maxWindows {
-			s.pruneWindows()
-		}
-		win = &window{end: start.Add(w)}
-		s.windows[key] = win
-	}
+	win := s.window(id, start, w)
 	win.count += k
 	return win.count, nil
 }

@@ -96,7 +96,6 @@ func NewLimiter(store Store, cfg LimiterConfig) *Limiter {
 // can tell a spent limit from a lapsed lease (logged by the authorizer, and in its context).
 type LeaseState struct {
 	Kind      string    // "rate" or "quota"
-	Held      int64     // units this instance still holds (0 when refused)
 	Size      int64     // the lease size k this instance asks for now
 	StoreLeft int64     // what the store said was left at CheckedAt (window: limit - count)
 	CheckedAt time.Time // when this instance last wrote the item
@@ -266,12 +265,6 @@ func (l *Limiter) Enforce(ctx context.Context, t *Token, ip netip.Addr, now time
 	return v, nil
 }
 
-// Enforce applies t's limits with a limiter of its own, so one write per limited request: for
-// callers that see a token once (tests, tools). Enforcement points keep one Limiter.
-func Enforce(ctx context.Context, store Store, t *Token, ip netip.Addr, now time.Time) (Verdict, error) {
-	return NewLimiter(store, LimiterConfig{}).Enforce(ctx, t, ip, now)
-}
-
 // takeRate takes one request of token id's current window. It returns the window's state; its
 // Lease is set when the request is refused.
 func (l *Limiter) takeRate(ctx context.Context, id string, rl RateLimit, now time.Time) (*LimitState, error) {
@@ -291,45 +284,33 @@ func (l *Limiter) takeRate(ctx context.Context, id string, rl RateLimit, now tim
 		r.start, r.held, r.spent, r.count = start, 0, false, 0
 		r.est.restart(start, 0, now) // the count was 0 when the window started
 	}
-	state := func(fromStore bool) *LimitState {
-		return &LimitState{Limit: rl.Limit, Reset: start.Add(rl.Window), Lease: &LeaseState{Kind: "rate", Size: r.est.k,
-			StoreLeft: max(rl.Limit-r.count, 0), CheckedAt: r.checkedAt, FromStore: fromStore}}
+	fromStore := false
+	if r.held == 0 && !r.spent {
+		// The window's average so far bounds the rate from below: right after a window opens,
+		// it is what tells a hot token from a quiet one (measured over 10 ms at least).
+		avg := float64(r.count) / max(now.Sub(start), 10*time.Millisecond).Seconds()
+		k := l.size(&r.est, now, avg, RateLeaseMax(rl.Limit))
+		r.est.k = k
+		count, err := l.store.LeaseRate(ctx, id, start, rl.Window, k)
+		if err != nil {
+			return nil, err
+		}
+		r.count, r.checkedAt, fromStore = count, now, true
+		r.est.observe(now, count-k, count)
+		r.held = min(k, max(rl.Limit-(count-k), 0))
+		r.spent = r.held < k // the window's budget is gone once these are used
 	}
-	if r.held > 0 {
-		r.held--
-		r.est.used++
-		return l.rateOK(r, start, rl), nil
+	st := &LimitState{Limit: rl.Limit, Reset: start.Add(rl.Window)}
+	if r.held == 0 {
+		st.Lease = &LeaseState{Kind: "rate", Size: r.est.k, StoreLeft: max(rl.Limit-r.count, 0), CheckedAt: r.checkedAt, FromStore: fromStore}
+		return st, nil
 	}
-	if r.spent {
-		return state(false), nil
-	}
-	// The window's average so far bounds the rate from below: right after a window opens, it is
-	// what tells a hot token from a quiet one (measured over 10 ms at least).
-	avg := float64(r.count) / max(now.Sub(start), 10*time.Millisecond).Seconds()
-	k := l.size(&r.est, now, avg, RateLeaseMax(rl.Limit))
-	r.est.k = k
-	count, err := l.store.LeaseRate(ctx, id, start, rl.Window, k)
-	if err != nil {
-		return nil, err
-	}
-	r.count, r.checkedAt = count, now
-	r.est.observe(now, count-k, count)
-	granted := min(k, max(rl.Limit-(count-k), 0))
-	if granted < k {
-		r.spent = true // the window's budget is gone once these are used
-	}
-	if granted == 0 {
-		return state(true), nil
-	}
-	r.held = granted - 1
+	r.held--
 	r.est.used++
-	return l.rateOK(r, start, rl), nil
-}
-
-// rateOK is the state of an admitted request: what the window has left, counting what this
-// instance holds as left (the others' leases are spent as far as it can tell).
-func (l *Limiter) rateOK(r *rateLease, start time.Time, rl RateLimit) *LimitState {
-	return &LimitState{Limit: rl.Limit, Remaining: max(rl.Limit-r.count, 0) + r.held, Reset: start.Add(rl.Window)}
+	// What the window has left, counting what this instance holds as left (the others' leases
+	// are spent as far as it can tell).
+	st.Remaining = max(rl.Limit-r.count, 0) + r.held
+	return st, nil
 }
 
 // takeQuota takes one use of t's quota: nil when it was taken, the refusal's state otherwise.
@@ -356,78 +337,56 @@ func (l *Limiter) takeQuota(ctx context.Context, t *Token, now time.Time) (*Limi
 		known = t.RefilledAt
 	}
 	rf := t.Refill
-	if rf != nil && q.held > 0 && LatestRefill(known, rf.Interval, now).After(q.period) {
+	refillDue := rf != nil && LatestRefill(known, rf.Interval, now).After(q.period)
+	if refillDue {
 		q.held, q.spent = 0, false
 	}
-	refused := func(fromStore bool) *LimitState {
-		s := &LimitState{Lease: &LeaseState{Kind: "quota", Size: q.est.k,
-			StoreLeft: q.left, CheckedAt: q.checkedAt, FromStore: fromStore}}
-		if rf != nil {
-			s.Limit = rf.Amount
-			s.Reset = LatestRefill(known, rf.Interval, now).Add(rf.Interval)
+	fromStore := false
+	if q.held == 0 && (!q.spent || now.Sub(q.checkedAt) >= quotaRecheck) {
+		k := l.size(&q.est, now, 0, maxQuotaLease)
+		q.est.k = k
+		lease, err := l.store.LeaseQuota(ctx, t.ID, rf, known, now, k)
+		if err != nil {
+			return nil, err
 		}
-		return s
+		if lease.Unlimited {
+			q.gone = true
+			return nil, nil
+		}
+		if !lease.Period.Equal(q.period) {
+			// A new period: its level starts again, from what the lease found.
+			q.est.restart(now, -(lease.Remaining + lease.Granted), now)
+		}
+		q.period, q.left, q.checkedAt, fromStore = lease.Period, lease.Remaining, now, true
+		q.est.observe(now, -(lease.Remaining + lease.Granted), -lease.Remaining) // spent grows as remaining shrinks
+		q.held, q.spent = lease.Granted, lease.Granted == 0
 	}
-	if q.held > 0 {
-		q.held--
-		q.lastUse = now
-		q.est.used++
-		return nil, nil
+	if q.held == 0 {
+		st := &LimitState{Lease: &LeaseState{Kind: "quota", Size: q.est.k, StoreLeft: q.left, CheckedAt: q.checkedAt, FromStore: fromStore}}
+		if rf != nil {
+			st.Limit = rf.Amount
+			st.Reset = LatestRefill(known, rf.Interval, now).Add(rf.Interval)
+		}
+		return st, nil
 	}
-	if q.spent && now.Sub(q.checkedAt) < quotaRecheck && (rf == nil || !LatestRefill(known, rf.Interval, now).After(q.period)) {
-		return refused(false), nil
-	}
-	k := l.size(&q.est, now, 0, maxQuotaLease)
-	q.est.k = k
-	lease, err := l.store.LeaseQuota(ctx, t.ID, rf, known, now, k)
-	if err != nil {
-		return nil, err
-	}
-	if lease.Unlimited {
-		q.gone = true
-		return nil, nil
-	}
-	if !lease.Period.Equal(q.period) {
-		// A new period: its level starts again, from what the lease found.
-		q.est.restart(now, -(lease.Remaining + lease.Granted), now)
-	}
-	q.period, q.left, q.checkedAt = lease.Period, lease.Remaining, now
-	q.est.observe(now, -(lease.Remaining + lease.Granted), -lease.Remaining) // spent grows as remaining shrinks
-	if lease.Granted == 0 {
-		q.spent = true
-		return refused(true), nil
-	}
-	q.spent = false
-	q.held = lease.Granted - 1
+	q.held--
 	q.lastUse = now
 	q.est.used++
 	return nil, nil
 }
 
-// QuotaLeaseSize returns the size of this instance's last lease of token id's quota (0: none).
-func (l *Limiter) QuotaLeaseSize(id string) int64 {
+// QuotaLease returns what this instance holds of token id's quota (leased, not yet used) and
+// the size of its last lease of it; zeros for a token it has not leased.
+func (l *Limiter) QuotaLease(id string) (held, size int64) {
 	l.mu.Lock()
 	q, ok := l.quotas[id]
 	l.mu.Unlock()
 	if !ok {
-		return 0
+		return 0, 0
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.est.k
-}
-
-// HeldQuota returns the uses of token id's quota this instance holds: leased, not yet used.
-func (l *Limiter) HeldQuota(id string) int64 {
-	l.mu.Lock()
-	q, ok := l.quotas[id]
-	l.mu.Unlock()
-	if !ok {
-		return 0
-	}
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.held
+	return q.held, q.est.k
 }
 
 // ReturnIdle gives back the unused units of the quota leases idle for LimiterConfig.IdleReturn

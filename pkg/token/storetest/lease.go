@@ -283,12 +283,12 @@ func runCrash(t *testing.T, newStore NewStore) {
 	res := fleet.Run(t, tok, Hot{Requests: hotQuota / 2, Rate: hotRate, Start: start})
 	// The instance that dies is one holding a lease mid-burst (which ones do depends on how the
 	// goroutines interleaved).
-	dead := slices.IndexFunc(fleet.Limiters, func(l *token.Limiter) bool { return l.HeldQuota(tok.ID) > 0 })
+	dead := slices.IndexFunc(fleet.Limiters, func(l *token.Limiter) bool { held, _ := l.QuotaLease(tok.ID); return held > 0 })
 	if dead < 0 {
 		t.Fatal("no instance holds a lease mid-burst; the test needs one")
 	}
-	lost := fleet.Limiters[dead].HeldQuota(tok.ID)
-	if size := fleet.Limiters[dead].QuotaLeaseSize(tok.ID); lost > size {
+	lost, size := fleet.Limiters[dead].QuotaLease(tok.ID)
+	if lost > size {
 		t.Fatalf("instance %d holds %d units, more than its last lease of %d", dead, lost, size)
 	}
 	var alive []int
