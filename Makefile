@@ -46,7 +46,7 @@ LAMBDA_FUNCTIONS := CreateFunction:create ListFunction:list SelfFunction:self Ge
 	UpdateFunction:update RevokeFunction:revoke RotateFunction:rotate UsageFunction:usage VerifyFunction:verify \
 	AuditFunction:audit OpenapiFunction:openapi MeFunction:me DashboardFunction:dashboard \
 	ManagementAuthorizerFunction:authorizer ExampleWhoamiFunction:example-whoami \
-	LeaksFunction:leaks RevokeByTokenFunction:revoke-by-token ExpiryRemindersFunction:expiry-reminders
+	LeaksFunction:leaks RevokeByTokenFunction:revoke-by-token QuotaEventsFunction:quota-events ExpiryRemindersFunction:expiry-reminders
 # The function of the consumer authorizer application, authorizer/template.yaml (its CodeUri is
 # this directory, so sam build runs this Makefile for it too, also as a nested application).
 AUTHORIZER_APP_FUNCTIONS := AuthorizerFunction:authorizer

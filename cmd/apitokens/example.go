@@ -26,7 +26,7 @@ const maxExampleCacheTTL = time.Hour
 // as a deployed one with the example's settings (API_NAME example, its route map, every other
 // variable at its default, whatever this process's environment says), on the server's store and
 // token prefix, with a memory cache of cacheTTL, which bounds how long a revoked token still works.
-func newExampleAuthorizer(store token.Store, prefix string, cacheTTL time.Duration, logger *slog.Logger) (*authorizer.Authorizer, error) {
+func newExampleAuthorizer(store token.Store, prefix string, cacheTTL time.Duration, limits token.LimiterConfig, logger *slog.Logger) (*authorizer.Authorizer, error) {
 	env := map[string]string{
 		authorizer.EnvRole:    authorizer.RoleConsumer,
 		authorizer.EnvAPIName: example.APIName,
@@ -36,7 +36,7 @@ func newExampleAuthorizer(store token.Store, prefix string, cacheTTL time.Durati
 	if err != nil {
 		return nil, fmt.Errorf("example authorizer: %w", err)
 	}
-	cfg.Prefix, cfg.CacheTTL, cfg.Logger = prefix, cacheTTL, logger
+	cfg.Prefix, cfg.CacheTTL, cfg.Limits, cfg.Logger = prefix, cacheTTL, limits, logger
 	return authorizer.New(store, cfg), nil
 }
 

@@ -106,6 +106,10 @@ func (c *cli) serve(ctx context.Context, cmd *cobra.Command, sf *storeFlags, add
 		return err
 	}
 	authCfg.Prefix, authCfg.Logger = svc.Prefix(), logger
+	if sf.store == storeMemory && sf.stack == "" {
+		// No stream to publish the quota events the memory store records: the limiters do.
+		authCfg.Limits.Publish = events.Publish
+	}
 	authz := authorizer.New(store, authCfg)
 	reports, err := app.LeakVerifier(c.getenv, logger)
 	if err != nil {
@@ -114,7 +118,7 @@ func (c *cli) serve(ctx context.Context, cmd *cobra.Command, sf *storeFlags, add
 	api := &httpapi.API{Service: svc, Authenticate: authz.AuthenticateRequest, Logger: logger, Reports: reports}
 	// The example API is outside httpapi.Routes: it is not apitokens' API (nor in its OpenAPI
 	// document) but one that attaches apitokens' authorizer.
-	exampleAuthz, err := newExampleAuthorizer(store, svc.Prefix(), exampleCacheTTL, logger)
+	exampleAuthz, err := newExampleAuthorizer(store, svc.Prefix(), exampleCacheTTL, authCfg.Limits, logger)
 	if err != nil {
 		return err
 	}

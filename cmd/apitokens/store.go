@@ -126,6 +126,10 @@ func (f *storeFlags) open(ctx context.Context, c *cli, cmd *cobra.Command) (toke
 	default:
 		return nil, nil, usagef("unknown store %q: use memory or dynamodb", kind)
 	}
+	if kind == storeMemory && f.events != nil {
+		// No stream to publish the quota events the memory store records: the limiter does.
+		cfg.Limits.Publish = f.events.Publish
+	}
 	svc, err := token.NewService(store, cfg)
 	return store, svc, err
 }

@@ -295,7 +295,7 @@ func authorizerCalls(t *testing.T, client *dynamodb.Client, rec *dynamoRecorder,
 	table := dynamotest.MustTable(t, client, dynamo.CreateTable)
 	store := dynamo.New(client, table, dynamo.Options{})
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	remaining := int64(5)
+	remaining, one := int64(5), int64(1)
 	tokens := map[string]func(*token.Token){
 		"plain": func(*token.Token) {},
 		"rotated": func(tok *token.Token) {
@@ -307,6 +307,8 @@ func authorizerCalls(t *testing.T, client *dynamodb.Client, rec *dynamoRecorder,
 			tok.Remaining, tok.RefilledAt = &remaining, now.Add(-time.Hour)
 			tok.Refill = &token.Refill{Amount: 5, Interval: time.Minute}
 		},
+		// One use left: the first decision empties the quota, which records a quota event.
+		"nearly spent": func(tok *token.Token) { tok.Remaining, tok.RefilledAt = &one, now },
 	}
 	plaintexts := map[string]string{"unknown": token.Format(token.DefaultPrefix, "live", token.NewID(), token.NewSecret())}
 	for name, set := range tokens {
@@ -481,6 +483,9 @@ func TestTableMatchesCreateTable(t *testing.T) {
 	}
 	if got := str(get(p, "TimeToLiveSpecification", "AttributeName")); ttl.TimeToLiveDescription == nil || got != *ttl.TimeToLiveDescription.AttributeName {
 		t.Errorf("TTL attribute %q, CreateTable enables %+v", got, ttl.TimeToLiveDescription)
+	}
+	if spec := d.StreamSpecification; spec == nil || spec.StreamEnabled == nil || !*spec.StreamEnabled || str(get(p, "StreamSpecification", "StreamViewType")) != string(spec.StreamViewType) {
+		t.Errorf("stream: template %v, CreateTable %+v", get(p, "StreamSpecification"), spec)
 	}
 	if d.BillingModeSummary == nil || d.BillingModeSummary.BillingMode != types.BillingModePayPerRequest || get(p, "BillingMode") != "PAY_PER_REQUEST" {
 		t.Errorf("billing: template %v, CreateTable %+v", get(p, "BillingMode"), d.BillingModeSummary)

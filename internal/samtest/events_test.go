@@ -63,12 +63,13 @@ var eventCases = []eventCase{
 	{file: "dashboard.json", function: "dashboard", status: http.StatusOK, contains: `<script type="module" src="/ui/`},
 	{file: "dashboard-asset.json", function: "dashboard", status: http.StatusOK, contains: `import { initTokens, startTokens, stopTokens } from './tokens.js';`},
 	// Signed by the key of leakSigningKey, which the tests serve at LEAK_KEYS_URL (leakEnv).
-	{file: "leaks.json", function: "leaks", status: http.StatusOK, contains: `"label":"true_positive"},{"token_hash":`},
-	{file: "leaks.json", function: "leaks", status: http.StatusOK, contains: `"label":"true_positive"},{"token_hash":`,
+	{file: "leaks.json", function: "leaks", status: http.StatusOK, limited: true, contains: `"label":"true_positive"},{"token_hash":`},
+	{file: "leaks.json", function: "leaks", status: http.StatusOK, limited: true, contains: `"label":"true_positive"},{"token_hash":`,
 		env: map[string]string{app.EnvLeakAction: "disable"}},
-	{file: "revoke-by-token.json", function: "revoke-by-token", status: http.StatusOK, contains: `{"status":"received"}`},
+	{file: "revoke-by-token.json", function: "revoke-by-token", status: http.StatusOK, limited: true, contains: `{"status":"received"}`},
 	// The scheduled event of the expiry reminders (TestExpiryRemindersBinary); it has no status.
 	{file: "expiry-reminders.json", function: "expiry-reminders", contains: `"due":`},
+	{file: "quota-events.json", function: "quota-events"},
 	{file: "example-whoami.json", function: "example-whoami", status: http.StatusOK, contains: `"permissions":["upload","list"]`},
 	{file: "example-whoami-no-context.json", function: "example-whoami", status: http.StatusUnauthorized, contains: `"valid":false`},
 }
@@ -260,9 +261,10 @@ func seed(t *testing.T, store token.Store, ev events.APIGatewayV2HTTPRequest, tc
 	}
 }
 
-// limit gives tok a rate limit and a quota with refill.
+// limit gives tok a rate limit and a quota with refill, 2 of 10 uses left: its first use takes it
+// to the low mark (10 %: 1), which records a quota event (QUOTAEVENT#).
 func limit(tok *token.Token) {
-	left := int64(10)
+	left := int64(2)
 	tok.RateLimit = &token.RateLimit{Limit: 100, Window: time.Minute}
 	tok.Remaining, tok.Refill, tok.RefilledAt = &left, &token.Refill{Amount: 10, Interval: time.Hour}, tok.CreatedAt
 }

@@ -16,9 +16,13 @@ func isPutEvents(st any) bool {
 
 // publishers are the functions whose routes change tokens, and so publish lifecycle events, and
 // the scheduled expiry reminders.
-var publishers = []string{"CreateFunction", "UpdateFunction", "RevokeFunction", "RotateFunction", "LeaksFunction", "RevokeByTokenFunction", remindersFunction}
+var publishers = []string{"CreateFunction", "UpdateFunction", "RevokeFunction", "RotateFunction", "LeaksFunction", "RevokeByTokenFunction", remindersFunction, quotaEventsFunction}
 
-// TestPutEventsGrants: exactly the functions that change tokens, and the expiry reminders, may
+// quotaEventsFunction publishes the quota events the table's stream hands it.
+const quotaEventsFunction = "QuotaEventsFunction"
+
+// TestPutEventsGrants: exactly the functions that change tokens, the expiry reminders and the
+// quota events may
 // put events, to the stack's bus only, and are told its name (EVENT_BUS_NAME); the example rule
 // listens on that bus.
 func TestPutEventsGrants(t *testing.T) {

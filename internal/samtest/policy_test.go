@@ -169,6 +169,8 @@ func mainResource(r any) string {
 	switch {
 	case slices.Equal(toStrings(get(r, "Fn::GetAtt")), []string{"Table", "Arn"}):
 		return "table"
+	case slices.Equal(toStrings(get(r, "Fn::GetAtt")), []string{"Table", "StreamArn"}):
+		return "stream"
 	case str(get(r, "Fn::Sub")) == "${Table.Arn}/index/*":
 		return "index"
 	case strings.HasPrefix(str(get(r, "Fn::Sub")), "${Table.Arn}/index/"):
@@ -186,7 +188,8 @@ func appResource(r any) string {
 }
 
 // Least privilege of the authorizers (both roles, one binary): token records are read whole
-// (GetItem), and their writes (usage, quota) are held to the usage and quota attributes; rate-limit windows are written
+// (GetItem), and their writes are held to the usage attributes; quota counters and quota events
+// to theirs (quotaLeaseGrant, quotaEventGrant); rate-limit windows are written
 // by an ADD of count that sets ttl and returns only what it updated, so those writes are held to
 // their attributes too (dynamodb:Attributes needs the key, and ReturnValues that return only
 // these attributes).
@@ -197,6 +200,7 @@ var authorizerGrants = []grant{
 		Attributes:   []string{"pk", "lastUsedAt", "usageCount"},
 		ReturnValues: noneOrUpdated},
 	quotaLeaseGrant,
+	quotaEventGrant,
 	rateGrant,
 	usageGrant,
 	graceGrant,
@@ -231,8 +235,16 @@ const (
 	rateItems   = "RATE#*"
 	usageItems  = "USAGE#*"
 	quotaItems  = "QUOTA#*"
+	quotaEvents = "QUOTAEVENT#*"
 	remindItems = "REMIND#*"
 )
+
+// quotaEventGrant: a quota event recorded once (Store.ClaimQuotaEvent), a conditional PutItem.
+var quotaEventGrant = grant{Resource: "table", Actions: []string{"dynamodb:PutItem"}, LeadingKeys: []string{quotaEvents},
+	Attributes: []string{"pk", "type", "detail", "ttl"}, ReturnValues: []string{"NONE"}}
+
+// quotaSync: a token's change keeps its quota counter's TTL and refill settings (in its transaction).
+var quotaSync = grant{Resource: "table", Actions: []string{"dynamodb:UpdateItem"}, LeadingKeys: []string{quotaItems}}
 
 // quotaRead: the live counters of tokens with a quota (Service.liveQuotas), one BatchGetItem.
 var quotaRead = grant{Resource: "table", Actions: []string{"dynamodb:BatchGetItem"}, LeadingKeys: []string{quotaItems}}
@@ -274,7 +286,7 @@ var wantGrants = map[string][]grant{
 	// (claim the clientId).
 	"UpdateFunction": append(updateGrants[:2:2], quotaRead,
 		grant{Resource: "table", Actions: []string{"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}, LeadingKeys: []string{quotaItems}}),
-	"RotateFunction": append(updateGrants[:2:2], quotaRead),
+	"RotateFunction": append(updateGrants[:2:2], quotaRead, quotaSync),
 	// FindToken, then UpdateToken of a revoke: a transaction of Update (token), Put (audit event)
 	// and Delete (release the clientId); with ?cascade=true, ListTokens on the ref index for each
 	// token of the family, and the same transaction for each descendant.
@@ -284,6 +296,7 @@ var wantGrants = map[string][]grant{
 		{Resource: "table", Actions: []string{"dynamodb:DeleteItem"}, LeadingKeys: []string{clientItems}},
 		{Resource: "index", Actions: []string{"dynamodb:Query"}},
 		quotaRead,
+		quotaSync,
 	},
 	// FindToken, then RecordUse of a valid token: UpdateItem of the token and, in parallel, of the
 	// day's counters (also written alone for refusals).
@@ -293,6 +306,7 @@ var wantGrants = map[string][]grant{
 			Attributes:   []string{"pk", "lastUsedAt", "usageCount"},
 			ReturnValues: noneOrUpdated},
 		quotaLeaseGrant,
+		quotaEventGrant,
 		rateGrant,
 		usageGrant,
 		graceGrant,
@@ -304,6 +318,7 @@ var wantGrants = map[string][]grant{
 		{Resource: "table", Actions: []string{"dynamodb:BatchGetItem", "dynamodb:UpdateItem"}, LeadingKeys: []string{tokenItems}},
 		{Resource: "table", Actions: []string{"dynamodb:PutItem"}, LeadingKeys: []string{auditItems, clientItems}},
 		{Resource: "table", Actions: []string{"dynamodb:DeleteItem"}, LeadingKeys: []string{clientItems}},
+		quotaSync,
 	},
 	// CountRequest of the caller's address (an ADD on its RATE# window), FindToken, then the
 	// revoke's transaction as DELETE /tokens/{id} makes it.
@@ -312,6 +327,7 @@ var wantGrants = map[string][]grant{
 		{Resource: "table", Actions: []string{"dynamodb:PutItem"}, LeadingKeys: []string{auditItems}},
 		{Resource: "table", Actions: []string{"dynamodb:DeleteItem"}, LeadingKeys: []string{clientItems}},
 		rateGrant,
+		quotaSync,
 	},
 	// ListAudit: Query on the ref index (one owner's events) or the owner index (every owner's).
 	"AuditFunction":                {{Resource: "index", Actions: []string{"dynamodb:Query"}}},
@@ -327,6 +343,9 @@ var wantGrants = map[string][]grant{
 		{Resource: "index/expiry", Actions: []string{"dynamodb:Query"}},
 		{Resource: "table", Actions: []string{"dynamodb:DeleteItem", "dynamodb:PutItem"}, LeadingKeys: []string{remindItems}},
 	},
+	// The quota events: the records of the table's stream, which its event source mapping reads
+	// (a grant on the stream, not the table); it never calls DynamoDB itself.
+	"QuotaEventsFunction": {{Resource: "stream", Actions: []string{"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"}}},
 	// GET /me answers from the authorizer's context; the dashboard serves embedded files.
 	"MeFunction":        {},
 	"DashboardFunction": {},
@@ -371,10 +390,10 @@ func TestPoliciesLeastPrivilege(t *testing.T) {
 func TestAuthorizerGrantsScoped(t *testing.T) {
 	for _, g := range authorizerGrants {
 		if len(g.LeadingKeys) == 0 {
-			t.Errorf("%v: no dynamodb:LeadingKeys: an authorizer may touch TOKEN#, RATE#, USAGE# and QUOTA# items only", g)
+			t.Errorf("%v: no dynamodb:LeadingKeys: an authorizer may touch TOKEN#, RATE#, USAGE#, QUOTA# and QUOTAEVENT# items only", g)
 		}
 		for _, k := range g.LeadingKeys {
-			if k != tokenItems && k != rateItems && k != usageItems && k != quotaItems {
+			if k != tokenItems && k != rateItems && k != usageItems && k != quotaItems && k != quotaEvents {
 				t.Errorf("%v: leading key %q is neither a token record, a rate-limit window, usage counters nor a quota counter", g, k)
 			}
 		}

@@ -36,6 +36,7 @@ var otherFunctions = map[string]string{
 	"ExampleWhoamiFunction":        "example-whoami",
 	dashboardFunction:              "dashboard",
 	remindersFunction:              "expiry-reminders",
+	quotaEventsFunction:            "quota-events",
 }
 
 // dashboardFunction serves the dashboard on the routes of dashboard.RouteKeys

@@ -81,6 +81,10 @@ func ServiceConfig(getenv func(string) string) (token.Config, error) {
 	if err := days(EnvAuditRetention, &cfg.AuditRetention, 0); err != nil {
 		return cfg, err
 	}
+	var err error
+	if cfg.Limits.LowPercent, err = authorizer.QuotaLowPercent(getenv); err != nil {
+		return cfg, err
+	}
 	// POST /verify writes a token's uses and refusals at most once per interval, as the authorizer
 	// writes its uses, and with the same variable.
 	if s := getenv(authorizer.EnvUsageInterval); s != "" {

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
+	"github.com/apitokens/apitokens/pkg/lifecycle"
 	"github.com/apitokens/apitokens/pkg/token"
 )
 
@@ -76,4 +77,19 @@ func LambdaRemindersWithStore(store token.Store, getenv func(string) string) (Re
 	return func(ctx context.Context, _ events.EventBridgeEvent) (token.ReminderRun, error) {
 		return r.Run(ctx)
 	}, nil
+}
+
+// LambdaQuotaEvents returns the handler of functions/quota-events: the table's stream hands it
+// the QUOTAEVENT# items the enforcement points record (token.Store.ClaimQuotaEvent), and it
+// publishes their events to the bus named by EVENT_BUS_NAME. Returns an error naming the variable
+// when it is unset.
+func LambdaQuotaEvents(getenv func(string) string) (func(context.Context, events.DynamoDBEvent) error, error) {
+	pub, err := Publisher(getenv)
+	if err != nil {
+		return nil, err
+	}
+	if pub == nil {
+		return nil, fmt.Errorf("%s is not set: quota events are lifecycle events, published to that bus", EnvEventBusName)
+	}
+	return lifecycle.PublishQuotaEvents(pub), nil
 }

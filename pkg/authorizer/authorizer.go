@@ -52,6 +52,9 @@ type Config struct {
 	// People signs people in (people.go): a credential with the shape of a JWT goes to it, not to
 	// the store. nil: no sign-in. Only apitokens' own management authorizer has it.
 	People PersonVerifier
+	// Limits tunes the leases of rate limits and quotas (token.Limiter): the quota low mark
+	// (QUOTA_LOW_PERCENT), and where quota events go besides the store (the local server).
+	Limits token.LimiterConfig
 	Now    func() time.Time
 	Logger *slog.Logger
 }
@@ -97,12 +100,16 @@ func New(store token.Store, cfg Config) *Authorizer {
 	if cfg.CacheSize <= 0 {
 		cfg.CacheSize = DefaultCacheSize
 	}
+	limits := cfg.Limits
+	if limits.Logger == nil {
+		limits.Logger = cfg.Logger
+	}
 	usage := token.NewUsageBuffer(store, token.UsageBufferConfig{
 		Interval: cfg.UsageInterval, Buffered: cfg.BufferUses, Size: cfg.CacheSize,
 		WriteTimeout: cfg.LookupTimeout, Logger: cfg.Logger, Now: cfg.Now,
 	})
 	return &Authorizer{store: store, cfg: cfg, usage: usage, cache: make(map[string]cacheEntry), ending: make(map[string]bool),
-		limits: token.NewLimiter(store, token.LimiterConfig{})}
+		limits: token.NewLimiter(store, limits)}
 }
 
 // ReturnLeases gives back what the instance's idle quota leases hold (all of them with force,

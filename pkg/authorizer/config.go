@@ -17,6 +17,7 @@ const (
 	EnvCacheTTL          = "AUTH_CACHE_TTL_SECONDS"       // record cache TTL, default 10 (management: 0); 0 disables the cache
 	EnvCacheSize         = "AUTH_CACHE_SIZE"              // records cached at most, default 10000
 	EnvUsageInterval     = "USAGE_WRITE_INTERVAL_SECONDS" // at most one usage write per token per interval per instance, default 60; 0 writes every use
+	EnvQuotaLowPercent   = "QUOTA_LOW_PERCENT"            // a quota's low mark for token.quota_low, in percent of its size, default 10
 	EnvRoutes            = "ROUTE_PERMISSIONS"            // JSON route map, e.g. {"GET /*":["list"]}; unset allows every route
 	EnvAPIKeyHeader      = "API_KEY_HEADER"               // optional header with the bare token, e.g. x-api-key
 	EnvResponse          = "AUTH_RESPONSE"                // HTTP API answers: "simple" (default) or "iam"
@@ -89,6 +90,11 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		}
 		cfg.CacheSize = n
 	}
+	low, err := QuotaLowPercent(getenv)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Limits.LowPercent = low
 	cfg.APIName = getenv(EnvAPIName)
 	if cfg.APIName != "" && !token.ValidAPIName(cfg.APIName) {
 		return cfg, fmt.Errorf("%s=%q: want a lowercase letter or digit and up to 63 lowercase letters, digits or ._-", EnvAPIName, cfg.APIName)
@@ -116,4 +122,18 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		return cfg, fmt.Errorf("%s=%q: want simple or iam", EnvResponse, getenv(EnvResponse))
 	}
 	return cfg, nil
+}
+
+// QuotaLowPercent reads QUOTA_LOW_PERCENT: 0 (the default, token.DefaultQuotaLowPercent) when it
+// is unset; an error naming the variable unless it is a whole number from 1 to 99.
+func QuotaLowPercent(getenv func(string) string) (int, error) {
+	s := getenv(EnvQuotaLowPercent)
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > 99 {
+		return 0, fmt.Errorf("%s=%q: want a whole number of percent from 1 to 99", EnvQuotaLowPercent, s)
+	}
+	return n, nil
 }

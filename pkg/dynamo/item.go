@@ -21,8 +21,11 @@ const (
 	ratePrefix   = "RATE#"   // RATE#<id>#<window start, epoch seconds>: a rate-limit window's count
 	usagePrefix  = "USAGE#"  // USAGE#<id>#<yyyy-mm-dd>: a token's usage counters of one UTC day
 	quotaPrefix  = "QUOTA#"  // QUOTA#<id>: a token's quota counter (token.Store.LeaseQuota)
-	auditPrefix  = "AUDIT#"  // AUDIT#<event id>: an audit event
-	remindPrefix = "REMIND#" // REMIND#<id>#<days>#<expiresAt, epoch seconds>: an expiry reminder's claim
+	// QUOTAEVENT#<event id>: a quota event recorded once (token.Store.ClaimQuotaEvent), for the
+	// table's stream to hand to QuotaEventsFunction.
+	quotaEventPrefix = "QUOTAEVENT#"
+	auditPrefix      = "AUDIT#"  // AUDIT#<event id>: an audit event
+	remindPrefix     = "REMIND#" // REMIND#<id>#<days>#<expiresAt, epoch seconds>: an expiry reminder's claim
 
 	// Index keys of audit events. They contain '#', which owners and token ids cannot, so they
 	// never meet a token's owner or creator in an index.
@@ -50,6 +53,8 @@ const (
 	attrAPIs         = "apis"
 	attrRef          = "ref"
 	attrTargetID     = "targetId"
+	attrEventType    = "type"      // a quota event's detail-type
+	attrEventDetail  = "detail"    // a quota event's detail JSON (token.Event)
 	attrExpiryDay    = "expiryDay" // the UTC day (yyyy-mm-dd) of a token's expiry: expiryIndex's partition
 	attrExpiryAt     = "expiryAt"  // the expiry again, in timeLayout: expiryIndex's sort key
 
@@ -85,8 +90,8 @@ var mutableAttrs = []string{
 	"rateLimit", "rateWindow", "refillAmount", "refillInterval", "allowedCidrs",
 }
 
-// quotaAttrs are the quota counters: ConsumeQuota owns them, and UpdateToken writes them only
-// for a new quota (token.Token.ResetQuota), so an update never undoes concurrent consumption.
+// quotaAttrs are the quota as set on the token item (the live counter is the QUOTA#<id> item,
+// LeaseQuota's); UpdateToken writes them only for a new quota (token.Token.ResetQuota).
 var quotaAttrs = []string{attrRemaining, attrRefilled}
 
 // timeLayout stores instants as fixed-width UTC strings with nanoseconds: they round-trip

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go/middleware"
 
+	"github.com/apitokens/apitokens/pkg/dynamo/dynamotest"
 	"github.com/apitokens/apitokens/pkg/token"
 	"github.com/apitokens/apitokens/pkg/token/storetest"
 )
@@ -149,5 +150,79 @@ func TestQuotaCounterMigration(t *testing.T) {
 	}
 	if got := storetest.MustFind(t, store, tok.ID); *got.Remaining != 40 || got.Version != tok.Version {
 		t.Fatalf("the token item changed: remaining %d version %d", *got.Remaining, got.Version)
+	}
+}
+
+// TestSpentQuotaCostsOneWrite: a lease of a spent quota whose refill is not due is one failed
+// conditional write, not one per attempt; a lease of a quota whose refill is due is one write.
+func TestSpentQuotaCostsOneWrite(t *testing.T) {
+	ctx := context.Background()
+	counter := &dynamotest.CallCounter{}
+	client := MustClient(t, counter.Register)
+	clock := storetest.NewClock()
+	store := New(client, MustTable(t, client), Options{Now: clock.Now})
+	hourly := &token.Refill{Amount: 3, Interval: time.Hour}
+	tok := storetest.NewToken("alice", clock.Now())
+	tok.Remaining, tok.Refill, tok.RefilledAt = aws.Int64(0), hourly, clock.Now()
+	storetest.MustCreate(t, store, tok)
+	counter.Take()
+	lease, err := store.LeaseQuota(ctx, tok.ID, hourly, tok.RefilledAt, clock.Now(), 5)
+	if err != nil || lease.Granted != 0 {
+		t.Fatalf("lease of a spent quota: %+v %v", lease, err)
+	}
+	if calls := counter.Take(); calls["UpdateItem"] != 1 || len(calls) != 1 {
+		t.Fatalf("a spent quota's lease made %v; want one UpdateItem", calls)
+	}
+	clock.Advance(time.Hour)
+	if lease, err := store.LeaseQuota(ctx, tok.ID, hourly, tok.RefilledAt, clock.Now(), 5); err != nil || lease.Granted != 3 {
+		t.Fatalf("lease after the refill: %+v %v; want the refill's 3", lease, err)
+	}
+	if calls := counter.Take(); calls["UpdateItem"] != 1 || len(calls) != 1 {
+		t.Fatalf("a refill's lease made %v; want one UpdateItem", calls)
+	}
+}
+
+// TestQuotaCounterKeepsItsTokensTTL: the counter expires with its token: an update that moves
+// the token's purge time (a longer expiry, a revoke) moves the counter's, and one that removes it
+// removes the counter's; so the counter never vanishes before its token, which would recreate it
+// from the token's own remaining (the quota as set).
+func TestQuotaCounterKeepsItsTokensTTL(t *testing.T) {
+	ctx := context.Background()
+	client := MustClient(t)
+	table := MustTable(t, client)
+	clock := storetest.NewClock()
+	store := New(client, table, Options{Now: clock.Now})
+	tok := storetest.NewToken("alice", clock.Now())
+	tok.Remaining, tok.RefilledAt, tok.AutoDelete = aws.Int64(9), clock.Now(), true
+	tok.PurgeAt = tok.ExpiresAt
+	storetest.MustCreate(t, store, tok)
+	ttlOf := func() string {
+		out, err := client.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table), Key: quotaKey(tok.ID)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, ok := out.Item[attrTTL].(*types.AttributeValueMemberN); ok {
+			return n.Value
+		}
+		return ""
+	}
+	if got, want := ttlOf(), fmt.Sprint(tok.PurgeAt.Unix()); got != want {
+		t.Fatalf("counter ttl %q at creation; want %s", got, want)
+	}
+	read := storetest.MustFind(t, store, tok.ID)
+	read.ExpiresAt = read.ExpiresAt.Add(30 * token.Day)
+	read.PurgeAt = read.ExpiresAt
+	storetest.MustUpdate(t, store, read)
+	if got, want := ttlOf(), fmt.Sprint(read.PurgeAt.Unix()); got != want {
+		t.Fatalf("counter ttl %q after the expiry moved; want %s", got, want)
+	}
+	read = storetest.MustFind(t, store, tok.ID)
+	read.AutoDelete, read.PurgeAt = false, time.Time{}
+	storetest.MustUpdate(t, store, read)
+	if got := ttlOf(); got != "" {
+		t.Fatalf("counter ttl %q after the token's was removed; want none", got)
+	}
+	if left := storetest.MustQuotaLeft(t, store, tok.ID); left != 9 {
+		t.Fatalf("updates changed the counter: %d left", left)
 	}
 }

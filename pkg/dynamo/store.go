@@ -7,6 +7,7 @@ package dynamo
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -434,7 +435,8 @@ func (s *Store) UpdateToken(ctx context.Context, t *token.Token, ev *token.Audit
 
 // quotaWrite returns the write of t's quota counter that goes with an update of t, nil for none:
 // with t.ResetQuota, the counter holding the new quota (put over any old one), or its delete
-// when the quota is removed; with t.SyncQuota (a new refill), its refill settings and TTL,
+// when the quota is removed; for any other change of a token with a quota, its refill settings
+// and TTL (kept with the token's, so the counter never vanishes before its token),
 // creating the counter from t.Remaining and t.RefilledAt (as the caller read them: the token's
 // own while it has no counter) if there is none. No condition: the token's update carries it.
 func (s *Store) quotaWrite(t *token.Token) (*types.TransactWriteItem, error) {
@@ -444,8 +446,8 @@ func (s *Store) quotaWrite(t *token.Token) (*types.TransactWriteItem, error) {
 	case t.ResetQuota:
 		put, err := s.quotaPut(t)
 		return &put, err
-	case t.Remaining == nil || !t.SyncQuota:
-		return nil, nil // no change of the quota: the counter stays as it is
+	case t.Remaining == nil:
+		return nil, nil
 	}
 	u := quotaUpdate(t, "if_not_exists(#remaining, :remaining)", "if_not_exists(#refilledAt, :refilledAt)")
 	u.TableName = aws.String(s.table)
@@ -624,7 +626,7 @@ func (s *Store) claimClient(t *token.Token, now time.Time) (types.TransactWriteI
 // latency, 2 write units instead of 4, and above all no transaction on the token item. DynamoDB
 // refuses any write to an item while a transaction on it is in flight (TransactionConflict,
 // which the SDK does not retry), so usage transactions would make a busy token's concurrent
-// verifies, quota decrements (ConsumeQuota) and updates fail. The price is that the counters are
+// verifies, quota leases (LeaseQuota) and updates fail. The price is that the counters are
 // not conditioned on the token: see the contract.
 func (s *Store) RecordUse(ctx context.Context, id string, u token.Usage) error {
 	if err := u.Check(); err != nil {
@@ -870,22 +872,39 @@ func (s *Store) LeaseQuota(ctx context.Context, id string, refill *token.Refill,
 		return token.QuotaLease{}, token.Errorf(token.EINVALID, "lease of %d uses", k)
 	}
 	names := map[string]string{"#remaining": attrRemaining, "#refilledAt": attrRefilled}
+	// due is the refill boundary to try first, zero for none: a refill is tried at most once
+	// a call (and once more right after creating a missing counter).
+	var due time.Time
+	if refill != nil {
+		if d := token.LatestRefill(refilledAt, refill.Interval, now); d.After(refilledAt) {
+			due = d
+		}
+	}
 	created := false
 	var last token.QuotaLease
 	for attempt := 1; attempt <= leaseAttempts; attempt++ {
-		if refill != nil {
-			if due := token.LatestRefill(refilledAt, refill.Interval, now); due.After(refilledAt) {
-				lease, old, err := s.refillQuota(ctx, id, refill, due, k)
-				if err != nil || lease.Granted > 0 {
+		if !due.IsZero() {
+			lease, old, err := s.refillQuota(ctx, id, refill, due, k)
+			if err != nil || lease.Granted > 0 {
+				return lease, err
+			}
+			c, ok, err := decodeQuota(old)
+			switch {
+			case err != nil:
+				return token.QuotaLease{}, fmt.Errorf("dynamo: lease quota: %w", err)
+			case !ok && !created:
+				// No counter yet: create it from the token, then try the refill again.
+				created = true
+				if lease, done, err := s.createQuota(ctx, id); err != nil || done {
 					return lease, err
 				}
-				if _, _, err := decodeQuota(old); err != nil {
-					return token.QuotaLease{}, fmt.Errorf("dynamo: lease quota: %w", err)
-				}
-				// Refilled already this period, or the settings changed, or there is no
-				// counter yet: lease from what the counter holds, without refilling again.
-				refill = nil
+				continue
+			case ok:
+				// Refilled already this period, or the settings changed: lease from what the
+				// counter holds, sized by it.
+				k = max(min(k, c.Remaining), 1)
 			}
+			due = time.Time{}
 		}
 		if attempt == leaseAttempts {
 			k = 1 // contention took what each attempt saw: ask for the least
@@ -929,10 +948,10 @@ func (s *Store) LeaseQuota(ctx context.Context, id string, refill *token.Refill,
 			continue
 		}
 		last = token.QuotaLease{Remaining: max(c.Remaining, 0), Period: c.RefilledAt}
-		if c.Remaining <= 0 && refill == nil {
-			return last, nil // spent, and no refill to try
+		if c.Remaining <= 0 {
+			return last, nil // spent (a due refill was tried first)
 		}
-		k = max(min(k, c.Remaining), 1)
+		k = min(k, c.Remaining)
 	}
 	return last, nil
 }
@@ -1186,8 +1205,37 @@ func (s *Store) ExpiringTokens(ctx context.Context, from, to time.Time) ([]*toke
 // ClaimReminder implements token.Store with one PutItem of REMIND#<reminder key>, conditioned on
 // no such claim (or only one whose TTL has passed, which DynamoDB has not deleted yet).
 func (s *Store) ClaimReminder(ctx context.Context, r token.Reminder) (bool, error) {
-	item := remindKey(r)
-	item[attrTTL] = &types.AttributeValueMemberN{Value: strconv.FormatInt(ttlSeconds(r.ClaimExpiry()), 10)}
+	ok, err := s.claim(ctx, remindKey(r), r.ClaimExpiry())
+	if err != nil {
+		return false, fmt.Errorf("dynamo: claim reminder: %w", err)
+	}
+	return ok, nil
+}
+
+// ClaimQuotaEvent implements token.Store with one PutItem of QUOTAEVENT#<event id> holding the
+// event's type and detail, conditioned as ClaimReminder's; the table's stream hands the new item
+// to QuotaEventsFunction, which publishes it.
+func (s *Store) ClaimQuotaEvent(ctx context.Context, e token.Event) (bool, error) {
+	detail, err := json.Marshal(e)
+	if err != nil {
+		return false, fmt.Errorf("dynamo: claim quota event: %w", err)
+	}
+	item := map[string]types.AttributeValue{
+		attrPK:          &types.AttributeValueMemberS{Value: quotaEventPrefix + e.EventID},
+		attrEventType:   &types.AttributeValueMemberS{Value: e.Type},
+		attrEventDetail: &types.AttributeValueMemberS{Value: string(detail)},
+	}
+	ok, err := s.claim(ctx, item, s.now().Add(token.UsageRetention))
+	if err != nil {
+		return false, fmt.Errorf("dynamo: claim quota event: %w", err)
+	}
+	return ok, nil
+}
+
+// claim puts item with a TTL at expires, unless an item of its key exists whose TTL has not
+// passed (DynamoDB deletes expired items only eventually); it reports whether it put it.
+func (s *Store) claim(ctx context.Context, item map[string]types.AttributeValue, expires time.Time) (bool, error) {
+	item[attrTTL] = &types.AttributeValueMemberN{Value: strconv.FormatInt(ttlSeconds(expires), 10)}
 	_, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                aws.String(s.table),
 		Item:                     item,
@@ -1201,7 +1249,7 @@ func (s *Store) ClaimReminder(ctx context.Context, r token.Reminder) (bool, erro
 	if errors.As(err, &ccf) {
 		return false, nil
 	} else if err != nil {
-		return false, fmt.Errorf("dynamo: claim reminder: %w", err)
+		return false, err
 	}
 	return true, nil
 }

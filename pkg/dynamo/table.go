@@ -36,6 +36,7 @@ func CreateTable(ctx context.Context, client *dynamodb.Client, table string) err
 			{AttributeName: aws.String(attrPK), KeyType: types.KeyTypeHash},
 		},
 		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{index(ownerIndex, attrOwner), index(refIndex, attrRef), expiryIndexDefinition()},
+		StreamSpecification:    streamSpec,
 	})
 	var inUse *types.ResourceInUseException
 	if err != nil && !errors.As(err, &inUse) {
@@ -63,6 +64,9 @@ func CreateTable(ctx context.Context, client *dynamodb.Client, table string) err
 		return fmt.Errorf("dynamo: table %s has no %s index (made before expiry reminders): add it, e.g. %s, "+
 			"or update the CloudFormation stack, which adds it; tokens get into it at their next write (README \"Expiry reminders\")",
 			table, expiryIndex, AddExpiryIndexCommand(table))
+	}
+	if err := enableStream(ctx, client, table, out.Table); err != nil {
+		return err
 	}
 	return enableTTL(ctx, client, table)
 }
@@ -148,6 +152,34 @@ func enableTTL(ctx context.Context, client *dynamodb.Client, table string) error
 			return nil
 		}
 		return fmt.Errorf("dynamo: enable TTL on %s: %w", table, err)
+	}
+	return nil
+}
+
+// streamSpec is the table's stream: new images, for QuotaEventsFunction, which publishes the quota
+// events recorded as QUOTAEVENT# items (Store.ClaimQuotaEvent).
+var streamSpec = &types.StreamSpecification{StreamEnabled: aws.Bool(true), StreamViewType: types.StreamViewTypeNewImage}
+
+// enableStream turns the stream on for a table made before it (one UpdateTable, then a wait
+// until the table is active again); a table with a stream of another view type is an error, as
+// the function reads new images.
+func enableStream(ctx context.Context, client *dynamodb.Client, table string, t *types.TableDescription) error {
+	if spec := t.StreamSpecification; spec != nil && aws.ToBool(spec.StreamEnabled) {
+		switch spec.StreamViewType {
+		case types.StreamViewTypeNewImage, types.StreamViewTypeNewAndOldImages:
+			return nil
+		}
+		return fmt.Errorf("dynamo: table %s has a %s stream: quota events need NEW_IMAGE or NEW_AND_OLD_IMAGES", table, spec.StreamViewType)
+	}
+	if _, err := client.UpdateTable(ctx, &dynamodb.UpdateTableInput{TableName: aws.String(table), StreamSpecification: streamSpec}); err != nil {
+		return fmt.Errorf("dynamo: enable the stream of %s: %w", table, err)
+	}
+	_, err := dynamodb.NewTableExistsWaiter(client, func(o *dynamodb.TableExistsWaiterOptions) {
+		o.MinDelay = 2 * time.Second
+		o.MaxDelay = 20 * time.Second
+	}).WaitForOutput(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)}, tableWait)
+	if err != nil {
+		return fmt.Errorf("dynamo: wait for table %s: %w", table, err)
 	}
 	return nil
 }

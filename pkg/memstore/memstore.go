@@ -104,7 +104,7 @@ func (s *Store) CreateToken(_ context.Context, t *token.Token, ev *token.AuditEv
 		return err
 	}
 	stored := t.Clone()
-	stored.ResetQuota, stored.SyncQuota = false, false // write instructions, not part of the record
+	stored.ResetQuota = false // a write instruction, not part of the record
 	s.tokens[t.ID] = stored
 	if t.Remaining != nil {
 		s.quotas[t.ID] = newQuota(t)
@@ -273,7 +273,7 @@ func (s *Store) UpdateToken(_ context.Context, t *token.Token, ev *token.AuditEv
 		s.quotas[t.ID] = newQuota(t)
 	case t.ResetQuota:
 		delete(s.quotas, t.ID)
-	case t.Remaining != nil && old.Remaining != nil && t.SyncQuota:
+	case t.Remaining != nil && old.Remaining != nil:
 		c, ok := s.quotas[t.ID]
 		if !ok {
 			c = newQuota(t)
@@ -281,7 +281,7 @@ func (s *Store) UpdateToken(_ context.Context, t *token.Token, ev *token.AuditEv
 		}
 		c.refill = copyRefill(t.Refill)
 	}
-	n.ResetQuota, n.SyncQuota = false, false
+	n.ResetQuota = false
 	s.tokens[t.ID] = n
 	t.Version = n.Version
 	s.addEvent(ev)
@@ -537,12 +537,23 @@ const maxClaims = 100000
 
 // ClaimReminder implements token.Store.
 func (s *Store) ClaimReminder(_ context.Context, r token.Reminder) (bool, error) {
+	return s.claim(r.Key(), r.ClaimExpiry()), nil
+}
+
+// ClaimQuotaEvent implements token.Store: a claim of the event's id, kept as long as the DynamoDB
+// store keeps its item.
+func (s *Store) ClaimQuotaEvent(_ context.Context, e token.Event) (bool, error) {
+	return s.claim("quota event "+e.EventID, s.now().Add(token.UsageRetention)), nil
+}
+
+// claim records key until until, unless a claim of key that has not expired exists; it reports
+// whether it recorded it.
+func (s *Store) claim(key string, until time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	key := r.Key()
 	if until, ok := s.claims[key]; ok && now.Before(until) {
-		return false, nil
+		return false
 	}
 	if len(s.claims) >= maxClaims {
 		for k, until := range s.claims {
@@ -551,8 +562,8 @@ func (s *Store) ClaimReminder(_ context.Context, r token.Reminder) (bool, error)
 			}
 		}
 	}
-	s.claims[key] = r.ClaimExpiry()
-	return true, nil
+	s.claims[key] = until
+	return true
 }
 
 // ReleaseReminder implements token.Store.

@@ -70,12 +70,9 @@ var errCallerGone = Errorf(EUNAUTHORIZED, "The token you presented is no longer 
 // remainingNow returns t's uses left at now, counting a refill that fell due but that no use has
 // applied yet (stores apply refills lazily); nil for unlimited.
 func remainingNow(t *Token, now time.Time) *int64 {
-	if t.Remaining == nil {
+	r, _, ok := t.QuotaNow(now)
+	if !ok {
 		return nil
-	}
-	r := *t.Remaining
-	if rf := t.Refill; rf != nil && LatestRefill(t.RefilledAt, rf.Interval, now).After(t.RefilledAt) {
-		r = rf.Amount
 	}
 	return &r
 }

@@ -10,14 +10,16 @@ import (
 // type shares the detail schema Event, version EventVersion; the fields a type adds are named on
 // Event.
 const (
-	EventCreated      = "token.created"       // a token was created
-	EventRotated      = "token.rotated"       // a token got a new secret
-	EventRevoked      = "token.revoked"       // a token was revoked (by DELETE, a cascade or POST /revoke)
-	EventDisabled     = "token.disabled"      // an update set enabled to false
-	EventEnabled      = "token.enabled"       // an update set enabled to true
-	EventLeakRevoked  = "token.leak_revoked"  // a leak report revoked the token (LeakRevoke)
-	EventLeakDisabled = "token.leak_disabled" // a leak report disabled the token (LeakDisable)
-	EventExpiring     = "token.expiring"      // a token expires in DaysBefore days (Reminders)
+	EventCreated      = "token.created"         // a token was created
+	EventRotated      = "token.rotated"         // a token got a new secret
+	EventRevoked      = "token.revoked"         // a token was revoked (by DELETE, a cascade or POST /revoke)
+	EventDisabled     = "token.disabled"        // an update set enabled to false
+	EventEnabled      = "token.enabled"         // an update set enabled to true
+	EventLeakRevoked  = "token.leak_revoked"    // a leak report revoked the token (LeakRevoke)
+	EventLeakDisabled = "token.leak_disabled"   // a leak report disabled the token (LeakDisable)
+	EventExpiring     = "token.expiring"        // a token expires in DaysBefore days (Reminders)
+	EventQuotaLow     = "token.quota_low"       // a quota fell to its low mark (Quota.LowPercent of its size)
+	EventQuotaSpent   = "token.quota_exhausted" // a quota has no use left this period
 )
 
 // EventSource is the EventBridge source of every lifecycle event.
@@ -52,6 +54,19 @@ type Event struct {
 	Report *EventReport `json:"report,omitempty"`
 	// token.expiring: the reminder's threshold, in days before ExpiresAt (EXPIRY_REMINDER_DAYS).
 	DaysBefore int `json:"daysBefore,omitempty"`
+	// token.quota_low, token.quota_exhausted: the quota when the event was seen.
+	Quota *EventQuota `json:"quota,omitempty"`
+}
+
+// EventQuota is the quota of a token.quota_low or token.quota_exhausted event. Remaining is what
+// the counter held right after the lease that crossed the mark; uses leased to instances and not
+// yet used count as spent.
+type EventQuota struct {
+	Remaining    int64      `json:"remaining"`
+	Size         int64      `json:"size"`       // the refill amount, or the quota as set without a refill
+	LowPercent   int        `json:"lowPercent"` // the low mark, in percent of Size
+	PeriodStart  time.Time  `json:"periodStart"`
+	NextRefillAt *time.Time `json:"nextRefillAt,omitempty"` // nil: no refill
 }
 
 // EventActor is who made the change: a token, a person signed in (subject), or the CLI (all "").

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"math"
 	"net/netip"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -56,6 +58,8 @@ const (
 	maxQuotaLease = 10_000
 	// forgetAfter is how long a limiter keeps the state of a token it no longer sees.
 	forgetAfter = time.Minute
+	// returnEvery is how often ReturnIdle looks for idle leases unless forced.
+	returnEvery = time.Second
 )
 
 // RateLeaseMax returns the largest lease of a window of limit requests: a twentieth of the
@@ -66,18 +70,29 @@ func RateLeaseMax(limit int64) int64 { return max(1, limit/20) }
 type LimiterConfig struct {
 	WritesPerSecond float64       // target bound of the lease writes to one item, all instances together
 	IdleReturn      time.Duration // a quota lease unused this long is returned by ReturnIdle
+	// LowPercent is the low mark of a quota, in percent of its size (DefaultQuotaLowPercent); a
+	// lease that takes the counter to it or below records token.quota_low, one that empties it
+	// token.quota_exhausted (Store.ClaimQuotaEvent, once per quota period).
+	LowPercent int
+	// Publish, when set, publishes the quota events this limiter recorded (the local server);
+	// on AWS the table's stream hands them to the function that publishes them.
+	Publish func(context.Context, []Event) error
+	Logger  *slog.Logger // for quota events that could not be recorded or published; nil: slog.Default()
 }
+
+// DefaultQuotaLowPercent is LimiterConfig.LowPercent's default.
+const DefaultQuotaLowPercent = 10
 
 // Limiter enforces the limits of tokens for one enforcement point with leased allowances. Safe
 // for concurrent use; one per instance, shared by every request it serves.
 type Limiter struct {
 	store Store
-	w     float64
-	idle  time.Duration
+	cfg   LimiterConfig
 
-	mu     sync.Mutex
-	rates  map[string]*rateLease
-	quotas map[string]*quotaLease
+	mu         sync.Mutex
+	rates      map[string]*rateLease
+	quotas     map[string]*quotaLease
+	lastReturn time.Time // the last ReturnIdle that looked
 }
 
 // NewLimiter returns a limiter writing to store.
@@ -88,7 +103,13 @@ func NewLimiter(store Store, cfg LimiterConfig) *Limiter {
 	if cfg.IdleReturn <= 0 {
 		cfg.IdleReturn = DefaultLeaseIdleReturn
 	}
-	return &Limiter{store: store, w: cfg.WritesPerSecond, idle: cfg.IdleReturn,
+	if cfg.LowPercent <= 0 {
+		cfg.LowPercent = DefaultQuotaLowPercent
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Limiter{store: store, cfg: cfg,
 		rates: make(map[string]*rateLease), quotas: make(map[string]*quotaLease)}
 }
 
@@ -96,7 +117,7 @@ func NewLimiter(store Store, cfg LimiterConfig) *Limiter {
 // can tell a spent limit from a lapsed lease (logged by the authorizer, and in its context).
 type LeaseState struct {
 	Kind      string    // "rate" or "quota"
-	Size      int64     // the lease size k this instance asks for now
+	Size      int64     // the size k of this instance's last lease
 	StoreLeft int64     // what the store said was left at CheckedAt (window: limit - count)
 	CheckedAt time.Time // when this instance last wrote the item
 	FromStore bool      // the refusal came from a write just now, not from memory
@@ -134,6 +155,7 @@ type quotaLease struct {
 	mu        sync.Mutex
 	gen       time.Time // Token.RefilledAt as set on the token: a reset starts a new lease
 	period    time.Time // the quota period the held units belong to (the counter's refilledAt)
+	lapseAt   time.Time // the refill boundary after the last lease: held units lapse then (zero: no refill)
 	held      int64
 	lastUse   time.Time
 	spent     bool // the counter was empty at checkedAt
@@ -150,10 +172,9 @@ type quotaLease struct {
 // estimate that sized it.
 type estimate struct {
 	spanAt    time.Time
-	others    int64 // units other instances took since spanAt
-	used      int64 // units this instance used since spanAt
-	lastAfter int64 // the level after this instance's last write
-	haveLast  bool
+	others    int64   // units other instances took since spanAt
+	used      int64   // units this instance used since spanAt
+	lastAfter int64   // the level after this instance's last write (restart sets the first)
 	rate      float64 // 0: not known yet
 	k         int64   // the last lease size asked for
 }
@@ -175,10 +196,10 @@ func (e *estimate) observe(now time.Time, before, after int64) {
 	if !e.spanAt.IsZero() && now.Sub(e.spanAt) > estimateStale {
 		e.spanAt, e.rate = time.Time{}, 0
 	}
-	if e.haveLast && before >= e.lastAfter {
+	if before >= e.lastAfter {
 		e.others += before - e.lastAfter
 	}
-	e.lastAfter, e.haveLast = after, true
+	e.lastAfter = after
 	switch {
 	case e.spanAt.IsZero() || now.Before(e.spanAt):
 		e.spanAt, e.others, e.used = now, 0, 0 // a new span; the rate stays until it is measured
@@ -199,7 +220,7 @@ func (e *estimate) restart(at time.Time, level int64, now time.Time) {
 	if !e.spanAt.IsZero() && now.Sub(e.spanAt) > estimateStale {
 		e.rate = 0
 	}
-	e.spanAt, e.others, e.used, e.lastAfter, e.haveLast = at, 0, 0, level, true
+	e.spanAt, e.others, e.used, e.lastAfter = at, 0, 0, level
 }
 
 // size returns the next lease size at now, between 1 and most. Leases are sized for a quarter
@@ -221,7 +242,7 @@ func (l *Limiter) size(e *estimate, now time.Time, floor float64, most int64) in
 		rate = max(rate, float64(e.others+e.used)/max(dt, 10*time.Millisecond).Seconds())
 		slow = e.used >= slowStartUses
 	}
-	k := int64(math.Ceil(4 * rate / l.w))
+	k := int64(math.Ceil(4 * rate / l.cfg.WritesPerSecond))
 	if slow && e.k > 0 {
 		k = max(k, 4*e.k)
 	}
@@ -330,16 +351,18 @@ func (l *Limiter) takeQuota(ctx context.Context, t *Token, now time.Time) (*Limi
 	if q.gone {
 		return nil, nil // the quota was removed; the cached token will follow
 	}
-	// The period the caller can tell from its token and what this lease saw; a refill that fell
-	// due ends the held units' period: they lapse with it.
+	// The period the caller can tell from its token and what this lease saw.
 	known := q.period
 	if t.RefilledAt.After(known) {
 		known = t.RefilledAt
 	}
 	rf := t.Refill
-	refillDue := rf != nil && LatestRefill(known, rf.Interval, now).After(q.period)
-	if refillDue {
-		q.held, q.spent = 0, false
+	if !q.lapseAt.IsZero() && !now.Before(q.lapseAt) {
+		// A refill boundary has passed since the last lease: the held units' period is over, and
+		// they lapse with it; the next lease refills. Measured from the lease, not from the
+		// token's refill settings, which a cached token may hold out of date: those would find a
+		// refill due at every request, and drop a lease at each.
+		q.held, q.spent, q.lapseAt = 0, false, time.Time{}
 	}
 	fromStore := false
 	if q.held == 0 && (!q.spent || now.Sub(q.checkedAt) >= quotaRecheck) {
@@ -350,7 +373,7 @@ func (l *Limiter) takeQuota(ctx context.Context, t *Token, now time.Time) (*Limi
 			return nil, err
 		}
 		if lease.Unlimited {
-			q.gone = true
+			q.gone, q.checkedAt = true, now // kept until the cached token follows (forgetAfter)
 			return nil, nil
 		}
 		if !lease.Period.Equal(q.period) {
@@ -360,6 +383,10 @@ func (l *Limiter) takeQuota(ctx context.Context, t *Token, now time.Time) (*Limi
 		q.period, q.left, q.checkedAt, fromStore = lease.Period, lease.Remaining, now, true
 		q.est.observe(now, -(lease.Remaining + lease.Granted), -lease.Remaining) // spent grows as remaining shrinks
 		q.held, q.spent = lease.Granted, lease.Granted == 0
+		if rf != nil {
+			q.lapseAt = LatestRefill(lease.Period, rf.Interval, now).Add(rf.Interval)
+		}
+		l.recordQuotaEvents(ctx, quotaEvents(t, lease, l.cfg.LowPercent, now))
 	}
 	if q.held == 0 {
 		st := &LimitState{Lease: &LeaseState{Kind: "quota", Size: q.est.k, StoreLeft: q.left, CheckedAt: q.checkedAt, FromStore: fromStore}}
@@ -373,6 +400,68 @@ func (l *Limiter) takeQuota(ctx context.Context, t *Token, now time.Time) (*Limi
 	q.lastUse = now
 	q.est.used++
 	return nil, nil
+}
+
+// quotaEvents returns the events of a lease of t's quota: token.quota_low when it took the
+// counter from above the low mark (lowPercent of the quota's size: its refill amount, or the
+// quota as set) to it or below, token.quota_exhausted when it emptied it. A lease of many units
+// may cross both. Each event's id names the token, the type and the quota period, so each is
+// recorded once per period (Store.ClaimQuotaEvent) however often uses are returned and taken.
+func quotaEvents(t *Token, lease QuotaLease, lowPercent int, now time.Time) []Event {
+	before, after := lease.Remaining+lease.Granted, lease.Remaining
+	size := int64(0)
+	var next *time.Time
+	if rf := t.Refill; rf != nil {
+		size = rf.Amount
+		at := lease.Period.Add(rf.Interval)
+		next = &at
+	} else if t.Remaining != nil {
+		size = *t.Remaining // the token item's remaining: the quota as set
+	}
+	low := size * int64(lowPercent) / 100
+	var kinds []string
+	if low > 0 && before > low && after <= low {
+		kinds = append(kinds, EventQuotaLow)
+	}
+	if before > 0 && after <= 0 {
+		kinds = append(kinds, EventQuotaSpent)
+	}
+	var out []Event
+	for _, kind := range kinds {
+		e := Event{
+			Type: kind, Version: EventVersion, Time: now,
+			EventID: "quota-" + strings.TrimPrefix(kind, "token.quota_") + "-" + t.ID + "-" + strconv.FormatInt(lease.Period.UnixNano(), 10),
+			TokenID: t.ID, Owner: t.Owner, Name: t.Name, Env: t.Env,
+			Quota: &EventQuota{Remaining: after, Size: size, LowPercent: lowPercent, PeriodStart: lease.Period, NextRefillAt: next},
+		}
+		if !t.ExpiresAt.IsZero() {
+			at := t.ExpiresAt
+			e.ExpiresAt = &at
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// recordQuotaEvents records each event once (Store.ClaimQuotaEvent) and, with
+// LimiterConfig.Publish, publishes those this call recorded. Failures are logged: an event is
+// bookkeeping, never a reason to refuse or admit a request.
+func (l *Limiter) recordQuotaEvents(ctx context.Context, events []Event) {
+	var claimed []Event
+	for _, e := range events {
+		ok, err := l.store.ClaimQuotaEvent(ctx, e)
+		if err != nil {
+			l.cfg.Logger.WarnContext(ctx, "quota event not recorded", "type", e.Type, "tokenId", e.TokenID, "error", err)
+		} else if ok {
+			claimed = append(claimed, e)
+		}
+	}
+	if len(claimed) == 0 || l.cfg.Publish == nil {
+		return
+	}
+	if err := l.cfg.Publish(ctx, claimed); err != nil {
+		l.cfg.Logger.WarnContext(ctx, "quota events not published", "events", len(claimed), "error", err)
+	}
 }
 
 // QuotaLease returns what this instance holds of token id's quota (leased, not yet used) and
@@ -401,6 +490,11 @@ func (l *Limiter) ReturnIdle(ctx context.Context, now time.Time, force bool) int
 	}
 	var due []back
 	l.mu.Lock()
+	if !force && now.Sub(l.lastReturn) < returnEvery {
+		l.mu.Unlock()
+		return 0 // Lambda's flush calls it with every invocation: look at most once a second
+	}
+	l.lastReturn = now
 	quotas := make(map[string]*quotaLease, len(l.quotas))
 	for id, q := range l.quotas {
 		quotas[id] = q
@@ -417,7 +511,7 @@ func (l *Limiter) ReturnIdle(ctx context.Context, now time.Time, force bool) int
 	l.mu.Unlock()
 	for id, q := range quotas {
 		q.mu.Lock()
-		if q.held > 0 && (force || now.Sub(q.lastUse) >= l.idle) {
+		if q.held > 0 && (force || now.Sub(q.lastUse) >= l.cfg.IdleReturn) {
 			due = append(due, back{id, q.period, q.held})
 			q.held = 0
 		}

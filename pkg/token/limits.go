@@ -136,9 +136,9 @@ func applyLimits(t *Token, in LimitsInput, now time.Time) error {
 		}
 		// Refills count from when the quota was set (RefilledAt); the counters stay as stored,
 		// so adding a refill never undoes uses consumed meanwhile.
-		t.Refill, t.SyncQuota = &rf, true
+		t.Refill = &rf
 	} else if in.ClearRefill {
-		t.Refill, t.SyncQuota = nil, true
+		t.Refill = nil
 	}
 	if in.AllowedCIDRs != nil {
 		cidrs, err := parseCIDRs(*in.AllowedCIDRs)

@@ -63,6 +63,8 @@ type Config struct {
 	SelfRevokeLimit int64
 	// Events receives a lifecycle event after each change is written (events.go); nil: none.
 	Events Publisher
+	// Limits tunes Verify's leases of rate limits and quotas (Limiter).
+	Limits LimiterConfig
 	// Logger logs what fails without failing a call (an event not published); nil: slog.Default().
 	Logger *slog.Logger
 	// Now is the clock (default time.Now); tests inject their own.
@@ -133,7 +135,7 @@ func NewService(store Store, cfg Config) (*Service, error) {
 	usage := NewUsageBuffer(store, UsageBufferConfig{
 		Interval: cfg.UsageInterval, Buffered: cfg.BufferUses, WriteTimeout: usageWriteTimeout, Logger: cfg.Logger, Now: cfg.Now,
 	})
-	return &Service{store: store, cfg: cfg, usage: usage, limits: NewLimiter(store, LimiterConfig{})}, nil
+	return &Service{store: store, cfg: cfg, usage: usage, limits: NewLimiter(store, cfg.Limits)}, nil
 }
 
 // ReturnLeases gives back what Verify's idle quota leases hold (all of them with force, at

@@ -136,6 +136,13 @@ type Store interface {
 	// may be missing, or show its previous expiry.
 	ExpiringTokens(ctx context.Context, from, to time.Time) ([]*Token, error)
 
+	// ClaimQuotaEvent records quota event e (token.quota_low or token.quota_exhausted, EventID
+	// naming the token, the type and the quota period), in one conditional write, unless it is
+	// recorded already: true for exactly one of concurrent callers, so each is published once.
+	// On DynamoDB the record is an item QUOTAEVENT#<event id> holding the event's detail, which
+	// the table's stream hands to the function that publishes it; it expires after 400 days.
+	ClaimQuotaEvent(ctx context.Context, e Event) (bool, error)
+
 	// ClaimReminder records that reminder r is being sent, in one conditional write, unless it is
 	// recorded already: of concurrent claims of one reminder exactly one returns true. The record
 	// expires natively (DynamoDB TTL) a day after r.ExpiresAt, when no run can find r due again.

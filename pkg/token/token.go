@@ -63,7 +63,6 @@ type Token struct {
 	RefilledAt   time.Time      // the last refill (or when the quota was set): refills count from it
 	AllowedCIDRs []netip.Prefix // callers' networks; empty: any
 	ResetQuota   bool           // for Store.UpdateToken: write Remaining and RefilledAt (a new quota)
-	SyncQuota    bool           // for Store.UpdateToken: the refill changed; write it to the quota counter too
 
 	CreatedBy string // id of the token whose caller created this one; "" for the CLI or a caller without a token
 

@@ -188,7 +188,7 @@ type RateWindow struct {
 }
 
 // QuotaNow returns what t's quota holds at now, and when its next refill comes: a refill that
-// fell due is applied by the token's next use (Store.ConsumeQuota), so until then the stored
+// fell due is applied by the token's next use (Store.LeaseQuota), so until then the stored
 // Remaining is stale and the refill amount is what the next use finds. ok is false for a token
 // without a quota; next is zero for a quota without a refill.
 func (t *Token) QuotaNow(now time.Time) (remaining int64, next time.Time, ok bool) {

@@ -2,8 +2,10 @@ package storetest
 
 import (
 	"context"
+	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -159,6 +161,8 @@ func runLimiter(t *testing.T, newStore NewStore) {
 	})
 	t.Run("SlowTokenAsBefore", func(t *testing.T) { runSlowToken(t, newStore) })
 	t.Run("CrashLosesAtMostItsLease", func(t *testing.T) { runCrash(t, newStore) })
+	t.Run("StaleRefillKeepsItsLease", func(t *testing.T) { runStaleRefillLease(t, newStore) })
+	t.Run("QuotaEvents", func(t *testing.T) { runQuotaEvents(t, newStore) })
 }
 
 // Hot scenario figures (issue: 20 instances, a window of 5,000 or a quota of 10,000, 10,000
@@ -310,4 +314,105 @@ func runCrash(t *testing.T, newStore NewStore) {
 		t.Fatalf("admitted %d in all; want %d: the quota less the dead instance's lease of %d", total, hotQuota-lost, lost)
 	}
 	t.Logf("the dead instance held %d units (its last lease): the quota admitted %d of %d", lost, hotQuota-lost, hotQuota)
+}
+
+// runStaleRefillLease: an instance whose cached token still holds a refill an admin has changed
+// (the counter holds the new one) finds a refill "due" that the store refuses; it must neither
+// drop what it holds at each request nor lose uses: 200 requests take 200 uses, and the counter
+// and what the instance holds account for every other one.
+func runStaleRefillLease(t *testing.T, newStore NewStore) {
+	clock := NewClock()
+	s := newStore(t, clock.Now)
+	tok := quotaTokenOf(t, s, clock, 1000, &token.Refill{Amount: 1000, Interval: time.Hour})
+	stale := tok.Clone()
+	changed := MustFind(t, s, tok.ID)
+	changed.Refill = &token.Refill{Amount: 1000, Interval: 2 * time.Hour}
+	MustUpdate(t, s, changed)
+	clock.Advance(time.Hour + time.Minute) // the stale refill is due; the counter's is not
+	l := token.NewLimiter(s, token.LimiterConfig{})
+	for i := range 200 {
+		v, err := l.Enforce(context.Background(), stale, netip.Addr{}, clock.Now())
+		if err != nil || !v.Valid() {
+			t.Fatalf("request %d with a stale refill: %s %v", i+1, v.Code, err)
+		}
+	}
+	held, _ := l.QuotaLease(tok.ID)
+	if left := MustQuotaLeft(t, s, tok.ID); left+held != 800 {
+		t.Fatalf("counter %d + held %d after 200 uses of 1,000; want 800: leases were dropped", left, held)
+	}
+}
+
+// runQuotaEvents: the limiter records token.quota_low when a lease takes a quota to its low mark
+// (10 % of its size) and token.quota_exhausted when it empties it, each once per quota period,
+// however many instances cross the mark and however often returned uses are taken again; a refill
+// starts a period whose crossings count again. Concurrent claims of one event: exactly one wins.
+func runQuotaEvents(t *testing.T, newStore NewStore) {
+	ctx := context.Background()
+	clock := NewClock()
+	s := newStore(t, clock.Now)
+	tok := quotaTokenOf(t, s, clock, 10, &token.Refill{Amount: 10, Interval: time.Hour})
+	var published []token.Event
+	publish := func(_ context.Context, evs []token.Event) error {
+		published = append(published, evs...)
+		return nil
+	}
+	one := token.NewLimiter(s, token.LimiterConfig{Publish: publish})
+	two := token.NewLimiter(s, token.LimiterConfig{Publish: publish})
+	use := func(l *token.Limiter, want string) {
+		t.Helper()
+		clock.Advance(time.Second) // a quiet token: one unit a lease
+		if v, err := l.Enforce(ctx, tok, netip.Addr{}, clock.Now()); err != nil || v.Code != want {
+			t.Fatalf("use: %s %v; want %s", v.Code, err, want)
+		}
+	}
+	for i := range 10 {
+		use([]*token.Limiter{one, two}[i%2], token.CodeValid)
+	}
+	use(one, token.CodeUsageExceeded)
+	types := func() []string {
+		var out []string
+		for _, e := range published {
+			out = append(out, e.Type)
+		}
+		return out
+	}
+	if got := types(); !slices.Equal(got, []string{token.EventQuotaLow, token.EventQuotaSpent}) {
+		t.Fatalf("events %v; want quota_low then quota_exhausted", got)
+	}
+	low := published[0]
+	if low.TokenID != tok.ID || low.Owner != tok.Owner || low.Quota == nil || low.Quota.Remaining != 1 || low.Quota.Size != 10 ||
+		low.Quota.LowPercent != token.DefaultQuotaLowPercent || !low.Quota.PeriodStart.Equal(tok.RefilledAt) || low.Quota.NextRefillAt == nil {
+		t.Fatalf("quota_low %+v (quota %+v)", low, low.Quota)
+	}
+	// A use returned and taken again crosses the mark again: no second event this period.
+	if err := s.ReturnQuota(ctx, tok.ID, tok.RefilledAt, 1); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(2 * time.Second) // past the spent instance's recheck
+	use(two, token.CodeValid)
+	if len(published) != 2 {
+		t.Fatalf("events %v after a returned use was taken again; want no more", types())
+	}
+	// The next period crosses again.
+	clock.Advance(time.Hour)
+	for range 10 {
+		use(one, token.CodeValid)
+	}
+	if got := types(); len(got) != 4 || got[2] != token.EventQuotaLow || got[3] != token.EventQuotaSpent || published[2].EventID == low.EventID {
+		t.Fatalf("events %v after a refill's 10 uses; want a new quota_low and quota_exhausted", got)
+	}
+
+	e := published[0]
+	e.EventID = "quota-low-concurrent"
+	var wins atomic.Int32
+	parallel(8, func(int) {
+		if ok, err := s.ClaimQuotaEvent(ctx, e); err != nil {
+			t.Errorf("ClaimQuotaEvent: %v", err)
+		} else if ok {
+			wins.Add(1)
+		}
+	})
+	if wins.Load() != 1 {
+		t.Fatalf("%d of 8 concurrent claims of one event won; want 1", wins.Load())
+	}
 }
