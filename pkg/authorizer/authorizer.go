@@ -219,7 +219,9 @@ func (a *Authorizer) decide(ctx context.Context, req Request, v token.Verdict, n
 			return Decision{}, nil, err
 		}
 		d := Decision{Outcome: Limited, Code: v.Code, Token: t, Limit: v.Limit}
-		if !v.Valid() && v.Limit != nil && v.Limit.Lease != nil {
+		if !v.Valid() && v.Limit != nil && v.Limit.Lease != nil && v.Limit.Lease.FromStore {
+			// Once per lease write that found the limit spent; the refusals answered from memory
+			// after it are not logged, so a client hammering a spent token floods no log.
 			a.cfg.Logger.InfoContext(ctx, "limit refused", "tokenId", t.ID, "code", v.Code,
 				"reset", v.Limit.Reset, "lease", v.Limit.Lease)
 		}
