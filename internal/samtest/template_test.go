@@ -526,7 +526,7 @@ func TestEnvironmentIsRead(t *testing.T) {
 	if ref(global[app.EnvTableName]) != "Table" {
 		t.Errorf("%s = %v, want !Ref Table", app.EnvTableName, global[app.EnvTableName])
 	}
-	managementRead := []string{authorizer.EnvRole, authorizer.EnvCacheTTL, authorizer.EnvCacheSize, authorizer.EnvUsageInterval,
+	managementRead := []string{authorizer.EnvRole, authorizer.EnvCacheTTL, authorizer.EnvCacheSize, authorizer.EnvUsageInterval, authorizer.EnvQuotaLowPercent,
 		app.EnvOIDCIssuer, app.EnvOIDCClientID, app.EnvOIDCAudience, app.EnvOIDCOwnerClaim, app.EnvOIDCAdminClaim, app.EnvOIDCAdminValue}
 	vars, _ := get(tpl, "Resources", "ManagementAuthorizerFunction", "Properties", "Environment", "Variables").(tree)
 	for k := range vars {
@@ -549,6 +549,7 @@ var appParameters = map[string]string{
 	authorizer.EnvCacheTTL:          "MemoryCacheTtlSeconds",
 	authorizer.EnvCacheSize:         "MemoryCacheSize",
 	authorizer.EnvUsageInterval:     "UsageWriteIntervalSeconds",
+	authorizer.EnvQuotaLowPercent:   "QuotaLowPercent",
 	authorizer.EnvAPIKeyHeader:      "ApiKeyHeader",
 	authorizer.EnvAPIName:           "ApiName",
 	authorizer.EnvRequireAPIBinding: "RequireApiBinding",

@@ -593,9 +593,11 @@ func TestConfigFromEnv(t *testing.T) {
 	good := map[string]string{
 		authorizer.EnvCacheTTL: "0", authorizer.EnvUsageInterval: "30", authorizer.EnvCacheSize: "50",
 		authorizer.EnvRoutes: routes, authorizer.EnvAPIKeyHeader: "x-api-key", authorizer.EnvResponse: "iam",
+		authorizer.EnvQuotaLowPercent: "25",
 	}
 	cfg, err := authorizer.ConfigFromEnv(consumerEnv(good))
-	if err != nil || cfg.CacheTTL != 0 || cfg.UsageInterval != 30*time.Second || cfg.CacheSize != 50 || cfg.Routes == nil || !cfg.HTTPIAMPolicy {
+	if err != nil || cfg.CacheTTL != 0 || cfg.UsageInterval != 30*time.Second || cfg.CacheSize != 50 || cfg.Routes == nil || !cfg.HTTPIAMPolicy ||
+		cfg.Limits.LowPercent != 25 {
 		t.Fatalf("%+v %v", cfg, err)
 	}
 	for name, value := range map[string]string{
@@ -607,6 +609,7 @@ func TestConfigFromEnv(t *testing.T) {
 		authorizer.EnvAPIName:           "Uploads API",
 		authorizer.EnvRequireAPIBinding: "yes",
 		authorizer.EnvRole:              "admin",
+		authorizer.EnvQuotaLowPercent:   "100",
 	} {
 		_, err := authorizer.ConfigFromEnv(consumerEnv(nil))
 		if err != nil {
