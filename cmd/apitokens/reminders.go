@@ -55,20 +55,11 @@ func startReminders(ctx context.Context, store token.Store, pub token.Publisher,
 	if err != nil {
 		return err
 	}
-	go func() {
-		tick := time.NewTicker(interval)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				if _, err := r.Run(ctx); err != nil && ctx.Err() == nil {
-					logger.Error("expiry reminders", "error", err)
-				}
-			}
+	go every(ctx, interval, func() {
+		if _, err := r.Run(ctx); err != nil && ctx.Err() == nil {
+			logger.Error("expiry reminders", "error", err)
 		}
-	}()
+	})
 	return nil
 }
 
@@ -126,4 +117,18 @@ reminder it sends is never sent again by the function, and the other way round.`
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print what the run did as JSON")
 	sf.register(cmd, c.getenv, storeDynamoDB)
 	return cmd
+}
+
+// every runs f every interval until ctx is done.
+func every(ctx context.Context, interval time.Duration, f func()) {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			f()
+		}
+	}
 }

@@ -167,21 +167,12 @@ func (c *cli) serve(ctx context.Context, cmd *cobra.Command, sf *storeFlags, add
 	go func() { errc <- srv.Serve(ln) }()
 	// Quota leases an idle instance holds go back to their counters (token.Limiter.ReturnIdle);
 	// the shutdown's forced flushes below return the rest.
-	go func() {
-		tick := time.NewTicker(time.Second)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				svc.ReturnLeases(ctx, false)
-				for _, a := range []*authorizer.Authorizer{authz, exampleAuthz} {
-					a.ReturnLeases(ctx, false)
-				}
-			}
+	go every(ctx, time.Second, func() {
+		svc.ReturnLeases(ctx, false)
+		for _, a := range []*authorizer.Authorizer{authz, exampleAuthz} {
+			a.ReturnLeases(ctx, false)
 		}
-	}()
+	})
 	select {
 	case err := <-errc:
 		return err

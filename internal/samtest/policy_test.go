@@ -280,7 +280,6 @@ var wantGrants = map[string][]grant{
 	"UsageFunction": {
 		{Resource: "table", Actions: []string{"dynamodb:GetItem"}, LeadingKeys: []string{tokenItems}},
 		{Resource: "table", Actions: []string{"dynamodb:BatchGetItem"}, LeadingKeys: []string{usageItems}},
-		quotaRead,
 	},
 	// FindToken, then UpdateToken: a transaction of Update (token), Put (audit event) and Put
 	// (claim the clientId).

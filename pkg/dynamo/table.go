@@ -43,12 +43,9 @@ func CreateTable(ctx context.Context, client *dynamodb.Client, table string) err
 		return fmt.Errorf("dynamo: create table %s: %w", table, err)
 	}
 
-	out, err := dynamodb.NewTableExistsWaiter(client, func(o *dynamodb.TableExistsWaiterOptions) {
-		o.MinDelay = 2 * time.Second
-		o.MaxDelay = 20 * time.Second
-	}).WaitForOutput(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)}, tableWait)
+	out, err := waitActive(ctx, client, table)
 	if err != nil {
-		return fmt.Errorf("dynamo: wait for table %s: %w", table, err)
+		return err
 	}
 	if !hasIndex(out.Table, ownerIndex) {
 		return fmt.Errorf("dynamo: table %s exists without the %s index: use another table name", table, ownerIndex)
@@ -174,12 +171,18 @@ func enableStream(ctx context.Context, client *dynamodb.Client, table string, t 
 	if _, err := client.UpdateTable(ctx, &dynamodb.UpdateTableInput{TableName: aws.String(table), StreamSpecification: streamSpec}); err != nil {
 		return fmt.Errorf("dynamo: enable the stream of %s: %w", table, err)
 	}
-	_, err := dynamodb.NewTableExistsWaiter(client, func(o *dynamodb.TableExistsWaiterOptions) {
+	_, err := waitActive(ctx, client, table)
+	return err
+}
+
+// waitActive waits (up to tableWait) until table is active, and returns its description.
+func waitActive(ctx context.Context, client *dynamodb.Client, table string) (*dynamodb.DescribeTableOutput, error) {
+	out, err := dynamodb.NewTableExistsWaiter(client, func(o *dynamodb.TableExistsWaiterOptions) {
 		o.MinDelay = 2 * time.Second
 		o.MaxDelay = 20 * time.Second
 	}).WaitForOutput(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)}, tableWait)
 	if err != nil {
-		return fmt.Errorf("dynamo: wait for table %s: %w", table, err)
+		return nil, fmt.Errorf("dynamo: wait for table %s: %w", table, err)
 	}
-	return nil
+	return out, nil
 }

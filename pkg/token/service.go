@@ -407,14 +407,23 @@ func (s *Service) Audit(ctx context.Context, caller Principal, in AuditInput) (A
 // usageCount and lastUsedAt, as List and Self do. Returns ENOTFOUND if it does not exist, is gone, or belongs to an owner
 // the caller may not manage; EFORBIDDEN if the caller manages no tokens at all.
 func (s *Service) Get(ctx context.Context, caller Principal, id string) (*Token, error) {
-	if !caller.CanManage(caller.Owner) {
-		return nil, forbidden(caller, caller.Owner)
+	t, err := s.readable(ctx, caller, id)
+	if err == nil {
+		err = s.liveQuotas(ctx, t)
 	}
-	t, err := s.find(ctx, caller, id)
 	if err != nil {
 		return nil, err
 	}
 	return s.withHeld(t), nil
+}
+
+// readable loads a token the caller may read, as Get does, without its live quota: for reads of
+// what belongs to the token (its usage) rather than the token itself.
+func (s *Service) readable(ctx context.Context, caller Principal, id string) (*Token, error) {
+	if !caller.CanManage(caller.Owner) {
+		return nil, forbidden(caller, caller.Owner)
+	}
+	return s.find(ctx, caller, id)
 }
 
 // Self returns the token the caller presented. Returns ENOTFOUND if it is gone, or if the caller
@@ -754,17 +763,24 @@ func (s *Service) find(ctx context.Context, caller Principal, id string) (*Token
 	if !caller.CanManage(t.Owner) {
 		return nil, errNotFound
 	}
-	return t, s.liveQuotas(ctx, t)
+	return t, nil
 }
 
-// findMutable is find for a change: a token that carries admin may be changed, rotated or revoked
-// only by an admin, or a manage token could rotate its way to admin or lock the admin out.
+// findMutable is find for a change, with the token's live quota (the answer shows it, and a new
+// one is checked against it): a token that carries admin may be changed, rotated or revoked only
+// by an admin, or a manage token could rotate its way to admin or lock the admin out.
 func (s *Service) findMutable(ctx context.Context, caller Principal, id string) (*Token, error) {
 	t, err := s.find(ctx, caller, id)
 	if err == nil && slices.Contains(t.Permissions, PermAdmin) && !caller.IsAdmin() {
 		return nil, Errorf(EFORBIDDEN, "Only an admin token may change a token with the admin permission.")
 	}
-	return t, err
+	if err == nil {
+		err = s.liveQuotas(ctx, t)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
 }
 
 // save writes the change of before into t, made at ev.At, together with its audit event ev, then

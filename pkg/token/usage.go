@@ -20,8 +20,11 @@ const (
 	// DefaultUsageInterval is the least time between two usage writes of one token by one
 	// Service (see Config.UsageInterval).
 	DefaultUsageInterval = 60 * time.Second
-	// usageWriteTimeout bounds each usage write of a Service.
-	usageWriteTimeout = 2 * time.Second
+	// usageWriteTimeout bounds each usage write of a Service. A write that times out after
+	// DynamoDB applied it is kept and sent again, so its uses count twice: the bound is generous
+	// (a Lambda function's own timeout cuts it shorter), so that only a store in real trouble
+	// does that, not a slow moment of a loaded machine.
+	usageWriteTimeout = 10 * time.Second
 	// usageDayLayout is a day as counters name it: 2026-11-22.
 	usageDayLayout = "2006-01-02"
 )
@@ -118,7 +121,7 @@ func (s *Service) Usage(ctx context.Context, caller Principal, id string, days i
 	if days < 1 || days > MaxUsageDays {
 		return nil, Errorf(EINVALID, "days: must be a whole number from 1 to %d", MaxUsageDays)
 	}
-	if _, err := s.Get(ctx, caller, id); err != nil {
+	if _, err := s.readable(ctx, caller, id); err != nil {
 		return nil, err
 	}
 	out, err := s.store.UsageDays(ctx, id, s.cfg.Now().UTC(), days)
