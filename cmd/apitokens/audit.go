@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -92,16 +90,11 @@ func (c *cli) audit(ctx context.Context, svc *token.Service, in token.AuditInput
 		}
 		return writeJSON(c.stdout, out)
 	}
-	if len(events) == 0 {
-		fmt.Fprintln(c.stderr, "no audit events")
-		return nil
+	rows := make([][]string, len(events))
+	for i, e := range events {
+		rows[i] = []string{e.At.UTC().Format(time.RFC3339), e.Action, e.TargetID, e.TargetOwner, actor(e), changed(e)}
 	}
-	w := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "TIME\tACTION\tTOKEN\tOWNER\tACTOR\tCHANGED")
-	for _, e := range events {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", e.At.UTC().Format(time.RFC3339), e.Action, e.TargetID, e.TargetOwner, actor(e), changed(e))
-	}
-	return w.Flush()
+	return c.writeTable("no audit events", []string{"TIME", "ACTION", "TOKEN", "OWNER", "ACTOR", "CHANGED"}, rows)
 }
 
 // actor names who made a change: the token and its owner, a person signed in with OpenID

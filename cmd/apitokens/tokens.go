@@ -71,13 +71,11 @@ func (f *settingsFlags) limits(cmd *cobra.Command) (token.LimitsInput, error) {
 	var in token.LimitsInput
 	changed := cmd.Flags().Changed
 	if changed("rate-limit") {
-		if f.rateLimit == "none" {
-			in.ClearRateLimit = true
-		} else {
-			n, d, err := perDuration("rate-limit", f.rateLimit, "100/1m")
-			if err != nil {
-				return in, err
-			}
+		n, d, err := perDurationOrNone("rate-limit", f.rateLimit, "100/1m", &in.ClearRateLimit)
+		if err != nil {
+			return in, err
+		}
+		if !in.ClearRateLimit {
 			in.RateLimit = &token.RateLimit{Limit: n, Window: d}
 		}
 	}
@@ -93,13 +91,11 @@ func (f *settingsFlags) limits(cmd *cobra.Command) (token.LimitsInput, error) {
 		}
 	}
 	if changed("refill") {
-		if f.refill == "none" {
-			in.ClearRefill = true
-		} else {
-			n, d, err := perDuration("refill", f.refill, "1000/24h")
-			if err != nil {
-				return in, err
-			}
+		n, d, err := perDurationOrNone("refill", f.refill, "1000/24h", &in.ClearRefill)
+		if err != nil {
+			return in, err
+		}
+		if !in.ClearRefill {
 			in.Refill = &token.Refill{Amount: n, Interval: d}
 		}
 	}
@@ -111,6 +107,15 @@ func (f *settingsFlags) limits(cmd *cobra.Command) (token.LimitsInput, error) {
 }
 
 // perDuration parses N/DURATION, e.g. 100/1m.
+// perDurationOrNone is perDuration, or "none", which sets *clear.
+func perDurationOrNone(flag, value, example string, clear *bool) (int64, time.Duration, error) {
+	if value == "none" {
+		*clear = true
+		return 0, 0, nil
+	}
+	return perDuration(flag, value, example)
+}
+
 func perDuration(flag, s, example string) (int64, time.Duration, error) {
 	count, window, ok := strings.Cut(s, "/")
 	n, err1 := strconv.ParseInt(count, 10, 64)
@@ -230,17 +235,12 @@ owner), newest first, as an aligned table or as JSON. It never shows a secret.`,
 				}
 				return writeJSON(c.stdout, out)
 			}
-			if len(tokens) == 0 {
-				fmt.Fprintln(c.stderr, "no tokens")
-				return nil
+			rows := make([][]string, len(tokens))
+			for i, t := range tokens {
+				rows[i] = []string{t.ID, t.Name, t.Owner, string(t.Status(now)),
+					list(t.Permissions), timeOr(t.ExpiresAt, "never"), timeOr(t.LastUsedAt, "never")}
 			}
-			w := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(w, "ID\tNAME\tOWNER\tSTATUS\tPERMISSIONS\tEXPIRES\tLAST USED")
-			for _, t := range tokens {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.Owner, t.Status(now),
-					list(t.Permissions), timeOr(t.ExpiresAt, "never"), timeOr(t.LastUsedAt, "never"))
-			}
-			return w.Flush()
+			return c.writeTable("no tokens", []string{"ID", "NAME", "OWNER", "STATUS", "PERMISSIONS", "EXPIRES", "LAST USED"}, rows)
 		}),
 	}
 	cmd.Flags().StringVar(&owner, "owner", "", "the owner whose tokens to list")
@@ -628,4 +628,18 @@ func timeOrNil(t time.Time) *time.Time {
 		return nil
 	}
 	return &t
+}
+
+// writeTable prints rows under header as aligned columns, or empty on stderr when there are none.
+func (c *cli) writeTable(empty string, header []string, rows [][]string) error {
+	if len(rows) == 0 {
+		fmt.Fprintln(c.stderr, empty)
+		return nil
+	}
+	w := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, strings.Join(header, "\t"))
+	for _, r := range rows {
+		fmt.Fprintln(w, strings.Join(r, "\t"))
+	}
+	return w.Flush()
 }
