@@ -141,6 +141,52 @@ func TestServe(t *testing.T) {
 		t.Errorf("the server log shows no lifecycle event:\n%s", stderr.String())
 	}
 
+	// Quota events on the memory store: the server's limiter publishes them itself (on AWS the
+	// table's stream does). A quota of one use, spent by a verify: token.quota_exhausted, once.
+	call := func(method, path, bearer, body string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	resp = call("POST", "/tokens", admin, `{"name":"metered","remaining":1}`)
+	var metered struct{ ID, Token string }
+	err = json.NewDecoder(resp.Body).Decode(&metered)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 201 {
+		t.Fatalf("create a metered token: %d %v", resp.StatusCode, err)
+	}
+	for range 2 {
+		call("POST", "/verify", "", `{"token":"`+metered.Token+`"}`).Body.Close()
+	}
+	resp = call("GET", "/events", admin, "")
+	var evs struct {
+		Events []struct {
+			DetailType string `json:"detail-type"`
+			Detail     struct {
+				TokenID string
+				Quota   *struct{ Remaining, Size int64 }
+			}
+		}
+	}
+	err = json.NewDecoder(resp.Body).Decode(&evs)
+	resp.Body.Close()
+	spent := 0
+	for _, e := range evs.Events {
+		if e.DetailType == "token.quota_exhausted" && e.Detail.TokenID == metered.ID && e.Detail.Quota != nil && e.Detail.Quota.Size == 1 {
+			spent++
+		}
+	}
+	if err != nil || spent != 1 {
+		t.Errorf("GET /events after a quota of one was spent: %d token.quota_exhausted (%v); want 1: %+v", spent, err, evs.Events)
+	}
+
 	cancel()
 	select {
 	case err := <-done:
