@@ -108,7 +108,7 @@ func TestReportLeaksMixedBatch(t *testing.T) {
 		{"disabled", f.disabledP, true},
 		{"rotated, its current secret", f.rotatedP, true},
 		{"malformed", "tok_live_notatoken", false},
-		{"checksum broken", f.activeP[:len(f.activeP)-1] + "x", false},
+		{"checksum broken", brokenChecksum(f.activeP), false},
 		{"another deployment's prefix, same id and secret", token.Format("other", p.Env, p.ID, p.Secret), false},
 		{"another deployment's token", token.Format("other", "", token.NewID(), token.NewSecret()), false},
 		{"unknown id", token.Format(token.DefaultPrefix, "live", token.NewID(), token.NewSecret()), false},
@@ -447,4 +447,13 @@ func TestRevokeByValueRateLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.assertVerdict(t, plaintext, token.CodeRevoked)
+}
+
+// brokenChecksum changes the last character of plaintext (of its checksum) to another one.
+func brokenChecksum(plaintext string) string {
+	last := "x"
+	if strings.HasSuffix(plaintext, last) {
+		last = "y"
+	}
+	return plaintext[:len(plaintext)-1] + last
 }
