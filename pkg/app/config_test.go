@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apitokens/apitokens/pkg/app"
 	"github.com/apitokens/apitokens/pkg/authorizer"
 	"github.com/apitokens/apitokens/pkg/token"
 )
@@ -49,6 +50,27 @@ func TestServiceConfig(t *testing.T) {
 					t.Errorf("error %q does not name %s", err, name)
 				}
 			}
+		}
+	}
+}
+
+// TestServiceConfigQuotaLowPercent: POST /verify's quota low mark comes from QUOTA_LOW_PERCENT,
+// and a value out of 1-99 stops the function's init with a message naming the variable.
+func TestServiceConfigQuotaLowPercent(t *testing.T) {
+	env := func(v string) func(string) string {
+		return func(k string) string {
+			if k == authorizer.EnvQuotaLowPercent {
+				return v
+			}
+			return ""
+		}
+	}
+	if cfg, err := app.ServiceConfig(env("25")); err != nil || cfg.Limits.LowPercent != 25 {
+		t.Fatalf("QUOTA_LOW_PERCENT=25: %d %v", cfg.Limits.LowPercent, err)
+	}
+	for _, bad := range []string{"0", "100", "ten", "-5"} {
+		if _, err := app.ServiceConfig(env(bad)); err == nil || !strings.Contains(err.Error(), authorizer.EnvQuotaLowPercent) {
+			t.Errorf("QUOTA_LOW_PERCENT=%s: %v; want an error naming the variable", bad, err)
 		}
 	}
 }
