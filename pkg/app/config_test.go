@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apitokens/apitokens/pkg/app"
 	"github.com/apitokens/apitokens/pkg/authorizer"
 	"github.com/apitokens/apitokens/pkg/token"
 )
@@ -65,11 +64,11 @@ func TestServiceConfigQuotaLowPercent(t *testing.T) {
 			return ""
 		}
 	}
-	if cfg, err := app.ServiceConfig(env("25")); err != nil || cfg.Limits.LowPercent != 25 {
+	if cfg, err := ServiceConfig(env("25")); err != nil || cfg.Limits.LowPercent != 25 {
 		t.Fatalf("QUOTA_LOW_PERCENT=25: %d %v", cfg.Limits.LowPercent, err)
 	}
 	for _, bad := range []string{"0", "100", "ten", "-5"} {
-		if _, err := app.ServiceConfig(env(bad)); err == nil || !strings.Contains(err.Error(), authorizer.EnvQuotaLowPercent) {
+		if _, err := ServiceConfig(env(bad)); err == nil || !strings.Contains(err.Error(), authorizer.EnvQuotaLowPercent) {
 			t.Errorf("QUOTA_LOW_PERCENT=%s: %v; want an error naming the variable", bad, err)
 		}
 	}
